@@ -1,0 +1,41 @@
+import type { Config } from '../config/types.js';
+import type { KeySet } from '../keys/types.js';
+import type { Profile } from './layout.js';
+
+/** One file of the bundle, in memory: nothing is on disk until the writer runs. */
+export interface BundleFile {
+  /** Relative to the bundle root, with forward slashes: `postfix/main.cf`. */
+  path: string;
+  data: Buffer;
+  /** File mode: 0o600 for anything secret (private keys, password hashes, TSIG), else 0o644. */
+  mode: number;
+  /** What the file is for, one short phrase (shown in --json output). */
+  role: string;
+}
+
+/** Read access to the bundle as it is on disk before this run (empty on a first run). */
+export interface PreviousBundle {
+  /** The bundle root, whether or not it exists yet. */
+  readonly dir: string;
+  read(path: string): Buffer | undefined;
+}
+
+/** Everything a service module may look at while building its files. */
+export interface BuildContext {
+  config: Config;
+  keys: KeySet;
+  previous: PreviousBundle;
+  /** Where and how the configs will run: production, or the rehearsal's loopback folder. */
+  profile: Profile;
+  /** The run's clock, injected so tests are deterministic. */
+  now: Date;
+  /** Non-fatal remarks collected for the summary and REPORT.md. */
+  warnings: string[];
+}
+
+/** A service module: pure apart from reading `previous`; returns the files it owns. */
+export type Contributor = (ctx: BuildContext) => Promise<BundleFile[]> | BundleFile[];
+
+export function textFile(path: string, text: string, role: string, mode = 0o644): BundleFile {
+  return { path, data: Buffer.from(text, 'utf8'), mode, role };
+}

@@ -1,0 +1,93 @@
+/**
+ * The raw, unvalidated request: what flags, a config file or the wizard asked for, before any
+ * rule is applied. Config files use exactly these keys; `selfmail.yaml` is written in this form.
+ */
+
+export interface RawInput {
+  domains?: string[];
+  hostname?: string;
+  ipv4?: string;
+  ipv6?: string;
+  listenIpv4?: string;
+  listenIpv6?: string;
+  /** `NAME` or `NAME=ADDR[,ADDR]`. */
+  ns?: string[];
+  admin?: string;
+  users?: string[];
+  adminSshFrom?: string[];
+  ingress?: string;
+  acmeCa?: string;
+  dnssec?: boolean;
+
+  // Requests that exist only to be refused with an explanation (src/policy/).
+  tunnelProvider?: string;
+  relayHost?: string;
+  dkimKey?: string;
+  tlsKey?: string;
+  dnssecKey?: string;
+  dnsProvider?: string;
+  upnp?: boolean;
+}
+
+export type RawKey = keyof RawInput;
+
+/** Where each key's value came from, so messages name the flag or the file key the user wrote. */
+export type Origin = 'flag' | 'file' | 'bundle' | 'wizard' | 'default';
+
+/** The flag for each key, used in messages. */
+export const FLAG_OF: Record<RawKey, string> = {
+  domains: '--domain',
+  hostname: '--hostname',
+  ipv4: '--ipv4',
+  ipv6: '--ipv6',
+  listenIpv4: '--listen-ipv4',
+  listenIpv6: '--listen-ipv6',
+  ns: '--ns',
+  admin: '--admin',
+  users: '--user',
+  adminSshFrom: '--admin-ssh-from',
+  ingress: '--ingress',
+  acmeCa: '--acme-ca',
+  dnssec: '--no-dnssec',
+  tunnelProvider: '--tunnel-provider',
+  relayHost: '--relay-host',
+  dkimKey: '--dkim-key',
+  tlsKey: '--tls-key',
+  dnssecKey: '--dnssec-key',
+  dnsProvider: '--dns-provider',
+  upnp: '--upnp',
+};
+
+/** A raw request with the origin of each value. */
+export interface SourcedInput {
+  values: RawInput;
+  origins: Partial<Record<RawKey, Origin>>;
+  /** Path of the config file, for messages. */
+  file?: string;
+}
+
+/** How a field is named in a message: the flag, or the key in the file it came from. */
+export function fieldName(input: SourcedInput, key: RawKey): string {
+  const origin = input.origins[key];
+  if (origin === 'file') return `${input.file ?? 'config file'}: ${key}`;
+  if (origin === 'bundle') return `selfmail.yaml: ${key}`;
+  return FLAG_OF[key];
+}
+
+/** Lay `over` on top of `under`: a key present in `over` replaces the whole value of `under`. */
+export function overlay(under: SourcedInput, over: SourcedInput): SourcedInput {
+  const values: RawInput = { ...under.values };
+  const origins = { ...under.origins };
+  for (const key of Object.keys(over.values) as RawKey[]) {
+    if (over.values[key] === undefined) continue;
+    (values as Record<string, unknown>)[key] = over.values[key];
+    origins[key] = over.origins[key];
+  }
+  return { values, origins, file: over.file ?? under.file };
+}
+
+export function sourced(values: RawInput, origin: Origin, file?: string): SourcedInput {
+  const origins: Partial<Record<RawKey, Origin>> = {};
+  for (const key of Object.keys(values) as RawKey[]) if (values[key] !== undefined) origins[key] = origin;
+  return file === undefined ? { values, origins } : { values, origins, file };
+}

@@ -1,0 +1,242 @@
+/**
+ * The one definition of a valid setup: raw request (flags, file, wizard) → `Config`, or every
+ * problem at once. Refusals (src/policy/) are checked in the same pass; any refusal makes the
+ * whole request fail with exit 3, and the input problems found are listed with it.
+ */
+import { InputError, type InputIssue, RefusalError } from '../errors.js';
+import { refusals } from '../policy/refusals.js';
+import { type RawKey, type SourcedInput, fieldName } from './raw.js';
+import {
+  type Parsed,
+  type PublicParsed,
+  parseCidr,
+  parseDomainName,
+  parseEmail,
+  parseLanIPv4,
+  parseLanIPv6,
+  parsePublicAddress,
+  parsePublicIPv4,
+  parsePublicIPv6,
+} from './values.js';
+import {
+  type Cidr,
+  type Config,
+  type DomainName,
+  type Email,
+  type IPv4,
+  type IPv6,
+  type Ingress,
+  type NameServer,
+  domainOf,
+  isInZone,
+  zoneOf,
+} from './types.js';
+
+export const DEFAULT_ACME_CA = 'letsencrypt.org';
+export const INGRESS_CHOICES: Ingress[] = ['direct', 'port-forward', 'own-vps'];
+
+export interface Resolved {
+  config: Config;
+  warnings: string[];
+}
+
+/**
+ * Validate `input` and fill in the documented defaults. Throws RefusalError (exit 3) when anything
+ * refused was asked, otherwise InputError (exit 2) listing every problem, otherwise returns.
+ */
+export function resolveConfig(input: SourcedInput): Resolved {
+  const refused = refusals(input);
+  const issues: InputIssue[] = [];
+  const warnings: string[] = [];
+  const v = input.values;
+  const at = (key: RawKey) => fieldName(input, key);
+  const problem = (key: RawKey, message: string) => issues.push({ field: at(key), message });
+
+  function take<T>(key: RawKey, raw: string, parsed: Parsed<T> | PublicParsed<T>): T | undefined {
+    if (parsed.ok) {
+      if (parsed.warning) warnings.push(`${at(key)}: ${parsed.warning}`);
+      return parsed.value;
+    }
+    // Carrier-grade NAT is a refusal (already listed); do not report it twice.
+    if ('cgnat' in parsed) return undefined;
+    issues.push({ field: at(key), message: `${JSON.stringify(raw)} ${parsed.error}` });
+    return undefined;
+  }
+
+  // Domains: at least one, no duplicates, none inside another.
+  const domains: DomainName[] = [];
+  if (!v.domains || v.domains.length === 0) problem('domains', 'is required: give the mail domain, like --domain example.org');
+  for (const raw of v.domains ?? []) {
+    const d = take('domains', raw, parseDomainName(raw));
+    if (!d) continue;
+    if (domains.includes(d)) problem('domains', `${d} is listed twice`);
+    else domains.push(d);
+  }
+  for (const d of domains) {
+    const parent = domains.find((o) => o !== d && isInZone(d, o));
+    if (parent) problem('domains', `${d} lies inside ${parent}, another mail domain; each mail domain is a zone of its own, give only ${parent}`);
+  }
+  const primary = domains[0];
+
+  // Host name: defaults to mail.<primary>; must be inside one of our zones.
+  let hostname: DomainName | undefined;
+  if (v.hostname !== undefined) hostname = take('hostname', v.hostname, parseDomainName(v.hostname));
+  else if (primary) hostname = `mail.${primary}` as DomainName;
+  if (hostname && v.hostname !== undefined && domains.length > 0 && !zoneOf({ domains }, hostname)) {
+    problem('hostname', `${hostname} is not inside any of the mail domains (${domains.join(', ')}); its A, AAAA and TLSA records must be in a zone you publish`);
+  }
+  if (hostname && domains.includes(hostname)) {
+    problem('hostname', `${hostname} is a mail domain itself; give the host a name of its own, like mail.${hostname}`);
+  }
+
+  // Addresses.
+  const ipv4 = v.ipv4 !== undefined ? take('ipv4', v.ipv4, parsePublicIPv4(v.ipv4)) : undefined;
+  const ipv6 = v.ipv6 !== undefined ? take('ipv6', v.ipv6, parsePublicIPv6(v.ipv6)) : undefined;
+  if (v.ipv4 === undefined && v.ipv6 === undefined) {
+    problem('ipv4', 'is required (or --ipv6): the public address where mail reaches this host');
+  }
+
+  // Ingress.
+  let ingress: Ingress = 'direct';
+  if (v.ingress !== undefined) {
+    const i = v.ingress.toLowerCase();
+    if (i === 'own-vps') {
+      problem('ingress', '"own-vps" (mail through a VPS you own, over WireGuard) is designed but not built yet; use direct or port-forward for now');
+    } else if (i === 'direct' || i === 'port-forward') {
+      ingress = i;
+    } else if (!['upnp', 'nat-pmp', 'natpmp', 'pcp', 'tunnel', 'relay'].includes(i)) {
+      problem('ingress', `${JSON.stringify(v.ingress)} is not one of: direct, port-forward, own-vps`);
+    }
+  }
+  let listenIpv4: IPv4 | undefined;
+  let listenIpv6: IPv6 | undefined;
+  if (v.listenIpv4 !== undefined) listenIpv4 = take('listenIpv4', v.listenIpv4, parseLanIPv4(v.listenIpv4));
+  if (v.listenIpv6 !== undefined) listenIpv6 = take('listenIpv6', v.listenIpv6, parseLanIPv6(v.listenIpv6));
+  if (ingress === 'port-forward') {
+    if (v.ipv4 !== undefined && v.listenIpv4 === undefined) {
+      problem('listenIpv4', 'is required with --ingress port-forward: the LAN address of this host that the router forwards to (like 192.168.1.20)');
+    }
+  } else {
+    if (v.listenIpv4 !== undefined) problem('listenIpv4', 'is only used with --ingress port-forward; with direct ingress the services bind to --ipv4');
+    if (v.listenIpv6 !== undefined) problem('listenIpv6', 'is only used with --ingress port-forward; with direct ingress the services bind to --ipv6');
+  }
+  if (listenIpv6 && v.ipv6 === undefined) problem('listenIpv6', 'needs --ipv6, the public address that is forwarded to it');
+
+  // Name servers.
+  const nameServers: NameServer[] = [];
+  const nsSpecs = v.ns && v.ns.length > 0 ? v.ns : primary ? [`ns1.${primary}`] : [];
+  for (const spec of nsSpecs) {
+    const eq = spec.indexOf('=');
+    const nameText = eq < 0 ? spec : spec.slice(0, eq);
+    const name = take('ns', spec, parseDomainName(nameText));
+    if (!name) continue;
+    const ns: NameServer = { name, ipv4: [], ipv6: [], self: false };
+    let addressOk = true;
+    if (eq >= 0) {
+      for (const a of spec.slice(eq + 1).split(',')) {
+        const parsed = parsePublicAddress(a);
+        const addr = take('ns', spec, parsed);
+        if (!addr) {
+          addressOk = false;
+          continue;
+        }
+        if (addr.includes(':')) ns.ipv6.push(addr as IPv6);
+        else ns.ipv4.push(addr as IPv4);
+      }
+    }
+    if (!addressOk) continue;
+    const given = ns.ipv4.length + ns.ipv6.length > 0;
+    const ours = domains.length > 0 && zoneOf({ domains }, name) !== undefined;
+    if (!given && ours) {
+      // A name server inside our zone without an address is this host.
+      ns.self = true;
+      if (ipv4) ns.ipv4.push(ipv4);
+      if (ipv6) ns.ipv6.push(ipv6);
+    } else if (given) {
+      ns.self = ns.ipv4.some((a) => a === ipv4) || ns.ipv6.some((a) => a === ipv6);
+    } else {
+      problem('ns', `${name} is outside your domains and has no address; a secondary name server needs one (--ns ${name}=ADDR) so that NSD can notify it and allow it zone transfers`);
+      continue;
+    }
+    if (nameServers.some((o) => o.name === name)) problem('ns', `${name} is listed twice`);
+    else nameServers.push(ns);
+  }
+  if (nameServers.length > 0 && !nameServers.some((n) => n.self)) {
+    problem('ns', 'none of the name servers is this host; at least one must be (give a name inside your domain without an address, or with this host\'s address), because this host signs and serves the zone');
+  }
+
+  // Mailboxes and admin.
+  const users: Email[] = [];
+  for (const raw of v.users ?? []) {
+    const u = take('users', raw, parseEmail(raw));
+    if (!u) continue;
+    if (users.includes(u)) problem('users', `${u} is listed twice`);
+    else if (domains.length > 0 && !domains.includes(domainOf(u))) problem('users', `${u} is not in one of the mail domains (${domains.join(', ')})`);
+    else users.push(u);
+  }
+  if (!v.users || v.users.length === 0) problem('users', 'is required: at least one mailbox, like --user alice@example.org');
+
+  let admin: Email | undefined;
+  if (v.admin !== undefined) admin = take('admin', v.admin, parseEmail(v.admin, { allowPlus: true }));
+  else if (users[0]) admin = users[0];
+  else if (primary) admin = `postmaster@${primary}` as Email;
+  if (admin && v.admin !== undefined && domains.includes(domainOf(admin)) && !users.includes(admin)) {
+    problem('admin', `${admin} is in one of your domains but is not a mailbox; make it one of the --user addresses so that postmaster mail and reports land where you read them`);
+  }
+  if (admin && !domains.includes(domainOf(admin)) && domains.length > 0) {
+    warnings.push(`${at('admin')}: ${admin} is outside your domains; DMARC and TLS reports go there, and ${domainOf(admin)} must publish the DMARC report authorization record (REPORT.md says which)`);
+  }
+
+  const adminSshFrom: Cidr[] = [];
+  for (const raw of v.adminSshFrom ?? []) {
+    const c = take('adminSshFrom', raw, parseCidr(raw));
+    if (!c) continue;
+    if (adminSshFrom.includes(c)) problem('adminSshFrom', `${c} is listed twice`);
+    else adminSshFrom.push(c);
+  }
+
+  const acmeCa = v.acmeCa !== undefined ? take('acmeCa', v.acmeCa, parseDomainName(v.acmeCa)) : (DEFAULT_ACME_CA as DomainName);
+
+  if (refused.length > 0) throw new RefusalError(refused, issues);
+  if (issues.length > 0) throw new InputError(issues);
+
+  const config: Config = {
+    domains,
+    hostname: hostname!,
+    ...(ipv4 ? { ipv4 } : {}),
+    ...(ipv6 ? { ipv6 } : {}),
+    ...(listenIpv4 ? { listenIpv4 } : {}),
+    ...(listenIpv6 ? { listenIpv6 } : {}),
+    nameServers,
+    admin: admin!,
+    users,
+    adminSshFrom,
+    ingress,
+    acmeCa: acmeCa!,
+    dnssec: v.dnssec ?? true,
+  };
+  return { config, warnings };
+}
+
+/** The raw form of a resolved config, with every default spelled out: what selfmail.yaml holds. */
+export function toRaw(config: Config): Record<string, unknown> {
+  return {
+    domains: config.domains,
+    hostname: config.hostname,
+    ...(config.ipv4 ? { ipv4: config.ipv4 } : {}),
+    ...(config.ipv6 ? { ipv6: config.ipv6 } : {}),
+    ingress: config.ingress,
+    ...(config.listenIpv4 ? { listenIpv4: config.listenIpv4 } : {}),
+    ...(config.listenIpv6 ? { listenIpv6: config.listenIpv6 } : {}),
+    // A name server that is this host and lies in our zones takes the host's addresses; write
+    // only its name, so that changing --ipv4 later moves it too.
+    ns: config.nameServers.map((n) =>
+      n.self && zoneOf(config, n.name) ? n.name : `${n.name}=${[...n.ipv4, ...n.ipv6].join(',')}`,
+    ),
+    admin: config.admin,
+    users: config.users,
+    adminSshFrom: config.adminSshFrom,
+    acmeCa: config.acmeCa,
+    dnssec: config.dnssec,
+  };
+}

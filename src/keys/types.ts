@@ -1,0 +1,71 @@
+/**
+ * What the key store hands to the rest of the pipeline: public parts and the bundle paths of the
+ * private files. Private key bytes only travel inside `files` (mode 0600) and never through these
+ * descriptions.
+ */
+import type { BundleFile } from '../bundle/types.js';
+import type { DomainName } from '../config/types.js';
+
+export interface DkimKey {
+  domain: DomainName;
+  /** DNS selector label, e.g. `202611r`. */
+  selector: string;
+  algorithm: 'rsa' | 'ed25519';
+  /** The TXT value to publish at `<selector>._domainkey.<domain>`: `v=DKIM1; k=…; p=…`. */
+  txt: string;
+  /** Bundle-relative path of the private key (PEM, PKCS#8). */
+  privateKeyPath: string;
+  /** `active`: signs outgoing mail and is published. `published`: kept in DNS after a rotation. */
+  state: 'active' | 'published';
+  /** ISO date the key was generated. */
+  created: string;
+}
+
+export interface DnssecKey {
+  zone: DomainName;
+  role: 'ksk' | 'zsk';
+  /** RFC 4034 appendix B key tag. */
+  tag: number;
+  algorithm: 13;
+  /** DNSKEY RDATA in presentation form: `257 3 13 <base64>`. */
+  dnskey: string;
+  /** DS RDATA (digest type 2) for a KSK: `<tag> 13 2 <HEX>`; undefined for a ZSK. */
+  ds?: string;
+  /** Bundle-relative path without extension: `keys/dnssec/example.org/Kexample.org.+013+12345`. */
+  basePath: string;
+  created: string;
+}
+
+export interface TlsKey {
+  /** Bundle-relative paths. */
+  keyPath: string;
+  certPath: string;
+  csrPath: string;
+  /** SHA-256 of the SubjectPublicKeyInfo, lower-case hex: the TLSA 3 1 1 data. */
+  spkiSha256: string;
+  /** Names the CSR and the bootstrap certificate cover. */
+  names: DomainName[];
+  created: string;
+}
+
+export interface TsigKey {
+  /** Key name used in nsd.conf and by the secondary, e.g. `selfmail-ns2.example.net`. */
+  name: string;
+  algorithm: 'hmac-sha256';
+  /** The secondary this key is for. */
+  server: DomainName;
+  /** Bundle-relative path of the file holding the base64 secret (0600). */
+  secretPath: string;
+  created: string;
+}
+
+export interface KeySet {
+  dkim: DkimKey[];
+  dnssec: DnssecKey[];
+  tls: TlsKey;
+  tsig: TsigKey[];
+  /** Every key file (private 0600, public 0644) to place in the bundle under `keys/`. */
+  files: BundleFile[];
+  /** Read a key file's bytes (private files included) for modules that must embed one (TSIG in nsd). */
+  read(path: string): Buffer;
+}
