@@ -1,4 +1,4 @@
-import type { Config } from '../config/types.js';
+import type { Config, Email } from '../config/types.js';
 import type { KeySet } from '../keys/types.js';
 import type { Profile } from './layout.js';
 
@@ -29,12 +29,25 @@ export interface BuildContext {
   profile: Profile;
   /** The run's clock, injected so tests are deterministic. */
   now: Date;
+  /** Password hashes (Dovecot scheme prefix included, e.g. `{ARGON2ID}$argon2id$…`) by mailbox. */
+  passwordHashes: Map<Email, string>;
   /** Non-fatal remarks collected for the summary and REPORT.md. */
   warnings: string[];
 }
 
 /** A service module: pure apart from reading `previous`; returns the files it owns. */
 export type Contributor = (ctx: BuildContext) => Promise<BundleFile[]> | BundleFile[];
+
+/**
+ * One service of the bundle (postfix, dovecot, nsd, …): how it builds its files, and how the real
+ * tool checks them. `check` runs after `stageTree` installed the files under `ctx.profile.root`
+ * (a throwaway folder, rendered with that root), and throws ToolError with the tool's own words.
+ */
+export interface ServiceModule {
+  name: string;
+  build: Contributor;
+  check?: (ctx: BuildContext, files: BundleFile[]) => Promise<void>;
+}
 
 export function textFile(path: string, text: string, role: string, mode = 0o644): BundleFile {
   return { path, data: Buffer.from(text, 'utf8'), mode, role };
