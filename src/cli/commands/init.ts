@@ -1,0 +1,137 @@
+/**
+ * `selfmail init`: flags, config file, previous bundle (and the wizard on a terminal) → Config →
+ * the pipeline → an atomic write → the real tools' checks → a summary.
+ *
+ * Each answer is resolved in one order: flag → config file → the previous bundle's selfmail.yaml
+ * → (wizard, when interactive) → the documented default, or an error naming the flag.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { InputError, type InputIssue } from '../../errors.js';
+import { type RawInput, type SourcedInput, sourced } from '../../config/raw.js';
+import type { Io } from '../io.js';
+
+export const INIT_OPTIONS = {
+  domain: { type: 'string', multiple: true },
+  hostname: { type: 'string' },
+  ipv4: { type: 'string' },
+  ipv6: { type: 'string' },
+  'listen-ipv4': { type: 'string' },
+  'listen-ipv6': { type: 'string' },
+  ns: { type: 'string', multiple: true },
+  admin: { type: 'string' },
+  user: { type: 'string', multiple: true },
+  'password-file': { type: 'string' },
+  'admin-ssh-from': { type: 'string', multiple: true },
+  ingress: { type: 'string' },
+  'acme-ca': { type: 'string' },
+  'no-dnssec': { type: 'boolean' },
+  out: { type: 'string' },
+  config: { type: 'string' },
+  'non-interactive': { type: 'boolean' },
+  json: { type: 'boolean' },
+  demo: { type: 'boolean' },
+  // Accepted only so that the refusal can explain itself (src/policy/refusals.ts).
+  'tunnel-provider': { type: 'string' },
+  'relay-host': { type: 'string' },
+  'dkim-key': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'dnssec-key': { type: 'string' },
+  'dns-provider': { type: 'string' },
+  upnp: { type: 'boolean' },
+} as const;
+
+export interface InitOptions {
+  flags: SourcedInput;
+  out: string;
+  configFile?: string;
+  passwordFile?: string;
+  nonInteractive: boolean;
+  demo: boolean;
+}
+
+/** argv → options. Unknown flags and missing flag values are input errors (exit 2). */
+export function parseInitArgs(args: string[]): InitOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: INIT_OPTIONS, allowPositionals: false, strict: true });
+  } catch (err) {
+    const msg = (err as Error).message.replace(/\. To specify an option argument.*$/s, '');
+    throw new InputError([{ field: 'selfmail init', message: msg }]);
+  }
+  const v = parsed.values;
+  const raw: RawInput = {};
+  if (v.domain) raw.domains = v.domain;
+  if (v.hostname !== undefined) raw.hostname = v.hostname;
+  if (v.ipv4 !== undefined) raw.ipv4 = v.ipv4;
+  if (v.ipv6 !== undefined) raw.ipv6 = v.ipv6;
+  if (v['listen-ipv4'] !== undefined) raw.listenIpv4 = v['listen-ipv4'];
+  if (v['listen-ipv6'] !== undefined) raw.listenIpv6 = v['listen-ipv6'];
+  if (v.ns) raw.ns = v.ns;
+  if (v.admin !== undefined) raw.admin = v.admin;
+  if (v.user) raw.users = v.user;
+  if (v['admin-ssh-from']) raw.adminSshFrom = v['admin-ssh-from'];
+  if (v.ingress !== undefined) raw.ingress = v.ingress;
+  if (v['acme-ca'] !== undefined) raw.acmeCa = v['acme-ca'];
+  if (v['no-dnssec']) raw.dnssec = false;
+  if (v['tunnel-provider'] !== undefined) raw.tunnelProvider = v['tunnel-provider'];
+  if (v['relay-host'] !== undefined) raw.relayHost = v['relay-host'];
+  if (v['dkim-key'] !== undefined) raw.dkimKey = v['dkim-key'];
+  if (v['tls-key'] !== undefined) raw.tlsKey = v['tls-key'];
+  if (v['dnssec-key'] !== undefined) raw.dnssecKey = v['dnssec-key'];
+  if (v['dns-provider'] !== undefined) raw.dnsProvider = v['dns-provider'];
+  if (v.upnp) raw.upnp = true;
+  return {
+    flags: sourced(raw, 'flag'),
+    out: resolve(v.out ?? 'selfmail-bundle'),
+    ...(v.config !== undefined ? { configFile: v.config } : {}),
+    ...(v['password-file'] !== undefined ? { passwordFile: v['password-file'] } : {}),
+    nonInteractive: Boolean(v['non-interactive']),
+    demo: Boolean(v.demo),
+  };
+}
+
+/** The demo setup: example.org on documentation addresses, one mailbox. */
+export const DEMO: RawInput = {
+  domains: ['example.org'],
+  hostname: 'mail.example.org',
+  ipv4: '192.0.2.25',
+  ipv6: '2001:db8::25',
+  users: ['demo@example.org'],
+  adminSshFrom: ['198.51.100.0/24'],
+};
+
+/** Read `--password-file` (or stdin for "-"); the passwords never appear in a message. */
+export async function readPasswords(path: string, io: Io): Promise<{ passwords: Map<string, string>; issues: InputIssue[] }> {
+  let text: string;
+  try {
+    if (path === '-') {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      text = Buffer.concat(chunks).toString('utf8');
+    } else {
+      const st = await stat(path);
+      if (st.mode & 0o077) io.warn(`warning: --password-file ${path} can be read by other users of this machine (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
+      text = await readFile(path, 'utf8');
+    }
+  } catch (err) {
+    throw new InputError([{ field: '--password-file', message: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` }]);
+  }
+  const { parsePasswordFile } = await import('../../mail/passwords.js');
+  const parsed = parsePasswordFile(text);
+  return { passwords: parsed.passwords, issues: parsed.issues.map((message) => ({ field: '--password-file', message })) };
+}
+
+export async function run(args: string[], io: Io): Promise<number> {
+  const opts = parseInitArgs(args);
+  const { generate, gatherInput } = await import('../../generate.js');
+  const layers = {
+    flags: opts.flags,
+    ...(opts.configFile ? { configFile: opts.configFile } : {}),
+    demo: opts.demo ? DEMO : undefined,
+  };
+  const pw = opts.passwordFile ? await readPasswords(opts.passwordFile, io) : { passwords: new Map<string, string>(), issues: [] };
+  const interactive = io.interactive && !opts.nonInteractive && !opts.demo;
+  return generate({ out: opts.out, layers, passwords: pw.passwords, passwordIssues: pw.issues, interactive, demo: opts.demo }, io);
+}

@@ -1,0 +1,127 @@
+/**
+ * The CLI entry: picks the command, runs it, and maps every error to a message and an exit code.
+ * This is the only place that knows about exit codes; nothing else calls process.exit.
+ * Commands are imported lazily so `selfmail --help` loads almost nothing.
+ */
+import { EXIT, InputError, InterruptedError, RefusalError, SelfmailError, ToolError } from '../errors.js';
+import { type Command, processIo } from './io.js';
+
+const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
+  init: () => import('./commands/init.js'),
+  rehearse: () => import('./commands/rehearse.js'),
+  apply: () => import('./commands/apply.js'),
+  verify: () => import('./commands/verify.js'),
+  keys: () => import('./commands/keys.js'),
+  dns: () => import('./commands/dns.js'),
+};
+
+export const HELP = `selfmail — set up a self-hosted mail host with no third party in its trust path
+
+Usage:
+  selfmail init [flags]                      create or update a bundle (a wizard on a terminal)
+  selfmail rehearse --bundle DIR             run the bundle on loopback and exchange test mail
+  selfmail apply --bundle DIR [--root DIR] [--dry-run] [--no-reload]
+                                             install the bundle, validate, reload; roll back on failure
+  selfmail verify --bundle DIR [--root DIR]  compare what is installed with MANIFEST.sha256
+  selfmail keys list|rotate|retire --bundle DIR …   inspect and rotate keys (never prints private parts)
+  selfmail dns resign --bundle DIR           re-sign zones whose signatures near expiry
+  selfmail --help | --version
+
+init flags:
+  --domain NAME              mail domain; repeatable; the first is the primary (required)
+  --hostname FQDN            the mail host's name (default mail.<primary>)
+  --ipv4 ADDR, --ipv6 ADDR   public addresses of the mail host (at least one)
+  --ns FQDN[=ADDR,...]       a name server you run; repeatable (default ns1.<primary>, this host)
+  --admin EMAIL              postmaster and report address (default: the first --user)
+  --user EMAIL               a mailbox; repeatable (at least one)
+  --password-file FILE       lines "email:password" ("-" reads stdin); never passwords in argv
+  --admin-ssh-from CIDR      networks allowed to reach SSH; repeatable; none: SSH closed
+  --ingress MODE             direct | port-forward | own-vps (default direct)
+  --listen-ipv4 ADDR         with port-forward: this host's LAN address
+  --listen-ipv6 ADDR         with port-forward: the IPv6 address services bind to
+  --acme-ca NAME             the CA named in CAA records (default letsencrypt.org)
+  --no-dnssec                do not sign the zones (for registrars that take no DS)
+  --out DIR                  bundle directory (default ./selfmail-bundle)
+  --config FILE              YAML or JSON with the same settings; flags override it
+  --non-interactive          never prompt; report every missing or invalid value at once
+  --json                     a JSON summary on stdout and nothing else on stdout
+  --demo                     a complete bundle for example.org on documentation addresses
+
+Refused on principle (exit 3): --ingress upnp, --ingress tunnel, --tunnel-provider, --relay-host,
+--dkim-key, --tls-key, --dnssec-key, --dns-provider, domains under a dynamic-DNS or vendor
+suffix, carrier-grade NAT addresses.
+
+Exit codes: 0 done · 1 internal error · 2 invalid or missing input · 3 refused by policy ·
+4 an external validator or tool failed · 130 interrupted (nothing written)
+`;
+
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Run the CLI with `argv` (without node and script); returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const jsonMode = argv.includes('--json');
+  const io = processIo(jsonMode);
+  const [first, ...rest] = argv;
+  try {
+    if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+      process.stdout.write(HELP);
+      return first === undefined ? EXIT.input : EXIT.ok;
+    }
+    if (first === '--version' || first === '-v') {
+      process.stdout.write(`${await version()}\n`);
+      return EXIT.ok;
+    }
+    const load = COMMANDS[first];
+    if (!load) throw new InputError([{ field: first, message: `is not a selfmail command; see selfmail --help` }]);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(HELP);
+      return EXIT.ok;
+    }
+    const { run } = await load();
+    return await run(rest, io);
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+/** Print an error the way its kind deserves, and give its exit code. */
+function report(err: unknown, io: ReturnType<typeof processIo>): number {
+  if (err instanceof RefusalError) {
+    io.warn('selfmail refuses this setup:');
+    for (const r of err.refusals) {
+      io.warn(`\n  ${r.field}`);
+      io.warn(`    ${r.principle}: ${r.why}.`);
+      io.warn(`    Instead: ${r.instead}.`);
+    }
+    if (err.issues.length > 0) {
+      io.warn('\nAlso fix these values:');
+      for (const i of err.issues) io.warn(`  ${i.field}: ${i.message}`);
+    }
+    if (io.jsonMode) io.json({ ok: false, exitCode: err.exitCode, refusals: err.refusals, issues: err.issues });
+    return err.exitCode;
+  }
+  if (err instanceof InputError) {
+    io.warn(err.issues.length === 1 ? 'Invalid input:' : `Invalid input (${err.issues.length} problems):`);
+    for (const i of err.issues) io.warn(`  ${i.field}: ${i.message}`);
+    if (io.jsonMode) io.json({ ok: false, exitCode: err.exitCode, issues: err.issues });
+    return err.exitCode;
+  }
+  if (err instanceof InterruptedError) {
+    io.warn(`\n${err.message}`);
+    return err.exitCode;
+  }
+  if (err instanceof ToolError || err instanceof SelfmailError) {
+    io.warn(`selfmail: ${err.message}`);
+    if (io.jsonMode) io.json({ ok: false, exitCode: err.exitCode, error: err.message });
+    return err.exitCode;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  io.warn(`selfmail: internal error (a bug; please report it): ${e.message}`);
+  if (process.env.SELFMAIL_DEBUG) io.warn(e.stack ?? '');
+  if (io.jsonMode) io.json({ ok: false, exitCode: EXIT.internal, error: e.message });
+  return EXIT.internal;
+}

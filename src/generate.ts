@@ -1,0 +1,179 @@
+/**
+ * Generating (or updating) a bundle: the request's layers → Config → pipeline → checks → atomic
+ * write → summary. `init`, `keys rotate|retire` and `dns resign` all end here, so every way of
+ * changing a bundle validates and writes it the same way.
+ */
+import type { InputIssue } from './errors.js';
+import { InputError } from './errors.js';
+import { type RawInput, type SourcedInput, overlay, sourced } from './config/raw.js';
+import type { Config, DomainName, Email } from './config/types.js';
+import { parseEmail } from './config/values.js';
+import type { Io } from './cli/io.js';
+import { MANIFEST, readBundle, writeBundle } from './bundle/write.js';
+import type { PreviousBundle } from './bundle/types.js';
+
+/** Where a request's values come from, lowest precedence first: demo, bundle, file, flags. */
+export interface Layers {
+  flags: SourcedInput;
+  configFile?: string;
+  demo?: RawInput | undefined;
+}
+
+/** Ask the user for what is still missing (the wizard); returns the completed request. */
+export type Ask = (input: SourcedInput, passwords: Map<string, string>, io: Io) => Promise<{ input: SourcedInput; passwords: Map<string, string> }>;
+
+export interface GenerateRequest {
+  out: string;
+  layers: Layers;
+  passwords: Map<string, string>;
+  passwordIssues: InputIssue[];
+  interactive: boolean;
+  demo: boolean;
+  ask?: Ask;
+  rotateDkim?: DomainName[];
+  retireDkimSelectors?: string[];
+  /** The clock; tests pass a fixed date. */
+  now?: Date;
+}
+
+export interface Summary {
+  ok: true;
+  bundle: string;
+  changed: boolean;
+  files: Array<{ path: string; role: string; mode: string; changed: boolean }>;
+  removed: string[];
+  ds: string[];
+  warnings: string[];
+}
+
+/** Merge the layers into one request, remembering where each value came from. */
+export async function gatherInput(layers: Layers, previousYaml: Buffer | undefined): Promise<SourcedInput> {
+  const { parseConfigText, loadConfigFile } = await import('./config/load.js');
+  let input: SourcedInput = sourced({}, 'default');
+  if (layers.demo) input = overlay(input, sourced(layers.demo, 'default'));
+  if (previousYaml) input = overlay(input, sourced(await parseConfigText(previousYaml.toString('utf8'), 'selfmail.yaml'), 'bundle'));
+  if (layers.configFile) input = overlay(input, sourced(await loadConfigFile(layers.configFile), 'file', layers.configFile));
+  return overlay(input, layers.flags);
+}
+
+/** Passwords keyed by canonical mailbox; addresses that are not mailboxes are input errors. */
+function canonicalPasswords(config: Config, given: Map<string, string>): { passwords: Map<Email, string>; issues: InputIssue[] } {
+  const passwords = new Map<Email, string>();
+  const issues: InputIssue[] = [];
+  for (const [addr, pw] of given) {
+    const parsed = parseEmail(addr);
+    if (!parsed.ok || !config.users.includes(parsed.value)) {
+      issues.push({ field: '--password-file', message: `has a password for ${JSON.stringify(addr)}, which is not one of the mailboxes (--user)` });
+      continue;
+    }
+    passwords.set(parsed.value, pw);
+  }
+  return { passwords, issues };
+}
+
+/** Run the whole generation; returns the exit code. */
+export async function generate(req: GenerateRequest, io: Io): Promise<number> {
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await generateInner(req, io, () => interrupted);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => boolean): Promise<number> {
+  const disk = await readBundle(req.out);
+  if (disk.exists && disk.files.size > 0 && !disk.files.has(MANIFEST) && !disk.files.has('selfmail.yaml')) {
+    throw new InputError([{ field: '--out', message: `${req.out} exists and is not a selfmail bundle (no MANIFEST.sha256 or selfmail.yaml); choose an empty or new folder` }]);
+  }
+  let input = await gatherInput(req.layers, disk.files.get('selfmail.yaml')?.data);
+  let given = req.passwords;
+  if (req.interactive && req.ask) ({ input, passwords: given } = await req.ask(input, given, io));
+
+  const { resolveConfig } = await import('./config/schema.js');
+  const { config, warnings } = resolveConfig(input);
+  const { passwords, issues } = canonicalPasswords(config, given);
+  issues.unshift(...req.passwordIssues);
+
+  const previous: PreviousBundle = { dir: req.out, read: (p) => disk.files.get(p)?.data };
+  if (req.demo) {
+    // The demo mailbox gets a random password that is hashed and then forgotten: no one can log
+    // in with it, and no cleartext is kept anywhere. Its hash is reused on later runs.
+    const { randomBytes } = await import('node:crypto');
+    const users = previous.read('dovecot/users')?.toString('utf8') ?? '';
+    for (const u of config.users) {
+      if (!passwords.has(u) && !users.split('\n').some((l) => l.startsWith(`${u}:`))) passwords.set(u, randomBytes(24).toString('base64url'));
+    }
+  }
+  if (issues.length > 0) throw new InputError(issues);
+
+  const { buildBundle, checkBundle, MissingPasswords } = await import('./pipeline.js');
+  const now = req.now ?? new Date();
+  const buildInput = {
+    config,
+    passwords,
+    previous,
+    now,
+    warnings,
+    ...(req.rotateDkim ? { rotateDkim: req.rotateDkim } : {}),
+    ...(req.retireDkimSelectors ? { retireDkimSelectors: req.retireDkimSelectors } : {}),
+  };
+  let built;
+  try {
+    built = await buildBundle(buildInput);
+  } catch (err) {
+    if (err instanceof MissingPasswords) {
+      throw new InputError(
+        err.users.map((u) => ({
+          field: '--password-file',
+          message: `has no password for the mailbox ${u}; add a line "${u}:<password>" (a mailbox never gets a default password)`,
+        })),
+      );
+    }
+    throw err;
+  }
+
+  const { manifestOf } = await import('./bundle/write.js');
+  const unchanged =
+    disk.exists &&
+    built.files.every((f) => {
+      const old = disk.files.get(f.path);
+      return old && old.mode === f.mode && old.data.equals(f.data);
+    }) &&
+    disk.files.get(MANIFEST)?.data.equals(manifestOf(built.files).data);
+  if (!unchanged) {
+    io.say('Checking the generated configuration with the real tools…');
+    await checkBundle(built, buildInput);
+  }
+  const result = await writeBundle(disk, built.files, { interrupted: isInterrupted });
+  const changedSet = new Set(result.changed);
+  const ds = built.keys.dnssec.filter((k) => k.ds).map((k) => `${k.zone}. IN DS ${k.ds}`);
+  const summary: Summary = {
+    ok: true,
+    bundle: req.out,
+    changed: result.changed.length + result.removed.length > 0,
+    files: [...built.files]
+      .sort((a, b) => (a.path < b.path ? -1 : 1))
+      .map((f) => ({ path: f.path, role: f.role, mode: f.mode.toString(8).padStart(4, '0'), changed: changedSet.has(f.path) })),
+    removed: result.removed,
+    ds,
+    warnings: built.warnings,
+  };
+  for (const f of result.foreign) summary.warnings.push(`${f} was not written by selfmail; kept as found`);
+
+  if (io.jsonMode) io.json(summary);
+  for (const w of summary.warnings) io.warn(`warning: ${w}`);
+  if (summary.changed) io.say(`Bundle written to ${req.out}: ${result.changed.length} file(s) changed, ${result.removed.length} removed.`);
+  else io.say(`Nothing changed in ${req.out}.`);
+  if (ds.length > 0) {
+    io.say('\nGive these DS records to your registrar (REPORT.md explains the next steps):');
+    for (const d of ds) io.say(`  ${d}`);
+  } else {
+    io.say('\nNext steps are in REPORT.md.');
+  }
+  return 0;
+}

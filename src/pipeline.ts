@@ -1,0 +1,117 @@
+/**
+ * The one pipeline that every way of asking (flags, config file, wizard) ends in:
+ * Config → keys → password hashes → each service's files → selfmail.yaml → (manifest, by the writer).
+ * Pure apart from key and hash generation; nothing here touches the bundle on disk.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Config, DomainName, Email } from './config/types.js';
+import { toRaw } from './config/schema.js';
+import { type Profile, productionProfile } from './bundle/layout.js';
+import { stageTree } from './bundle/stage.js';
+import type { BuildContext, BundleFile, PreviousBundle, ServiceModule } from './bundle/types.js';
+import type { KeySet } from './keys/types.js';
+import { services } from './services.js';
+
+export interface BuildInput {
+  config: Config;
+  /** Cleartext passwords given this run (never stored). */
+  passwords: Map<Email, string>;
+  previous: PreviousBundle;
+  now: Date;
+  /** Warnings from the config resolution, carried into the summary and REPORT.md. */
+  warnings: string[];
+  rotateDkim?: DomainName[];
+  retireDkimSelectors?: string[];
+}
+
+export interface Built {
+  files: BundleFile[];
+  keys: KeySet;
+  passwordHashes: Map<Email, string>;
+  warnings: string[];
+}
+
+/** Users that have neither a password this run nor a hash in the previous bundle. */
+export class MissingPasswords extends Error {
+  constructor(readonly users: Email[]) {
+    super(`no password for ${users.join(', ')}`);
+  }
+}
+
+/** Build every file of the bundle in memory. */
+export async function buildBundle(input: BuildInput): Promise<Built> {
+  const [{ ensureKeys }, { resolvePasswordHashes }] = await Promise.all([
+    import('./keys/store.js'),
+    import('./mail/passwords.js'),
+  ]);
+  const keyOptions = {
+    ...(input.rotateDkim ? { rotateDkim: input.rotateDkim } : {}),
+    ...(input.retireDkimSelectors ? { retireDkimSelectors: input.retireDkimSelectors } : {}),
+  };
+  const [keys, hashed] = await Promise.all([
+    ensureKeys(input.config, input.previous, input.now, keyOptions),
+    resolvePasswordHashes(input.config.users, input.passwords, input.previous.read('dovecot/users')),
+  ]);
+  if (hashed.missing.length > 0) throw new MissingPasswords(hashed.missing);
+  const warnings = [...input.warnings];
+  const ctx: BuildContext = {
+    config: input.config,
+    keys,
+    previous: input.previous,
+    profile: productionProfile(input.config),
+    now: input.now,
+    passwordHashes: hashed.hashes,
+    warnings,
+  };
+  const files: BundleFile[] = [...keys.files];
+  for (const service of await services()) files.push(...(await service.build(ctx)));
+  files.push(await configFile(input.config));
+  return { files, keys, passwordHashes: hashed.hashes, warnings };
+}
+
+/** `selfmail.yaml`: the resolved configuration with every default spelled out, and no secret. */
+export async function configFile(config: Config): Promise<BundleFile> {
+  const { stringify } = await import('yaml');
+  const header = '# selfmail configuration (no secrets). Re-run with: selfmail init --out <this folder>\n';
+  return {
+    path: 'selfmail.yaml',
+    data: Buffer.from(header + stringify(toRaw(config), { lineWidth: 0 })),
+    mode: 0o644,
+    role: 'the resolved configuration, re-read by the next run',
+  };
+}
+
+/**
+ * Check the bundle with the real tools: render it again for a throwaway root, lay it out there,
+ * and let each service's own check run (postfix check, doveconf -n, nsd-checkzone, …).
+ */
+export async function checkBundle(built: Built, input: BuildInput): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'selfmail-check-'));
+  try {
+    const base = productionProfile(input.config);
+    const profile: Profile = { ...base, root };
+    const ctx: BuildContext = {
+      config: input.config,
+      keys: built.keys,
+      previous: input.previous,
+      profile,
+      now: input.now,
+      passwordHashes: built.passwordHashes,
+      warnings: [],
+    };
+    const mods: ServiceModule[] = await services();
+    const perService: Array<[ServiceModule, BundleFile[]]> = [];
+    const all: BundleFile[] = [...built.keys.files];
+    for (const m of mods) {
+      const files = await m.build(ctx);
+      perService.push([m, files]);
+      all.push(...files);
+    }
+    await stageTree(all, root);
+    for (const [m, files] of perService) if (m.check) await m.check(ctx, files);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
