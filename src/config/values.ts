@@ -243,7 +243,7 @@ export function parseCidr(input: string): Parsed<Cidr> {
   if (V4_RE.test(addr)) {
     const len = lenText === undefined ? 32 : Number(lenText);
     if (len > 32) return fail(`has a prefix length of ${len}; IPv4 allows at most 32`);
-    const mask = len === 0 ? 0 : (~(0xffffffff >>> len)) >>> 0;
+    const mask = len === 0 ? 0 : len === 32 ? 0xffffffff : (~(0xffffffff >>> len)) >>> 0;
     const net = (v4ToInt(addr) & mask) >>> 0;
     const netText = [24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.');
     const value = `${netText}/${len}` as Cidr;

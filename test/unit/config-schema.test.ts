@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { InputError, RefusalError } from '../../src/errors.js';
+import { type RawInput, overlay, sourced } from '../../src/config/raw.js';
+import { resolveConfig, toRaw } from '../../src/config/schema.js';
+
+const base: RawInput = {
+  domains: ['example.org'],
+  ipv4: '192.0.2.25',
+  users: ['alice@example.org'],
+};
+
+function resolve(extra: RawInput = {}, origin: 'flag' | 'file' = 'flag') {
+  return resolveConfig(overlay(sourced(base, 'flag'), sourced(extra, origin, 'my.yaml')));
+}
+
+function issuesOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof InputError) return err.issues.map((i) => `${i.field}: ${i.message}`);
+    if (err instanceof RefusalError) return [...err.refusals.map((r) => `REFUSED ${r.field}`), ...err.issues.map((i) => `${i.field}: ${i.message}`)];
+    throw err;
+  }
+  throw new Error('expected an error');
+}
+
+describe('resolveConfig', () => {
+  it('fills in the documented defaults', () => {
+    const { config, warnings } = resolve();
+    expect(config).toEqual({
+      domains: ['example.org'],
+      hostname: 'mail.example.org',
+      ipv4: '192.0.2.25',
+      nameServers: [{ name: 'ns1.example.org', ipv4: ['192.0.2.25'], ipv6: [], self: true }],
+      admin: 'alice@example.org',
+      users: ['alice@example.org'],
+      adminSshFrom: [],
+      ingress: 'direct',
+      acmeCa: 'letsencrypt.org',
+      dnssec: true,
+    });
+    expect(warnings.join('\n')).toMatch(/documentation address/);
+  });
+
+  it('reports every problem at once, each with its flag', () => {
+    const issues = issuesOf(() =>
+      resolveConfig(sourced({ domains: ['bad domain'], ipv4: '10.0.0.1', users: ['x@other.org'], hostname: 'mail.elsewhere.net', adminSshFrom: ['nope'] }, 'flag')),
+    );
+    expect(issues.some((i) => i.startsWith('--domain: "bad domain"'))).toBe(true);
+    expect(issues.some((i) => i.startsWith('--ipv4: "10.0.0.1" is a private address'))).toBe(true);
+    expect(issues.some((i) => i.startsWith('--admin-ssh-from: "nope"'))).toBe(true);
+    expect(issues.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('names the config file key when the value came from a file', () => {
+    const issues = issuesOf(() => resolve({ ipv4: '127.0.0.1' }, 'file'));
+    expect(issues).toEqual([expect.stringMatching(/^my\.yaml: ipv4: "127\.0\.0\.1" is a loopback/)]);
+  });
+
+  it('requires a domain, an address and a mailbox', () => {
+    const issues = issuesOf(() => resolveConfig(sourced({}, 'flag')));
+    expect(issues.join('\n')).toMatch(/--domain: is required/);
+    expect(issues.join('\n')).toMatch(/--ipv4: is required/);
+    expect(issues.join('\n')).toMatch(/--user: is required/);
+  });
+
+  it('keeps the host name inside our domains', () => {
+    expect(issuesOf(() => resolve({ hostname: 'mail.example.net' })).join()).toMatch(/not inside any of the mail domains/);
+    expect(resolve({ hostname: 'mx.example.org' }).config.hostname).toBe('mx.example.org');
+  });
+
+  it('rejects mailboxes outside our domains and duplicates', () => {
+    expect(issuesOf(() => resolve({ users: ['bob@example.net'] })).join()).toMatch(/not in one of the mail domains/);
+    expect(issuesOf(() => resolve({ users: ['a@example.org', 'A@example.org'] })).join()).toMatch(/listed twice/);
+    expect(issuesOf(() => resolve({ domains: ['example.org', 'EXAMPLE.org.'] })).join()).toMatch(/listed twice/);
+    expect(issuesOf(() => resolve({ domains: ['example.org', 'sub.example.org'] })).join()).toMatch(/lies inside example\.org/);
+  });
+
+  it('accepts an external admin with a warning, and requires an internal admin to be a mailbox', () => {
+    const r = resolve({ admin: 'me+dmarc@example.net' });
+    expect(r.config.admin).toBe('me+dmarc@example.net');
+    expect(r.warnings.join()).toMatch(/outside your domains/);
+    expect(issuesOf(() => resolve({ admin: 'postmaster@example.org' })).join()).toMatch(/not a mailbox/);
+  });
+
+  it('needs listen addresses with port-forward and only then', () => {
+    expect(issuesOf(() => resolve({ ingress: 'port-forward' })).join()).toMatch(/--listen-ipv4: is required with --ingress port-forward/);
+    expect(resolve({ ingress: 'port-forward', listenIpv4: '192.168.1.20' }).config.listenIpv4).toBe('192.168.1.20');
+    expect(issuesOf(() => resolve({ listenIpv4: '192.168.1.20' })).join()).toMatch(/only used with --ingress port-forward/);
+    expect(issuesOf(() => resolve({ ingress: 'port-forward', listenIpv4: '8.8.8.8' })).join()).toMatch(/private LAN address/);
+  });
+
+  it('rejects own-vps for now with a sentence, and unknown ingress modes', () => {
+    expect(issuesOf(() => resolve({ ingress: 'own-vps' })).join()).toMatch(/not built yet/);
+    expect(issuesOf(() => resolve({ ingress: 'carrier-pigeon' })).join()).toMatch(/not one of/);
+  });
+
+  it('understands name servers: this host, secondaries with addresses', () => {
+    const { config } = resolve({ ns: ['ns1.example.org', 'ns2.example.net=198.51.100.53'] });
+    expect(config.nameServers).toEqual([
+      { name: 'ns1.example.org', ipv4: ['192.0.2.25'], ipv6: [], self: true },
+      { name: 'ns2.example.net', ipv4: ['198.51.100.53'], ipv6: [], self: false },
+    ]);
+    expect(issuesOf(() => resolve({ ns: ['ns1.example.org', 'ns2.example.net'] })).join()).toMatch(/needs one/);
+    expect(issuesOf(() => resolve({ ns: ['ns2.example.net=198.51.100.53'] })).join()).toMatch(/none of the name servers is this host/);
+  });
+
+  it('round-trips through its raw form (what selfmail.yaml holds)', () => {
+    const { config } = resolve({ ns: ['ns1.example.org', 'ns2.example.net=198.51.100.53'], adminSshFrom: ['203.0.113.0/24'], ipv6: '2001:db8::25' });
+    const again = resolveConfig(sourced(toRaw(config) as RawInput, 'bundle'));
+    expect(again.config).toEqual(config);
+  });
+});
