@@ -257,22 +257,22 @@ function checkOptions(config: Config, old: Meta, opts: EnsureKeysOptions): void 
   for (const d of opts.rotateDkim ?? []) {
     if (!config.domains.includes(d)) issues.push({ field: '--domain', message: `${d} is not one of the configured mail domains` });
   }
+  const rotating = new Set(opts.rotateDkim ?? []);
   for (const s of opts.retireDkimSelectors ?? []) {
     const where = config.domains.filter((d) => old.dkim[d]?.selectors[s]);
+    // Active in a domain unless that domain is rotated in this very run.
+    const signsFor = where.filter((d) => {
+      const a = old.dkim[d]!.active;
+      return (a.rsa === s || a.ed25519 === s) && !rotating.has(d);
+    });
     if (where.length === 0) {
       issues.push({ field: '--selector', message: `${JSON.stringify(s)} is not a published DKIM selector of this bundle` });
-      continue;
-    }
-    const activeIn = where.filter((d) => {
-      const a = old.dkim[d]!.active;
-      return a.rsa === s || a.ed25519 === s;
-    });
-    // A selector made active by this very run's rotation is no longer active, so it may go too.
-    const stillActive = activeIn.filter((d) => !(opts.rotateDkim ?? []).includes(d));
-    if (stillActive.length > 0) {
+    } else if (signsFor.length === where.length) {
+      // Selector names repeat across domains (they are dated), so it is retired wherever it is
+      // only published, and refused only when it still signs everywhere it exists.
       issues.push({
         field: '--selector',
-        message: `${s} still signs the mail of ${stillActive.join(', ')}; rotate first (selfmail keys rotate dkim), then retire the old selector`,
+        message: `${s} still signs the mail of ${signsFor.join(', ')}; rotate first (selfmail keys rotate dkim), then retire the old selector`,
       });
     }
   }
@@ -456,6 +456,7 @@ async function ensureTls(
   const today = isoDay(now);
   const names = tlsNames(config.hostname, config.domains);
   let keyPem = prev ? previous.read(TLS_KEY_PATH) : undefined;
+  const reusedKey = keyPem !== undefined;
   if (prev && !keyPem) warn('the TLS key is missing from the bundle; a new one is generated and the DANE TLSA record changes');
   let created = prev?.created ?? today;
   if (keyPem) {
@@ -468,7 +469,6 @@ async function ensureTls(
     keyPem = Buffer.from(await newRsa2048Pem());
     created = today;
   }
-  const reusedKey = prev !== undefined && created === prev.created;
   const prevCsr = previous.read(TLS_CSR_PATH);
   const prevCert = previous.read(TLS_CERT_PATH);
   const sameNames = prev !== undefined && prev.names.join(',') === names.join(',');
@@ -476,7 +476,7 @@ async function ensureTls(
   let issued = today;
   let csr: Buffer | string;
   let cert: Buffer | string;
-  if (reusedKey && sameNames && fresh && prevCsr && prevCert) {
+  if (prev && reusedKey && sameNames && fresh && prevCsr && prevCert) {
     issued = prev.issued;
     csr = prevCsr;
     cert = prevCert;

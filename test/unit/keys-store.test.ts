@@ -182,6 +182,38 @@ describe('ensureKeys', () => {
     expect(k4.dkim.filter((x) => x.state === 'active').map((x) => x.selector)).toEqual(['202603e3', '202603r3']);
   });
 
+  it('retires a dated selector where it is only published, even if another domain still signs with it', async () => {
+    const cfg = keysTestConfig({ domains: [d('example.org'), d('example.net')], nameServers: [] });
+    const k1 = await ensureKeys(cfg, emptyPrevious(), KEYS_NOW);
+    const k2 = await ensureKeys(cfg, previousFromFiles(k1.files), KEYS_NOW, { rotateDkim: [d('example.net')] });
+    const k3 = await ensureKeys(cfg, previousFromFiles(k2.files), KEYS_NOW, { retireDkimSelectors: ['202603r'] });
+    const sel = (k: KeySet, dom: string): string[] => k.dkim.filter((x) => x.domain === dom).map((x) => `${x.selector}:${x.state}`);
+    expect(sel(k3, 'example.org')).toEqual(['202603e:active', '202603r:active']);
+    expect(sel(k3, 'example.net')).toEqual(['202603e:published', '202603e2:active', '202603r2:active']);
+    // Where it signs everywhere it exists, the retirement is refused.
+    await expect(ensureKeys(cfg, previousFromFiles(k3.files), KEYS_NOW, { retireDkimSelectors: ['202603r2'] })).rejects.toThrow(/still signs/);
+    await expect(ensureKeys(cfg, previousFromFiles(k3.files), KEYS_NOW, { rotateDkim: [d('example.com')] })).rejects.toThrow(/not one of the configured/);
+  });
+
+  it('renews the bootstrap certificate near its expiry with the same key, and rebuilds it for a new key', async () => {
+    const k1 = await fixtureKeys();
+    const late = new Date('2027-02-20T00:00:00Z'); // 23 days before notAfter
+    const k2 = await ensureKeys(keysTestConfig(), previousFromFiles(k1.files), late);
+    expect(k2.tls.spkiSha256).toBe(k1.tls.spkiSha256);
+    expect(k2.read('keys/tls/cert.pem').equals(k1.read('keys/tls/cert.pem'))).toBe(false);
+    expect(JSON.parse(text(k2, KEYS_META_PATH)).tls).toMatchObject({ created: '2026-03-15', issued: '2027-02-20' });
+    const notYet = await ensureKeys(keysTestConfig(), previousFromFiles(k1.files), new Date('2027-02-10T00:00:00Z'));
+    expect(notYet.read('keys/tls/cert.pem').equals(k1.read('keys/tls/cert.pem'))).toBe(true);
+    // The key lost on the day it was made: a new key, and never the old key's certificate.
+    const warnings: string[] = [];
+    const k3 = await ensureKeys(keysTestConfig(), previousFromFiles(k1.files.filter((f) => f.path !== 'keys/tls/key.pem')), KEYS_NOW, {
+      warn: (m) => warnings.push(m),
+    });
+    expect(k3.tls.spkiSha256).not.toBe(k1.tls.spkiSha256);
+    expect(k3.read('keys/tls/cert.pem').equals(k1.read('keys/tls/cert.pem'))).toBe(false);
+    expect(warnings.join('\n')).toMatch(/TLSA record changes/);
+  });
+
   it('refuses a key file it did not make', async () => {
     const k1 = await fixtureKeys();
     const ed = k1.dkim.find((x) => x.algorithm === 'ed25519')!;
