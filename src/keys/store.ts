@@ -213,6 +213,18 @@ export async function ensureKeys(
   const files = new Files();
   checkOptions(config, old, opts);
 
+  // Keys of domains or secondaries no longer configured leave the bundle; say so, since a
+  // domain added back later gets new keys (and, with DNSSEC, a new DS at the registrar).
+  for (const d of Object.keys(old.dkim).filter((d) => !config.domains.includes(d as DomainName)).sort()) {
+    warn(`${d} is no longer a configured domain: its DKIM keys are removed from the bundle`);
+  }
+  for (const z of Object.keys(old.dnssec).filter((z) => !config.dnssec || !config.domains.includes(z as DomainName)).sort()) {
+    warn(`the DNSSEC keys of ${z} are removed from the bundle (${config.dnssec ? 'no longer a configured domain' : 'DNSSEC is off'}); remove its DS record at the registrar first`);
+  }
+  for (const n of Object.keys(old.tsig).filter((n) => !config.nameServers.some((s) => !s.self && s.name === n)).sort()) {
+    warn(`${n} is no longer a secondary name server: its TSIG secret is removed from the bundle`);
+  }
+
   const dkimTasks = config.domains.map((d) => ensureDkim(d, old.dkim[d], previous, now, opts, files, warn));
   const dnssecTasks = config.dnssec ? config.domains.map((z) => ensureDnssec(z, old.dnssec[z], previous, today, files, warn)) : [];
   const tlsTask = ensureTls(config, old.tls, previous, now, files, warn);

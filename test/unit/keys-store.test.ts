@@ -239,6 +239,23 @@ describe('ensureKeys', () => {
     expect(k2.dnssec.find((x) => x.role === 'zsk')!.dnskey).not.toBe(zsk.dnskey);
   });
 
+  it('warns when keys leave the bundle with their domain or DNSSEC', async () => {
+    const k1 = await fixtureKeys();
+    const warnings: string[] = [];
+    const k2 = await ensureKeys(
+      keysTestConfig({ domains: [d('example.net')], hostname: d('mail.example.net'), dnssec: false, nameServers: [] }),
+      previousFromFiles(k1.files),
+      KEYS_NOW,
+      { warn: (m) => warnings.push(m) },
+    );
+    expect(k2.files.some((f) => f.path.includes('example.org/'))).toBe(false);
+    expect(warnings).toEqual([
+      'example.org is no longer a configured domain: its DKIM keys are removed from the bundle',
+      'the DNSSEC keys of example.org are removed from the bundle (DNSSEC is off); remove its DS record at the registrar first',
+      'ns2.example.net is no longer a secondary name server: its TSIG secret is removed from the bundle',
+    ]);
+  });
+
   it('writes no DNSSEC keys without DNSSEC', async () => {
     const k = await ensureKeys(keysTestConfig({ dnssec: false, nameServers: [] }), emptyPrevious(), KEYS_NOW);
     expect(k.dnssec).toEqual([]);
