@@ -95,4 +95,38 @@ describe('dns build', () => {
     expect(st.isFile()).toBe(true);
     expect(await readFile(join(root, 'etc/nsd/nsd.conf'), 'utf8')).toContain(`zonefile: "${root}/etc/nsd/zones/example.org.zone.signed"`);
   });
+
+  it('check rejects a signed zone whose data was changed after signing', async () => {
+    const bad = files.map((f) =>
+      f.path === 'dns/example.org.zone.signed'
+        ? { ...f, data: Buffer.from(f.data.toString().replace('"v=spf1 mx -all"', '"v=spf1 +all"')) }
+        : f,
+    );
+    expect(bad.find((f) => f.path === 'dns/example.org.zone.signed')!.data.toString()).toContain('v=spf1 +all');
+    const badRoot = await mkdtemp(join(tmpdir(), 'selfmail-dns-bad-'));
+    try {
+      const badProfile = { ...profile, root: badRoot };
+      await stageTree(bad, badRoot);
+      await expect(checkDns(makeContext(config, keys, { now, profile: badProfile }), bad)).rejects.toThrow(/ldns-verify-zone|dnssec-verify/);
+    } finally {
+      await rm(badRoot, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('without DNSSEC: unsigned zones only, NSD serves them, and the checks pass', async () => {
+    const plain = makeConfig({ dnssec: false });
+    const plainRoot = await mkdtemp(join(tmpdir(), 'selfmail-dns-plain-'));
+    try {
+      const plainProfile = { ...profile, root: plainRoot };
+      const out = await buildDns(makeContext(plain, keys, { now, profile: plainProfile }));
+      const paths = out.map((f) => f.path);
+      expect(paths).toContain('dns/example.org.zone');
+      expect(paths.some((p) => p.endsWith('.signed') || p.endsWith('.ds') || p.includes('resign'))).toBe(false);
+      expect(file(out, 'nsd/nsd.conf').data.toString()).toContain(`zonefile: "${plainRoot}/etc/nsd/zones/example.org.zone"`);
+      await stageTree(out, plainRoot);
+      await expect(checkDns(makeContext(plain, keys, { now, profile: plainProfile }), out)).resolves.toBeUndefined();
+    } finally {
+      await rm(plainRoot, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
