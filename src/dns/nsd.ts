@@ -50,7 +50,7 @@ export const TSIG_CONF = 'nsd/tsig.conf';
 
 /** The runtime folders NSD writes to under `profile`, which must exist before it starts. */
 export function nsdRuntimeDirs(profile: Profile): string[] {
-  return [sysPath(profile, '/run/nsd'), sysPath(profile, '/var/lib/nsd'), sysPath(profile, '/var/lib/nsd/xfr')];
+  return [sysPath(profile, '/run/nsd'), sysPath(profile, '/var/lib/nsd')];
 }
 
 /** The bundle path of the zone file NSD serves for `zone`. */
@@ -84,7 +84,8 @@ export function nsdModel(config: Config, keys: Pick<KeySet, 'tsig'>, profile: Pr
     pidfile: sysPath(profile, '/run/nsd/nsd.pid'),
     zonesdir: sysPath(profile, '/etc/nsd'),
     xfrdfile: sysPath(profile, '/var/lib/nsd/xfrd.state'),
-    xfrdir: sysPath(profile, '/var/lib/nsd/xfr'),
+    // Not NSD's default /tmp: transfers stay in NSD's own folder, which exists on Debian.
+    xfrdir: sysPath(profile, '/var/lib/nsd'),
     zonelistfile: sysPath(profile, '/var/lib/nsd/zone.list'),
     controlSocket: sysPath(profile, '/run/nsd/nsd.ctl'),
     ...(secondaries.length > 0 ? { tsigInclude: installedPath(profile, TSIG_CONF) } : {}),

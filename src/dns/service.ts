@@ -51,7 +51,8 @@ export async function buildZone(ctx: BuildContext, zone: DomainName): Promise<Zo
   };
 
   if (!config.dnssec) {
-    const serial = same ? prevSerial! : bump();
+    // Turning DNSSEC off changes what is served (no more signatures): a new serial tells secondaries.
+    const serial = same && prevSigned === undefined ? prevSerial! : bump();
     return { unsigned: withSerial(draft, serial), serial };
   }
   if (same) {

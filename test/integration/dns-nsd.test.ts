@@ -185,6 +185,9 @@ describe('NSD serves the signed zone and delv validates it', () => {
   it('hides the version', async () => {
     const { stdout } = await exec('dig', ['@127.0.0.1', '-p', String(port), '+short', 'version.bind', 'TXT', 'CH']);
     expect(stdout).not.toMatch(/NSD|4\.\d/);
+    const id = await exec('dig', ['@127.0.0.1', '-p', String(port), 'id.server', 'TXT', 'CH']);
+    expect(id.stdout).toMatch(/status: (REFUSED|NOERROR)/);
+    expect(id.stdout).not.toMatch(/^id\.server\.\s.*TXT\s+"\S/m);
   });
 
   it('the daily job re-signs a zone near expiry with a higher serial, and NSD serves it', async () => {

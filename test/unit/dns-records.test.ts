@@ -8,7 +8,8 @@ import { dsFileText, externalDmarcAuthorizations, registrarInfo } from '../../sr
 import { canReuseSigned, dnskeysIn, earliestExpiry } from '../../src/dns/sign.js';
 import { nextSerial, serialOf, withSerial, writeZone } from '../../src/dns/zone.js';
 import type { KeySet } from '../../src/keys/types.js';
-import { makeConfig } from '../helpers/dns-keyset.js';
+import { buildZone } from '../../src/dns/service.js';
+import { makeConfig, makeContext } from '../helpers/dns-keyset.js';
 
 const rsaTxt = `v=DKIM1; k=rsa; p=${generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
 
@@ -183,5 +184,34 @@ describe('NSD model and registrar info', () => {
     expect(org!.dnskey.map((k) => k.record)).toEqual(['example.org. IN DNSKEY 257 3 13 KSKKEY==']);
     expect(dsFileText(fakeKeys(), 'example.org' as DomainName)).toContain('\nexample.org. IN DS 111 13 2 ABCDEF0123\n');
     expect(registrarInfo({ config: { ...config, dnssec: false }, keys: fakeKeys() })[0]!.ds).toEqual([]);
+  });
+});
+
+describe('serial across runs (no DNSSEC, so no signer involved)', () => {
+  const config = makeConfig({ dnssec: false });
+  const zone = 'example.org' as DomainName;
+  const day1 = new Date('2026-03-01T12:00:00Z');
+  const day2 = new Date('2026-03-02T12:00:00Z');
+  const file = (path: string, text: string) => ({ path, data: Buffer.from(text), mode: 0o644, role: '' });
+
+  it('keeps the serial and bytes when nothing changed, even days later', async () => {
+    const first = await buildZone(makeContext(config, fakeKeys(), { now: day1 }), zone);
+    expect(first.serial).toBe(2026030101);
+    expect(first.signed).toBeUndefined();
+    const again = await buildZone(makeContext(config, fakeKeys(), { now: day2, previous: [file('dns/example.org.zone', first.unsigned)] }), zone);
+    expect(again.unsigned).toBe(first.unsigned);
+  });
+
+  it('raises the serial when a record changes, or when signatures are dropped', async () => {
+    const first = await buildZone(makeContext(config, fakeKeys(), { now: day1 }), zone);
+    const prev = [file('dns/example.org.zone', first.unsigned)];
+    const changed = await buildZone(makeContext(makeConfig({ dnssec: false, acmeCa: 'sectigo.com' }), fakeKeys(), { now: day1, previous: prev }), zone);
+    expect(changed.serial).toBe(2026030102);
+    expect(changed.unsigned).toContain('0 issue "sectigo.com"');
+    const unsignedNow = await buildZone(
+      makeContext(config, fakeKeys(), { now: day2, previous: [...prev, file('dns/example.org.zone.signed', 'example.org.\t3600\tIN\tSOA\tns1.example.org. alice.example.org. 2026030105 7200 3600 1209600 3600\n')] }),
+      zone,
+    );
+    expect(unsignedNow.serial).toBe(2026030201);
   });
 });
