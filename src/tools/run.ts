@@ -33,10 +33,12 @@ export const PACKAGE_OF: Record<string, string> = {
   'unbound-checkconf': 'unbound',
   nft: 'nftables',
   sshd: 'openssh-server',
+  'ssh-keygen': 'openssh-client',
   'fail2ban-client': 'fail2ban',
   nginx: 'nginx-light',
   swaks: 'swaks',
   openssl: 'openssl',
+  bash: 'bash',
   sha256sum: 'coreutils',
 };
 
