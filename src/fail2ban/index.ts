@@ -3,8 +3,8 @@
  * sshd, and recidive for those who come back. Bans go through nftables in fail2ban's own table,
  * beside ours. Debian 12 logs to the journal, so the service jails read it (python3-systemd).
  */
-import { cp, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { appendFile, cp, mkdir, readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { BuildContext, BundleFile, ServiceModule } from '../bundle/types.js';
 import { textFile } from '../bundle/types.js';
 import type { Profile } from '../bundle/layout.js';
@@ -74,6 +74,12 @@ export const fail2banService: ServiceModule = {
     for (const entry of await readdir('/etc/fail2ban')) {
       if (entry === 'jail.d' || entry === 'jail.local') continue;
       await cp(join('/etc/fail2ban', entry), join(confdir, entry), { recursive: true, force: false, errorOnExist: false });
+    }
+    // Jails that read files need them to exist; on a host fail2ban's own log always does.
+    for (const j of jails(ctx.profile)) {
+      if (!j.logpath) continue;
+      await mkdir(dirname(j.logpath), { recursive: true });
+      await appendFile(j.logpath, '');
     }
     await run('fail2ban-client', ['-c', confdir, '-t']);
   },
