@@ -34,6 +34,7 @@ export const PACKAGE_OF: Record<string, string> = {
   nft: 'nftables',
   sshd: 'openssh-server',
   'ssh-keygen': 'openssh-client',
+  ssh: 'openssh-client',
   'fail2ban-client': 'fail2ban',
   nginx: 'nginx-light',
   swaks: 'swaks',

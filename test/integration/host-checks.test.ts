@@ -11,7 +11,9 @@ import { ToolError } from '../../src/errors.js';
 import { services } from '../../src/services.js';
 import { run } from '../../src/tools/run.js';
 import { NFT_PATH } from '../../src/nftables/index.js';
-import { SSHD_DROPIN_PATH, SSHD_EFFECTIVE } from '../../src/ssh/index.js';
+import { SSHD_DROPIN_PATH, SSHD_EFFECTIVE, SSH_ALGORITHMS } from '../../src/ssh/index.js';
+import { UNBOUND_PATH } from '../../src/unbound/index.js';
+import { NGINX_PATH } from '../../src/web/index.js';
 import { hostContext, scratchDir } from '../helpers/host-context.js';
 
 let cleanup: () => Promise<void>;
@@ -79,8 +81,24 @@ describe('host checks with the real tools', () => {
     }
   });
 
-  it("fail2ban's configuration test accepts the jails", async () => {
+  it("fail2ban's configuration test accepts the jails, and they are the ones fail2ban runs", async () => {
     await mod('fail2ban').check!(ctx, built.get('fail2ban')!);
+    const { stdout } = await run('fail2ban-client', ['-c', `${ctx.profile.root}/etc/fail2ban`, '-d']);
+    const added = [...stdout.matchAll(/\['add', '([^']+)', '([^']+)'\]/g)].map((m) => `${m[1]} ${m[2]}`).sort();
+    expect(added).toEqual(['dovecot systemd', 'postfix-sasl systemd', 'recidive auto', 'sshd systemd']);
+    expect(stdout).toMatch(/nftables/);
+  });
+
+  it('the SSH algorithms are all supported by the installed OpenSSH', async () => {
+    for (const [query, ours] of [
+      ['kex', SSH_ALGORITHMS.kex],
+      ['cipher', SSH_ALGORITHMS.ciphers],
+      ['mac', SSH_ALGORITHMS.macs],
+      ['HostKeyAlgorithms', SSH_ALGORITHMS.hostKeys],
+    ] as const) {
+      const supported = (await run('ssh', ['-Q', query])).stdout.split('\n');
+      for (const a of ours) expect(supported, `${query} ${a}`).toContain(a);
+    }
   });
 
   it('unbound-checkconf accepts the resolver configuration', async () => {
@@ -89,6 +107,22 @@ describe('host checks with the real tools', () => {
 
   it('nginx -t accepts the web configuration', async () => {
     await mod('web').check!(ctx, built.get('web')!);
+  });
+
+  it('nginx -t and unbound-checkconf reject broken files (the checks can fail)', async () => {
+    for (const [name, path, from, to] of [
+      ['web', NGINX_PATH, 'server_tokens off;', 'server_tokens maybe;'],
+      ['unbound', UNBOUND_PATH, 'qname-minimisation: yes', 'qname-minimisation: often'],
+    ] as const) {
+      const target = installedPath(ctx.profile, path);
+      const good = await readFile(target);
+      try {
+        await writeFile(target, good.toString().replace(from, to));
+        await expect(mod(name).check!(ctx, [])).rejects.toBeInstanceOf(ToolError);
+      } finally {
+        await writeFile(target, good);
+      }
+    }
   });
 
   it('bash -n accepts the ACME script', async () => {
