@@ -24,7 +24,7 @@ export function thunderbirdConfig(s: ClientSettings): Promise<string> {
   return render('web', 'config-v1.1.xml', s);
 }
 
-/** Outlook's autodiscover response, served at `https://autodiscover.<domain>/autodiscover/autodiscover.xml`. */
+/** Outlook's autodiscover response, served at `https://autoconfig.<domain>/autodiscover/autodiscover.xml` (found through the `_autodiscover._tcp` SRV record). */
 export function outlookAutodiscover(s: ClientSettings): Promise<string> {
   return render('web', 'autodiscover.xml', s);
 }

@@ -29,18 +29,21 @@ export function webPaths(domain: DomainName): { policy: string; thunderbird: str
   };
 }
 
-/** The names this host serves over HTTPS for `domain`. */
-export function siteNames(domain: DomainName): { mtaSts: DomainName; autoconfig: DomainName; autodiscover: DomainName } {
+/**
+ * The names this host serves over HTTPS for `domain`. Outlook's autodiscover document is served
+ * on the autoconfig name too (Outlook finds it through `_autodiscover._tcp.<domain>` SRV), so
+ * the certificate needs no third name per domain.
+ */
+export function siteNames(domain: DomainName): { mtaSts: DomainName; autoconfig: DomainName } {
   return {
     mtaSts: `mta-sts.${domain}` as DomainName,
     autoconfig: `autoconfig.${domain}` as DomainName,
-    autodiscover: `autodiscover.${domain}` as DomainName,
   };
 }
 
 /**
  * Every name the host's certificate must cover for the web side (and the DNS must point here):
- * the host name and, per domain, mta-sts, autoconfig and autodiscover. Sorted.
+ * the host name (ACME over HTTP) and, per domain, mta-sts and autoconfig. Sorted.
  */
 export function webNames(config: Pick<Config, 'hostname' | 'domains'>): DomainName[] {
   const names = new Set<DomainName>([config.hostname]);

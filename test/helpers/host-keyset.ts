@@ -14,7 +14,7 @@ import type { DnssecKey, KeySet } from '../../src/keys/types.js';
 /** Every name the host's certificate should cover for the web side. */
 export function hostNames(config: Pick<Config, 'hostname' | 'domains'>): DomainName[] {
   const names = [config.hostname as string];
-  for (const d of config.domains) names.push(`mta-sts.${d}`, `autoconfig.${d}`, `autodiscover.${d}`);
+  for (const d of config.domains) names.push(`mta-sts.${d}`, `autoconfig.${d}`);
   return names.sort() as DomainName[];
 }
 

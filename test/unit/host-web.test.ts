@@ -132,7 +132,7 @@ describe('nginx and certificate names', () => {
     const conf = file(await webService.build(ctx), 'nginx/selfmail.conf');
     for (const d of ctx.config.domains) {
       expect(conf).toContain(`server_name mta-sts.${d};`);
-      expect(conf).toContain(`server_name autoconfig.${d} autodiscover.${d};`);
+      expect(conf).toContain(`server_name autoconfig.${d};`);
     }
     expect(conf).toContain('ssl_certificate /etc/selfmail/tls/cert.pem;');
     expect(conf).toContain('ssl_certificate_key /etc/selfmail/tls/key.pem;');
