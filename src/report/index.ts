@@ -142,6 +142,11 @@ export function reportSummary(model: ReportModel): string[] {
   return lines;
 }
 
+/** `reportSummary` straight from a build context: what the wizard's end screen prints. */
+export function summaryLines(ctx: Pick<BuildContext, 'config' | 'keys' | 'warnings'>): string[] {
+  return reportSummary(reportModel(ctx.config, ctx.keys, ctx.warnings));
+}
+
 export const reportService: ServiceModule = {
   name: 'report',
   async build(ctx: BuildContext): Promise<BundleFile[]> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RawInput } from '../../src/config/raw.js';
-import { REPORT_PATH, reportModel, reportService, reportSummary } from '../../src/report/index.js';
+import { REPORT_PATH, reportModel, reportService, reportSummary, summaryLines } from '../../src/report/index.js';
 import { hostContext } from '../helpers/host-context.js';
 
 /** Promises selfmail must never make (principle 8). */
@@ -79,5 +79,13 @@ describe('reportSummary', () => {
     expect(lines.join('\n')).toContain('forward ports 25, 53, 80, 443, 465, 587, 993 by hand to 192.168.1.20, and switch UPnP off');
     expect(lines.join('\n')).toContain('At example.com');
     expect(lines.join('\n')).not.toMatch(FORBIDDEN);
+    expect(summaryLines(ctx)).toEqual(lines);
+  });
+
+  it('says "no DS" without DNSSEC and that SSH is closed without admin networks', () => {
+    const text = summaryLines(hostContext({ dnssec: false })).join('\n');
+    expect(text).toContain('no DNSSEC, so no DS records');
+    expect(text).toContain('SSH is closed to the network');
+    expect(text).not.toContain('router');
   });
 });
