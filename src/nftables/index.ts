@@ -75,7 +75,10 @@ export const nftablesService: ServiceModule = {
   },
   async check(ctx: BuildContext): Promise<void> {
     // `nft -c` parses and evaluates the whole transaction in the kernel without committing it,
-    // so nothing on this machine changes.
-    await run('nft', ['-c', '-f', installedPath(ctx.profile, NFT_PATH)]);
+    // so nothing on this machine changes. It needs CAP_NET_ADMIN: without root, take it inside a
+    // fresh user and network namespace of our own.
+    const args = ['-c', '-f', installedPath(ctx.profile, NFT_PATH)];
+    if (process.getuid?.() === 0) await run('nft', args);
+    else await run('unshare', ['--user', '--map-root-user', '--net', 'nft', ...args]);
   },
 };

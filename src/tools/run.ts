@@ -32,6 +32,7 @@ export const PACKAGE_OF: Record<string, string> = {
   unbound: 'unbound',
   'unbound-checkconf': 'unbound',
   nft: 'nftables',
+  unshare: 'util-linux',
   sshd: 'openssh-server',
   'ssh-keygen': 'openssh-client',
   ssh: 'openssh-client',
