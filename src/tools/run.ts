@@ -38,6 +38,10 @@ export const PACKAGE_OF: Record<string, string> = {
   swaks: 'swaks',
   openssl: 'openssl',
   sha256sum: 'coreutils',
+  diff: 'diffutils',
+  unshare: 'util-linux',
+  runuser: 'util-linux',
+  systemctl: 'systemd',
 };
 
 export interface RunOptions {
