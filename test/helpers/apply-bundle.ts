@@ -86,6 +86,17 @@ KeyFile /etc/opendkim/keys/example.org/s1.private
 Socket inet:8891@localhost
 `;
 
+const NFT = `table inet selfmail {
+  chain input {
+    type filter hook input priority 0; policy drop;
+    iif lo accept
+    ct state established,related accept
+    tcp dport { 25, 53, 465, 993 } accept
+    udp dport 53 accept
+  }
+}
+`;
+
 export interface FixtureOptions {
   /** RRSIG expiration of the signed zone; default 30 days after now. */
   rrsigExpiry?: Date;
@@ -175,6 +186,7 @@ _25._tcp.mail IN TLSA 3 1 1 ${spkiSha256(certPem)}
     await put(dir, 'dovecot/users', 'alice@example.org:{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2g\n', 0o600);
     await put(dir, 'nsd/nsd.conf', NSD_CONF);
     await put(dir, 'opendkim/opendkim.conf', OPENDKIM_CONF);
+    await put(dir, 'nftables/selfmail.nft', NFT);
     await chmod(join(dir, 'keys'), 0o700);
     await writeManifest(dir);
   } finally {
