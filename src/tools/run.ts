@@ -42,6 +42,10 @@ export const PACKAGE_OF: Record<string, string> = {
   openssl: 'openssl',
   bash: 'bash',
   sha256sum: 'coreutils',
+  diff: 'diffutils',
+  unshare: 'util-linux',
+  runuser: 'util-linux',
+  systemctl: 'systemd',
 };
 
 export interface RunOptions {
