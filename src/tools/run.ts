@@ -43,7 +43,6 @@ export const PACKAGE_OF: Record<string, string> = {
   bash: 'bash',
   sha256sum: 'coreutils',
   diff: 'diffutils',
-  unshare: 'util-linux',
   runuser: 'util-linux',
   systemctl: 'systemd',
 };
