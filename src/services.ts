@@ -6,5 +6,10 @@ import type { ServiceModule } from './bundle/types.js';
 
 /** Loaded lazily so that `selfmail --help` never imports a template engine or a crypto library. */
 export async function services(): Promise<ServiceModule[]> {
-  return [];
+  const [{ postfixService }, { dovecotService }, { opendkimService }] = await Promise.all([
+    import('./postfix/index.js'),
+    import('./dovecot/index.js'),
+    import('./opendkim/index.js'),
+  ]);
+  return [postfixService, dovecotService, opendkimService];
 }
