@@ -54,6 +54,11 @@ export interface OpendkimModel {
   ed25519: OpendkimInstance;
   /** The Ed25519 instance's config file, for its systemd unit. */
   ed25519Conf: string;
+  /**
+   * `RequireSafeKeys`: yes in production. A rehearsal root lies under the world-writable /tmp,
+   * which OpenDKIM's check of every parent folder of a key file refuses; there it is no.
+   */
+  requireSafeKeys: 'yes' | 'no';
 }
 
 function entriesFor(config: Config, keys: readonly DkimKey[], algorithm: DkimKey['algorithm'], profile: Profile): KeyEntry[] {
@@ -96,5 +101,6 @@ export function opendkimModel(config: Config, dkim: readonly DkimKey[], profile:
       signing: sign(edKeys),
     },
     ed25519Conf: installed(profile, BUNDLE.opendkimEd25519Conf),
+    requireSafeKeys: profile.kind === 'production' ? 'yes' : 'no',
   };
 }
