@@ -5,13 +5,13 @@
  * The same message arriving like inbound mail on port 25 is not signed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, chown } from 'node:fs/promises';
+import { chmod, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installedPath } from '../../src/bundle/layout.js';
 import type { BuildContext } from '../../src/bundle/types.js';
 import { mailPaths } from '../../src/mail/paths.js';
-import { systemIds } from '../../src/mail/system.js';
+import { applyOwners, systemIds } from '../../src/mail/system.js';
 import { ORIGINATING } from '../../src/opendkim/model.js';
 import { opendkimService } from '../../src/opendkim/index.js';
 import { mailTestContext } from '../helpers/mail-keyset.js';
@@ -47,8 +47,9 @@ beforeAll(async () => {
   await opendkimService.check!(ctx, files);
   // What the rehearsal must do too: OpenDKIM drops to the opendkim user before it reads keys.
   await chmod(root, 0o755);
+  await applyOwners(ctx.profile, ctx.keys.files);
   const od = await systemIds('opendkim', 'opendkim');
-  for (const k of ctx.keys.dkim) await chown(installedPath(ctx.profile, k.privateKeyPath), od.uid, od.gid);
+  for (const k of ctx.keys.dkim) expect((await stat(installedPath(ctx.profile, k.privateKeyPath))).uid).toBe(od.uid);
   for (const conf of ['opendkim/opendkim.conf', 'opendkim/opendkim-ed25519.conf']) {
     const p = spawn('/usr/sbin/opendkim', ['-f', '-x', installedPath(ctx.profile, conf)], { stdio: 'ignore' });
     daemons.push(p);
