@@ -38,7 +38,8 @@ export const INSTALL_RULES: InstallRule[] = [
   { from: 'dovecot/users', to: '/etc/dovecot/users', owner: 'dovecot', group: 'dovecot', mode: 0o600, service: 'dovecot' },
   { from: 'dovecot/', to: '/etc/dovecot/', owner: 'root', group: 'root', service: 'dovecot' },
   { from: 'opendkim/opendkim.conf', to: '/etc/opendkim.conf', owner: 'root', group: 'root', service: 'opendkim' },
-  { from: 'opendkim/', to: '/etc/opendkim/', owner: 'opendkim', group: 'opendkim', service: 'opendkim' },
+  // Tables are read by opendkim but not writable by it: a compromised signer cannot redirect keys.
+  { from: 'opendkim/', to: '/etc/opendkim/', owner: 'root', group: 'opendkim', mode: 0o640, service: 'opendkim' },
   { from: 'nftables/', to: '/etc/selfmail/nftables/', owner: 'root', group: 'root', service: 'selfmail-firewall' },
   { from: 'ssh/', to: '/etc/ssh/', owner: 'root', group: 'root', service: 'ssh' },
   { from: 'fail2ban/', to: '/etc/fail2ban/', owner: 'root', group: 'root', service: 'fail2ban' },

@@ -54,7 +54,8 @@ export function resolveConfig(input: SourcedInput): Resolved {
 
   function take<T>(key: RawKey, raw: string, parsed: Parsed<T> | PublicParsed<T>): T | undefined {
     if (parsed.ok) {
-      if (parsed.warning) warnings.push(`${at(key)}: ${parsed.warning}`);
+      // Warnings reach REPORT.md, so they name the setting, not where it came from this time.
+      if (parsed.warning) warnings.push(`${key}: ${parsed.warning}`);
       return parsed.value;
     }
     // Carrier-grade NAT is a refusal (already listed); do not report it twice.
@@ -184,7 +185,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
     problem('admin', `${admin} is in one of your domains but is not a mailbox; make it one of the --user addresses so that postmaster mail and reports land where you read them`);
   }
   if (admin && !domains.includes(domainOf(admin)) && domains.length > 0) {
-    warnings.push(`${at('admin')}: ${admin} is outside your domains; DMARC and TLS reports go there, and ${domainOf(admin)} must publish the DMARC report authorization record (REPORT.md says which)`);
+    warnings.push(`admin: ${admin} is outside your domains; DMARC and TLS reports go there, and ${domainOf(admin)} must publish the DMARC report authorization record (REPORT.md says which)`);
   }
 
   const adminSshFrom: Cidr[] = [];

@@ -236,6 +236,8 @@ function hostileHint(input: string): string {
  * warning, because a firewall rule matches the network.
  */
 export function parseCidr(input: string): Parsed<Cidr> {
+  const bad = hostileCharacter(input.replace(/[:./]/g, ''));
+  if (bad) return fail(`${bad}; a network is written like 203.0.113.0/24 or 2001:db8::/48`);
   const slash = input.indexOf('/');
   const addr = slash < 0 ? input : input.slice(0, slash);
   const lenText = slash < 0 ? undefined : input.slice(slash + 1);

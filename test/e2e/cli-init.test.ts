@@ -94,7 +94,6 @@ describe('hostile and invalid values (exit 2, nothing written)', () => {
     ['space in ns', ['--ns', 'ns1.example.org =192.0.2.25']],
     ['non-ASCII local part', ['--user', 'ålice@example.org']],
     ['over-long label', ['--hostname', `${'a'.repeat(64)}.example.org`]],
-    ['NUL in cidr', ['--admin-ssh-from', '203.0.113.0/24\0']],
     ['private address', ['--ipv4', '192.168.1.2']],
   ];
   it.each(hostile)('rejects %s', async (_name, extra) => {
@@ -102,6 +101,16 @@ describe('hostile and invalid values (exit 2, nothing written)', () => {
     const r = await runCli([...BASE, '--out', out, ...extra]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--(domain|hostname|user|admin|ns|admin-ssh-from|ipv4): /);
+    await expect(stat(out)).rejects.toThrow();
+  });
+
+  it('rejects a NUL byte coming from a config file (argv cannot carry one)', async () => {
+    const cfg = join(work, 'nul.yaml');
+    await writeFile(cfg, 'domains: [example.org]\nipv4: 192.0.2.25\nusers: [alice@example.org]\nadminSshFrom: ["203.0.113.0/24\\0"]\n');
+    const out = join(work, 'nul');
+    const r = await runCli(['init', '--non-interactive', '--config', cfg, '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/adminSshFrom: .*NUL byte/);
     await expect(stat(out)).rejects.toThrow();
   });
 

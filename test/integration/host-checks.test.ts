@@ -25,7 +25,9 @@ beforeAll(async () => {
   const s = await scratchDir();
   cleanup = s.cleanup;
   ctx = hostContext({ adminSshFrom: ['198.51.100.0/24', '2001:db8:1::/48'] }, { root: s.dir, realKeys: true });
-  mods = await services();
+  // The host modules only: the DNS and mail modules have checks of their own elsewhere.
+  const host = new Set(['nftables', 'ssh', 'fail2ban', 'unbound', 'web', 'acme', 'report']);
+  mods = (await services()).filter((m) => host.has(m.name));
   const all: BundleFile[] = [...ctx.keys.files];
   for (const m of mods) {
     const files = await m.build(ctx);
