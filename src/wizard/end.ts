@@ -1,0 +1,92 @@
+/**
+ * The end screen of an interactive run: what was written, what the user must now do by hand
+ * (registrar, ISP, router), and the short version of REPORT.md. Pure: builds lines from the
+ * Config, the KeySet and the summary; `showEndScreen` only prints them.
+ *
+ * The short report is written here until src/report/ offers a short-summary function; then the
+ * two "protects / does not" lists should come from there so that they exist once.
+ */
+import type { Io } from '../cli/io.js';
+import { STANDARD_PORTS } from '../bundle/layout.js';
+import { type Config, isInZone } from '../config/types.js';
+import type { KeySet } from '../keys/types.js';
+import type { Summary } from '../generate.js';
+
+export interface Done {
+  config: Config;
+  keys: KeySet;
+  summary: Summary;
+}
+
+/** The files of the bundle, one line per top-level file or folder, with what changed. */
+function fileLines(summary: Summary): string[] {
+  const groups = new Map<string, { total: number; changed: number; secret: boolean }>();
+  for (const f of summary.files) {
+    const slash = f.path.indexOf('/');
+    const top = slash < 0 ? f.path : `${f.path.slice(0, slash)}/`;
+    const g = groups.get(top) ?? { total: 0, changed: 0, secret: false };
+    g.total++;
+    if (f.changed) g.changed++;
+    if (f.mode === '0600') g.secret = true;
+    groups.set(top, g);
+  }
+  const lines: string[] = [];
+  for (const [top, g] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const count = top.endsWith('/') ? ` ${g.total} file${g.total === 1 ? '' : 's'}` : '';
+    const changed = g.changed === 0 ? 'unchanged' : top.endsWith('/') ? `${g.changed} written` : 'written';
+    const secret = g.secret ? ', secrets inside (0600): never copy them elsewhere' : '';
+    lines.push(`  ${top}${count} (${changed}${secret})`);
+  }
+  return lines;
+}
+
+/** Every line of the end screen. */
+export function endScreenLines(done: Done): string[] {
+  const { config, keys, summary } = done;
+  const out: string[] = [];
+  out.push('', `Files in ${summary.bundle}:`, ...fileLines(summary));
+  for (const r of summary.removed) out.push(`  ${r} (removed)`);
+
+  out.push('', 'Next steps, by hand:');
+  let step = 1;
+  for (const domain of config.domains) {
+    out.push(`  ${step++}. At the registrar of ${domain}:`);
+    out.push(`       name servers (NS): ${config.nameServers.map((n) => n.name).join(', ')}`);
+    const glue = config.nameServers.filter((n) => isInZone(n.name, domain));
+    for (const n of glue) {
+      for (const a of n.ipv4) out.push(`       glue: ${n.name} A ${a}`);
+      for (const a of n.ipv6) out.push(`       glue: ${n.name} AAAA ${a}`);
+    }
+    const ds = keys.dnssec.filter((k) => k.zone === domain && k.ds);
+    if (!config.dnssec) out.push('       no DS record: DNSSEC is off for this setup');
+    for (const k of ds) out.push(`       DS: ${domain}. IN DS ${k.ds}`);
+  }
+  const ptr = [config.ipv4, config.ipv6].filter((a): a is NonNullable<typeof a> => a !== undefined);
+  out.push(`  ${step++}. At your ISP or hosting provider: set the reverse DNS (PTR) of ${ptr.join(' and ')} to ${config.hostname}; many mail servers refuse mail from an address without one.`);
+  if (config.ingress === 'port-forward') {
+    const p = STANDARD_PORTS;
+    const to = config.listenIpv4 ?? 'this host';
+    out.push(
+      `  ${step++}. On your router, forward by hand to ${to}: TCP ${p.smtp}, ${p.submissions}, ${p.submission}, ${p.imaps}, ${p.http}, ${p.https}, and ${p.dns} TCP and UDP. Then switch UPnP off on the router.`,
+    );
+  }
+  out.push(`  ${step++}. Get a trusted certificate with any ACME client from ${keys.tls.csrPath} (the key stays here; CAA names ${config.acmeCa}).`);
+  out.push(`  ${step++}. Try it: selfmail rehearse --bundle ${summary.bundle}; then, as root on this host: selfmail apply --bundle ${summary.bundle}`);
+
+  out.push('', 'What this setup protects:');
+  out.push('  - Every key was made on this machine; no one else holds a copy.');
+  out.push(`  - Your zones are written${config.dnssec ? ', signed' : ''} and served by you; other servers find your mail host without a DNS provider in between.`);
+  out.push('  - Mail to other servers is encrypted where they support it and authenticated where they publish DANE or MTA-STS; your mail is DKIM-signed and covered by SPF and DMARC.');
+  out.push(`  - SSH is ${config.adminSshFrom.length > 0 ? `reachable only from ${config.adminSshFrom.join(', ')}` : 'closed to the network'}; password guessing is throttled.`);
+  out.push('What it does not protect:');
+  out.push('  - The recipients\' servers see the envelope, headers and content of the mail you send them; a server without TLS gets it in clear.');
+  out.push('  - Mail at rest on this host can be read by whoever controls the host: use OpenPGP end to end, with private keys on your own devices.');
+  out.push('  - Your registrar and the registry can change the delegation of your domains; your ISP sees whom your server talks to, and when.');
+  out.push('', 'REPORT.md in the bundle says all of this at length.');
+  return out;
+}
+
+/** Print the end screen (interactive runs only). */
+export function showEndScreen(done: Done, io: Io): void {
+  for (const line of endScreenLines(done)) io.say(line);
+}
