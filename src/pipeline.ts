@@ -46,7 +46,9 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
     import('./keys/store.js'),
     import('./mail/passwords.js'),
   ]);
+  const warnings = [...input.warnings];
   const keyOptions = {
+    warn: (m: string) => warnings.push(m),
     ...(input.rotateDkim ? { rotateDkim: input.rotateDkim } : {}),
     ...(input.retireDkimSelectors ? { retireDkimSelectors: input.retireDkimSelectors } : {}),
   };
@@ -55,7 +57,6 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
     resolvePasswordHashes(input.config.users, input.passwords, input.previous.read('dovecot/users')),
   ]);
   if (hashed.missing.length > 0) throw new MissingPasswords(hashed.missing);
-  const warnings = [...input.warnings];
   const ctx: BuildContext = {
     config: input.config,
     keys,

@@ -6,5 +6,6 @@ import type { ServiceModule } from './bundle/types.js';
 
 /** Loaded lazily so that `selfmail --help` never imports a template engine or a crypto library. */
 export async function services(): Promise<ServiceModule[]> {
-  return [];
+  const { dnsService } = await import('./dns/service.js');
+  return [dnsService];
 }

@@ -69,3 +69,18 @@ export interface KeySet {
   /** Read a key file's bytes (private files included) for modules that must embed one (TSIG in nsd). */
   read(path: string): Buffer;
 }
+
+/** One line of `selfmail keys list`: public facts only, never private material. */
+export interface KeyRow {
+  type: 'dkim' | 'dnssec-ksk' | 'dnssec-zsk' | 'tls' | 'tsig';
+  /** The domain (DKIM), zone (DNSSEC), host name (TLS) or secondary server (TSIG). */
+  name: string;
+  /** DKIM selector, DNSSEC key tag, TSIG key name; empty for TLS. */
+  id: string;
+  algorithm: string;
+  /** `active` (signs), or `published` (a DKIM selector kept in DNS after a rotation). */
+  state: 'active' | 'published';
+  created: string;
+  /** SHA-256 of the public key's SubjectPublicKeyInfo, lower-case hex; empty for TSIG (a shared secret has no public part). */
+  fingerprint: string;
+}

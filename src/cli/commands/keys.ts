@@ -43,7 +43,7 @@ export async function run(args: string[], io: Io): Promise<number> {
     const { resolveConfig } = await import('../../config/schema.js');
     const { config } = resolveConfig(await gatherInput(base.layers, disk.files.get('selfmail.yaml')?.data));
     const { ensureKeys } = await import('../../keys/store.js');
-    const { describeKeys } = await import('../../keys/describe.js');
+    const { describeKeys } = await import('../../keys/store.js');
     const keys = await ensureKeys(config, { dir: out, read: (p) => disk.files.get(p)?.data }, new Date());
     const rows = describeKeys(keys);
     if (io.jsonMode) io.json({ ok: true, keys: rows });

@@ -1,0 +1,593 @@
+/**
+ * The key store. `ensureKeys` reuses every key already in the previous bundle, generates only
+ * what is missing (concurrently, on the thread pool), applies DKIM rotations and retirements,
+ * and returns the KeySet with every key file. State across runs lives in `keys/keys.json`
+ * (public metadata only); private keys are read back from the previous bundle's files and are
+ * never accepted from anywhere else.
+ */
+import { createHash, createPublicKey } from 'node:crypto';
+import type { BundleFile, PreviousBundle } from '../bundle/types.js';
+import type { Config, DomainName } from '../config/types.js';
+import { InputError, type InputIssue } from '../errors.js';
+import {
+  SELECTOR_RE,
+  algorithmOfSelector,
+  dkimTxt,
+  loadDkimKey,
+  nextSelectorPair,
+  type DkimAlgorithm,
+} from './dkim.js';
+import {
+  FLAGS,
+  dnskeyRdata,
+  dsRecord,
+  keyFileBase,
+  keyFileText,
+  keyTag,
+  p256FromScalar,
+  p256Spki,
+  parsePrivateFile,
+  privateFileText,
+  type EcKeyMaterial,
+} from './dnssec.js';
+import { newEd25519Pem, newP256, newRsa2048Pem, newTsigSecret } from './gen.js';
+import { RENEW_BEFORE_DAYS, bootstrapNotAfter, buildTlsPair, checkTlsKey, spkiSha256, tlsNames } from './tls.js';
+import type { DkimKey, DnssecKey, KeyRow, KeySet, TlsKey, TsigKey } from './types.js';
+
+export const KEYS_META_PATH = 'keys/keys.json';
+export const TLS_KEY_PATH = 'keys/tls/key.pem';
+export const TLS_CSR_PATH = 'keys/tls/csr.pem';
+export const TLS_CERT_PATH = 'keys/tls/cert.pem';
+
+/** Bundle path of a DKIM private key. */
+export function dkimPrivatePath(domain: DomainName, selector: string): string {
+  return `keys/dkim/${domain}/${selector}.private`;
+}
+/** Bundle path of a DKIM TXT value. */
+export function dkimTxtPath(domain: DomainName, selector: string): string {
+  return `keys/dkim/${domain}/${selector}.txt`;
+}
+/** Bundle path (without `.key`/`.private`) of a DNSSEC key. */
+export function dnssecBasePath(zone: DomainName, tag: number): string {
+  return `keys/dnssec/${zone}/${keyFileBase(zone, tag)}`;
+}
+/** Bundle path of the TSIG secret shared with a secondary. */
+export function tsigPath(server: DomainName): string {
+  return `keys/tsig/${server}.key`;
+}
+/** The TSIG key name for a secondary. */
+export function tsigKeyName(server: DomainName): string {
+  return `selfmail-${server}`;
+}
+
+export interface EnsureKeysOptions {
+  /** Domains whose DKIM keys get a new selector pair that becomes active; the old pair stays published. */
+  rotateDkim?: DomainName[];
+  /** Published (not active) DKIM selectors to remove, with their files and TXT records. */
+  retireDkimSelectors?: string[];
+  /** Told about anything the user should know (a key that had to be regenerated). */
+  warn?: (message: string) => void;
+}
+
+// ---- keys.json -------------------------------------------------------------------------------
+
+interface DkimMeta {
+  active: Record<DkimAlgorithm, string>;
+  selectors: Record<string, { algorithm: DkimAlgorithm; created: string }>;
+  /** Selectors once published and then retired: never reused for another key. */
+  retired: string[];
+}
+interface DnssecMeta {
+  ksk: { tag: number; created: string };
+  zsk: { tag: number; created: string };
+}
+interface TlsMeta {
+  created: string;
+  /** The date the CSR and bootstrap certificate were built (their notBefore). */
+  issued: string;
+  names: string[];
+}
+interface Meta {
+  format: 1;
+  dkim: Record<string, DkimMeta>;
+  dnssec: Record<string, DnssecMeta>;
+  tls?: TlsMeta;
+  tsig: Record<string, { created: string; name: string }>;
+}
+
+const DATE_RE = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
+
+function emptyMeta(): Meta {
+  return { format: 1, dkim: {}, dnssec: {}, tsig: {} };
+}
+
+/** Read and check keys.json from the previous bundle: every name in it ends up in paths. */
+function loadMeta(previous: PreviousBundle): Meta {
+  const raw = previous.read(KEYS_META_PATH);
+  if (!raw) return emptyMeta();
+  const bad = (why: string): never => {
+    throw new InputError([{ field: `bundle: ${KEYS_META_PATH}`, message: `${why}; restore it from a backup of the bundle` }]);
+  };
+  let m: unknown;
+  try {
+    m = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return bad('is not valid JSON');
+  }
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const date = (v: unknown): string => (typeof v === 'string' && DATE_RE.test(v) ? v : bad(`has a bad date ${JSON.stringify(v)}`));
+  if (!isObj(m) || m.format !== 1) return bad('is not a selfmail key index (format 1)');
+  const meta = emptyMeta();
+  for (const [domain, d] of Object.entries(isObj(m.dkim) ? m.dkim : {})) {
+    if (!isObj(d) || !isObj(d.active) || !isObj(d.selectors) || !Array.isArray(d.retired)) return bad(`has a bad DKIM entry for ${domain}`);
+    const selectors: DkimMeta['selectors'] = {};
+    for (const [s, v] of Object.entries(d.selectors)) {
+      if (!SELECTOR_RE.test(s) || !isObj(v) || v.algorithm !== algorithmOfSelector(s)) return bad(`has a bad DKIM selector ${JSON.stringify(s)}`);
+      selectors[s] = { algorithm: algorithmOfSelector(s), created: date(v.created) };
+    }
+    const active = { rsa: String(d.active.rsa), ed25519: String(d.active.ed25519) };
+    if (!selectors[active.rsa] || !selectors[active.ed25519]) return bad(`names an active DKIM selector it does not list for ${domain}`);
+    const retired = d.retired.map((s) => (typeof s === 'string' && SELECTOR_RE.test(s) ? s : bad('has a bad retired selector')));
+    meta.dkim[domain] = { active, selectors, retired };
+  }
+  for (const [zone, z] of Object.entries(isObj(m.dnssec) ? m.dnssec : {})) {
+    const role = (v: unknown): { tag: number; created: string } =>
+      isObj(v) && Number.isInteger(v.tag) && (v.tag as number) >= 0 && (v.tag as number) <= 0xffff
+        ? { tag: v.tag as number, created: date(v.created) }
+        : bad(`has a bad DNSSEC entry for ${zone}`);
+    if (!isObj(z)) return bad(`has a bad DNSSEC entry for ${zone}`);
+    meta.dnssec[zone] = { ksk: role(z.ksk), zsk: role(z.zsk) };
+  }
+  if (m.tls !== undefined) {
+    const t = m.tls;
+    if (!isObj(t) || !Array.isArray(t.names)) return bad('has a bad TLS entry');
+    meta.tls = { created: date(t.created), issued: date(t.issued), names: t.names.map(String) };
+  }
+  for (const [server, t] of Object.entries(isObj(m.tsig) ? m.tsig : {})) {
+    if (!isObj(t)) return bad(`has a bad TSIG entry for ${server}`);
+    meta.tsig[server] = { created: date(t.created), name: String(t.name) };
+  }
+  return meta;
+}
+
+/** JSON with object keys sorted at every level, two-space indent, final newline. */
+export function stableJson(value: unknown): string {
+  const sort = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sort);
+    if (typeof v === 'object' && v !== null) {
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+          .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
+      );
+    }
+    return v;
+  };
+  return JSON.stringify(sort(value), null, 2) + '\n';
+}
+
+// ---- the store -------------------------------------------------------------------------------
+
+/** `YYYY-MM-DD` of the run's clock (UTC). */
+function isoDay(now: Date): string {
+  return now.toISOString().slice(0, 10);
+}
+function dayDate(day: string): Date {
+  return new Date(`${day}T00:00:00Z`);
+}
+
+function badKeyFile(path: string, why: string): InputError {
+  return new InputError([
+    {
+      field: `bundle: ${path}`,
+      message: `${why}; selfmail only uses keys it generated itself. Restore the file from a backup, or move it away to have a new key generated`,
+    },
+  ]);
+}
+
+/** Collects the KeySet's files; private ones get mode 0600. */
+class Files {
+  readonly map = new Map<string, BundleFile>();
+  add(path: string, data: Buffer | string, role: string, secret: boolean): void {
+    this.map.set(path, { path, data: Buffer.isBuffer(data) ? data : Buffer.from(data, 'utf8'), mode: secret ? 0o600 : 0o644, role });
+  }
+}
+
+/**
+ * Make sure every key the configuration needs exists: reuse what `previous` holds, generate
+ * what is missing, apply the requested DKIM rotations and retirements. `now` dates new keys.
+ * Throws InputError for a rotation or retirement that does not fit the store's state, or for a
+ * key file in the bundle that selfmail did not make.
+ */
+export async function ensureKeys(
+  config: Config,
+  previous: PreviousBundle,
+  now: Date,
+  opts: EnsureKeysOptions = {},
+): Promise<KeySet> {
+  const today = isoDay(now);
+  const warn = opts.warn ?? ((): void => undefined);
+  const old = loadMeta(previous);
+  const meta = emptyMeta();
+  const files = new Files();
+  checkOptions(config, old, opts);
+
+  // Keys of domains or secondaries no longer configured leave the bundle; say so, since a
+  // domain added back later gets new keys (and, with DNSSEC, a new DS at the registrar).
+  for (const d of Object.keys(old.dkim).filter((d) => !config.domains.includes(d as DomainName)).sort()) {
+    warn(`${d} is no longer a configured domain: its DKIM keys are removed from the bundle`);
+  }
+  for (const z of Object.keys(old.dnssec).filter((z) => !config.dnssec || !config.domains.includes(z as DomainName)).sort()) {
+    warn(`the DNSSEC keys of ${z} are removed from the bundle (${config.dnssec ? 'no longer a configured domain' : 'DNSSEC is off'}); remove its DS record at the registrar first`);
+  }
+  for (const n of Object.keys(old.tsig).filter((n) => !config.nameServers.some((s) => !s.self && s.name === n)).sort()) {
+    warn(`${n} is no longer a secondary name server: its TSIG secret is removed from the bundle`);
+  }
+
+  const dkimTasks = config.domains.map((d) => ensureDkim(d, old.dkim[d], previous, now, opts, files, warn));
+  const dnssecTasks = config.dnssec ? config.domains.map((z) => ensureDnssec(z, old.dnssec[z], previous, today, files, warn)) : [];
+  const tlsTask = ensureTls(config, old.tls, previous, now, files, warn);
+  const servers = [...new Set(config.nameServers.filter((n) => !n.self).map((n) => n.name))].sort();
+  const tsigTasks = servers.map((s) => ensureTsig(s, old.tsig[s], previous, today, files, warn));
+
+  const [dkim, dnssec, tls, tsig] = await Promise.all([
+    Promise.all(dkimTasks),
+    Promise.all(dnssecTasks),
+    tlsTask,
+    Promise.all(tsigTasks),
+  ]);
+  config.domains.forEach((d, i) => (meta.dkim[d] = dkim[i]!.meta));
+  if (config.dnssec) config.domains.forEach((z, i) => (meta.dnssec[z] = dnssec[i]!.meta));
+  meta.tls = tls.meta;
+  servers.forEach((s, i) => (meta.tsig[s] = tsig[i]!.meta));
+  files.add(KEYS_META_PATH, stableJson(meta), 'public metadata of the keys (dates, active DKIM selectors)', false);
+
+  const sortedFiles = [...files.map.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const byPath = new Map(sortedFiles.map((f) => [f.path, f.data]));
+  return {
+    dkim: dkim.flatMap((r) => r.keys).sort((a, b) => cmp(a.domain, b.domain) || cmp(a.selector, b.selector)),
+    dnssec: dnssec.flatMap((r) => r.keys),
+    tls: tls.key,
+    tsig: tsig.map((r) => r.key),
+    files: sortedFiles,
+    read(path: string): Buffer {
+      const data = byPath.get(path);
+      if (!data) throw new Error(`no key file ${path} in the key set`);
+      return data;
+    },
+  };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Every rotation and retirement must make sense before anything is generated. */
+function checkOptions(config: Config, old: Meta, opts: EnsureKeysOptions): void {
+  const issues: InputIssue[] = [];
+  for (const d of opts.rotateDkim ?? []) {
+    if (!config.domains.includes(d)) issues.push({ field: '--domain', message: `${d} is not one of the configured mail domains` });
+  }
+  const rotating = new Set(opts.rotateDkim ?? []);
+  for (const s of opts.retireDkimSelectors ?? []) {
+    const where = config.domains.filter((d) => old.dkim[d]?.selectors[s]);
+    // Active in a domain unless that domain is rotated in this very run.
+    const signsFor = where.filter((d) => {
+      const a = old.dkim[d]!.active;
+      return (a.rsa === s || a.ed25519 === s) && !rotating.has(d);
+    });
+    if (where.length === 0) {
+      issues.push({ field: '--selector', message: `${JSON.stringify(s)} is not a published DKIM selector of this bundle` });
+    } else if (signsFor.length === where.length) {
+      // Selector names repeat across domains (they are dated), so it is retired wherever it is
+      // only published, and refused only when it still signs everywhere it exists.
+      issues.push({
+        field: '--selector',
+        message: `${s} still signs the mail of ${signsFor.join(', ')}; rotate first (selfmail keys rotate dkim), then retire the old selector`,
+      });
+    }
+  }
+  if (issues.length > 0) throw new InputError(issues);
+}
+
+interface DkimResult {
+  meta: DkimMeta;
+  keys: DkimKey[];
+}
+
+async function ensureDkim(
+  domain: DomainName,
+  prev: DkimMeta | undefined,
+  previous: PreviousBundle,
+  now: Date,
+  opts: EnsureKeysOptions,
+  files: Files,
+  warn: (m: string) => void,
+): Promise<DkimResult> {
+  const today = isoDay(now);
+  const retireNow = new Set(opts.retireDkimSelectors ?? []);
+  const selectors: DkimMeta['selectors'] = {};
+  const retired = new Set(prev?.retired ?? []);
+  const pems = new Map<string, Buffer>();
+  let active = prev ? { ...prev.active } : undefined;
+
+  for (const [s, info] of Object.entries(prev?.selectors ?? {})) {
+    const isActive = active?.rsa === s || active?.ed25519 === s;
+    if (retireNow.has(s) && !isActive) {
+      retired.add(s);
+      continue;
+    }
+    const pem = previous.read(dkimPrivatePath(domain, s));
+    if (!pem) {
+      // A lost published key cannot be recovered; a lost active key means a new pair below.
+      warn(`DKIM key ${s} of ${domain} is missing from the bundle; it is dropped${isActive ? ' and a new selector pair is generated' : ''}`);
+      retired.add(s);
+      if (isActive) active = undefined;
+      continue;
+    }
+    selectors[s] = info;
+    pems.set(s, pem);
+  }
+  if (active && (!selectors[active.rsa] || !selectors[active.ed25519])) {
+    // One half of the active pair is gone: publish the surviving half, sign with a new pair.
+    active = undefined;
+  }
+  const rotate = (opts.rotateDkim ?? []).includes(domain) && prev !== undefined;
+  // A rotation requested together with retiring the current active pair retires it now too.
+  if (rotate && active) {
+    for (const s of [active.rsa, active.ed25519]) {
+      if (retireNow.has(s)) {
+        delete selectors[s];
+        pems.delete(s);
+        retired.add(s);
+      }
+    }
+  }
+  if (!active || rotate) {
+    const used = new Set([...Object.keys(prev?.selectors ?? {}), ...retired]);
+    const pair = nextSelectorPair(now, used);
+    const [rsaPem, edPem] = await Promise.all([newRsa2048Pem(), newEd25519Pem()]);
+    pems.set(pair.rsa, Buffer.from(rsaPem));
+    pems.set(pair.ed25519, Buffer.from(edPem));
+    selectors[pair.rsa] = { algorithm: 'rsa', created: today };
+    selectors[pair.ed25519] = { algorithm: 'ed25519', created: today };
+    active = pair;
+  }
+
+  const keys: DkimKey[] = [];
+  for (const s of Object.keys(selectors).sort()) {
+    const info = selectors[s]!;
+    const path = dkimPrivatePath(domain, s);
+    let txt: string;
+    try {
+      txt = dkimTxt(loadDkimKey(pems.get(s)!, info.algorithm));
+    } catch (e) {
+      throw badKeyFile(path, `is not a DKIM ${info.algorithm} key (${(e as Error).message})`);
+    }
+    const state = active.rsa === s || active.ed25519 === s ? 'active' : 'published';
+    files.add(path, pems.get(s)!, `DKIM private key ${s} (${info.algorithm}) for ${domain}`, true);
+    files.add(dkimTxtPath(domain, s), `${txt}\n`, `DKIM TXT value ${s}._domainkey.${domain}`, false);
+    keys.push({ domain, selector: s, algorithm: info.algorithm, txt, privateKeyPath: path, state, created: info.created });
+  }
+  return { meta: { active, selectors, retired: [...retired].sort() }, keys };
+}
+
+interface DnssecResult {
+  meta: DnssecMeta;
+  keys: DnssecKey[];
+}
+
+async function ensureDnssec(
+  zone: DomainName,
+  prev: DnssecMeta | undefined,
+  previous: PreviousBundle,
+  today: string,
+  files: Files,
+  warn: (m: string) => void,
+): Promise<DnssecResult> {
+  const load = (role: 'ksk' | 'zsk'): { material: EcKeyMaterial; created: string; privateBytes: Buffer } | undefined => {
+    const p = prev?.[role];
+    if (!p) return undefined;
+    const path = `${dnssecBasePath(zone, p.tag)}.private`;
+    const bytes = previous.read(path);
+    if (!bytes) {
+      warn(
+        `DNSSEC ${role.toUpperCase()} ${p.tag} of ${zone} is missing from the bundle; a new one is generated` +
+          (role === 'ksk' ? ' and the DS record at the registrar must be replaced' : ''),
+      );
+      return undefined;
+    }
+    let material: EcKeyMaterial;
+    try {
+      material = p256FromScalar(parsePrivateFile(bytes.toString('utf8')));
+    } catch (e) {
+      throw badKeyFile(path, `is not a DNSSEC algorithm 13 key (${(e as Error).message})`);
+    }
+    if (keyTag(dnskeyRdata(FLAGS[role], material.publicXY)) !== p.tag) throw badKeyFile(path, `does not hold the key with tag ${p.tag}`);
+    return { material, created: p.created, privateBytes: bytes };
+  };
+
+  type Held = { material: EcKeyMaterial; created: string; privateBytes?: Buffer };
+  const tagOf = (role: 'ksk' | 'zsk', m: EcKeyMaterial): number => keyTag(dnskeyRdata(FLAGS[role], m.publicXY));
+  /** A new key; two keys of one zone must not share a tag (1 in 65536), since tools pick keys by tag. */
+  const fresh = async (role: 'ksk' | 'zsk', avoidTag?: number): Promise<Held> => {
+    for (;;) {
+      const material = await newP256();
+      if (tagOf(role, material) !== avoidTag) return { material, created: today };
+    }
+  };
+  let ksk: Held | undefined = load('ksk');
+  let zsk: Held | undefined = load('zsk');
+  if (!ksk && !zsk) {
+    const [k, z] = await Promise.all([fresh('ksk'), fresh('zsk')]);
+    ksk = k;
+    zsk = tagOf('zsk', z.material) === tagOf('ksk', k.material) ? await fresh('zsk', tagOf('ksk', k.material)) : z;
+  } else if (!ksk) {
+    ksk = await fresh('ksk', tagOf('zsk', zsk!.material));
+  } else if (!zsk) {
+    zsk = await fresh('zsk', tagOf('ksk', ksk.material));
+  }
+
+  const keys: DnssecKey[] = [];
+  const out: Partial<DnssecMeta> = {};
+  for (const [role, k] of [
+    ['ksk', ksk!],
+    ['zsk', zsk!],
+  ] as const) {
+    const rdata = dnskeyRdata(FLAGS[role], k.material.publicXY);
+    const tag = keyTag(rdata);
+    const base = dnssecBasePath(zone, tag);
+    const created = dayDate(k.created);
+    const label = `DNSSEC ${role.toUpperCase()} ${tag} for ${zone}`;
+    files.add(`${base}.key`, keyFileText(zone, role, k.material, created), `${label} (public, BIND format)`, false);
+    files.add(`${base}.private`, k.privateBytes ?? privateFileText(k.material, created), `${label} (private, BIND format)`, true);
+    keys.push({
+      zone,
+      role,
+      tag,
+      algorithm: 13,
+      dnskey: `${FLAGS[role]} 3 13 ${k.material.publicXY.toString('base64')}`,
+      ...(role === 'ksk' ? { ds: dsRecord(zone, rdata) } : {}),
+      basePath: base,
+      created: k.created,
+    });
+    out[role] = { tag, created: k.created };
+  }
+  return { meta: out as DnssecMeta, keys };
+}
+
+async function ensureTls(
+  config: Config,
+  prev: TlsMeta | undefined,
+  previous: PreviousBundle,
+  now: Date,
+  files: Files,
+  warn: (m: string) => void,
+): Promise<{ meta: TlsMeta; key: TlsKey }> {
+  const today = isoDay(now);
+  const names = tlsNames(config.hostname, config.domains);
+  let keyPem = prev ? previous.read(TLS_KEY_PATH) : undefined;
+  const reusedKey = keyPem !== undefined;
+  if (prev && !keyPem) warn('the TLS key is missing from the bundle; a new one is generated and the DANE TLSA record changes');
+  let created = prev?.created ?? today;
+  if (keyPem) {
+    try {
+      checkTlsKey(keyPem);
+    } catch (e) {
+      throw badKeyFile(TLS_KEY_PATH, `is not a TLS key selfmail made (${(e as Error).message})`);
+    }
+  } else {
+    keyPem = Buffer.from(await newRsa2048Pem());
+    created = today;
+  }
+  const prevCsr = previous.read(TLS_CSR_PATH);
+  const prevCert = previous.read(TLS_CERT_PATH);
+  const sameNames = prev !== undefined && prev.names.join(',') === names.join(',');
+  const fresh = prev !== undefined && now.getTime() < bootstrapNotAfter(dayDate(prev.issued)).getTime() - RENEW_BEFORE_DAYS * 86_400_000;
+  let issued = today;
+  let csr: Buffer | string;
+  let cert: Buffer | string;
+  if (prev && reusedKey && sameNames && fresh && prevCsr && prevCert) {
+    issued = prev.issued;
+    csr = prevCsr;
+    cert = prevCert;
+  } else {
+    ({ csr, cert } = await buildTlsPair(keyPem, names, dayDate(issued)));
+  }
+  files.add(TLS_KEY_PATH, keyPem, 'TLS private key of the mail host', true);
+  files.add(TLS_CSR_PATH, csr, 'TLS certificate signing request for an ACME client', false);
+  files.add(TLS_CERT_PATH, cert, 'self-signed bootstrap TLS certificate', false);
+  return {
+    meta: { created, issued, names },
+    key: { keyPath: TLS_KEY_PATH, certPath: TLS_CERT_PATH, csrPath: TLS_CSR_PATH, spkiSha256: spkiSha256(keyPem), names, created },
+  };
+}
+
+async function ensureTsig(
+  server: DomainName,
+  prev: { created: string } | undefined,
+  previous: PreviousBundle,
+  today: string,
+  files: Files,
+  warn: (m: string) => void,
+): Promise<{ meta: { created: string; name: string }; key: TsigKey }> {
+  const path = tsigPath(server);
+  let data = prev ? previous.read(path) : undefined;
+  let created = prev?.created ?? today;
+  if (prev && !data) warn(`the TSIG secret for ${server} is missing from the bundle; a new one is generated (give it to the secondary)`);
+  if (data) {
+    const text = data.toString('utf8').trim();
+    if (!/^[A-Za-z0-9+/]{43}=$/.test(text) || Buffer.from(text, 'base64').length !== 32) {
+      throw badKeyFile(path, 'is not a 32-byte base64 TSIG secret');
+    }
+  } else {
+    data = Buffer.from(`${(await newTsigSecret()).toString('base64')}\n`);
+    created = today;
+  }
+  const name = tsigKeyName(server);
+  files.add(path, data, `TSIG secret (hmac-sha256) shared with ${server}`, true);
+  return { meta: { created, name }, key: { name, algorithm: 'hmac-sha256', server, secretPath: path, created } };
+}
+
+// ---- listing ---------------------------------------------------------------------------------
+
+function sha256Hex(der: Buffer): string {
+  return createHash('sha256').update(der).digest('hex');
+}
+
+/** SPKI DER of a DKIM key from its TXT value (RSA: p= is the SPKI; Ed25519: p= is the raw key). */
+function dkimSpki(key: DkimKey): Buffer {
+  const p = /p=([A-Za-z0-9+/=]+)/.exec(key.txt)?.[1] ?? '';
+  const raw = Buffer.from(p, 'base64');
+  if (key.algorithm === 'rsa') return raw;
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' }).export({
+    type: 'spki',
+    format: 'der',
+  });
+}
+
+/**
+ * The rows of `selfmail keys list`: type, owner, selector or tag, state, creation date and the
+ * SHA-256 fingerprint of the public key. Built from public parts only, so no private byte can
+ * reach the listing.
+ */
+export function describeKeys(keys: KeySet): KeyRow[] {
+  const rows: KeyRow[] = [];
+  for (const k of keys.dkim) {
+    rows.push({
+      type: 'dkim',
+      name: k.domain,
+      id: k.selector,
+      algorithm: k.algorithm === 'rsa' ? 'rsa-2048' : 'ed25519',
+      state: k.state,
+      created: k.created,
+      fingerprint: sha256Hex(dkimSpki(k)),
+    });
+  }
+  for (const k of keys.dnssec) {
+    const pub = Buffer.from(k.dnskey.split(' ')[3] ?? '', 'base64');
+    rows.push({
+      type: k.role === 'ksk' ? 'dnssec-ksk' : 'dnssec-zsk',
+      name: k.zone,
+      id: String(k.tag),
+      algorithm: 'ecdsap256sha256',
+      state: 'active',
+      created: k.created,
+      fingerprint: sha256Hex(p256Spki(pub)),
+    });
+  }
+  rows.push({
+    type: 'tls',
+    name: keys.tls.names[0] ?? '',
+    id: '',
+    algorithm: 'rsa-2048',
+    state: 'active',
+    created: keys.tls.created,
+    fingerprint: keys.tls.spkiSha256,
+  });
+  for (const k of keys.tsig) {
+    rows.push({ type: 'tsig', name: k.server, id: k.name, algorithm: 'hmac-sha256', state: 'active', created: k.created, fingerprint: '' });
+  }
+  return rows;
+}

@@ -1,0 +1,224 @@
+/**
+ * The foundation's contract, through the real built bin: exit codes, refusals, hostile input,
+ * --json, the manifest, idempotent re-runs, and that failures write nothing.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, treeState } from '../helpers/cli.js';
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'selfmail-cli-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+const BASE = ['init', '--non-interactive', '--domain', 'example.org', '--ipv4', '192.0.2.25', '--user', 'alice@example.org'];
+
+describe('selfmail --help / --version', () => {
+  it('prints help and exits 0', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/selfmail init/);
+    expect(r.stdout).toMatch(/--password-file/);
+  });
+  it('prints the version', async () => {
+    const r = await runCli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+  it('rejects an unknown command with exit 2', async () => {
+    const r = await runCli(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not a selfmail command/);
+  });
+});
+
+describe('refusals (exit 3, nothing written)', () => {
+  const cases: Array<[string, string[]]> = [
+    ['upnp ingress', ['--ingress', 'upnp']],
+    ['tunnel ingress', ['--ingress', 'tunnel']],
+    ['tunnel provider', ['--tunnel-provider', 'acme-tunnels']],
+    ['relay host', ['--relay-host', 'smtp.provider.example']],
+    ['dkim key', ['--dkim-key', '/tmp/dkim.pem']],
+    ['tls key', ['--tls-key', '/tmp/tls.pem']],
+    ['dnssec key', ['--dnssec-key', '/tmp/Kexample']],
+    ['dns provider', ['--dns-provider', 'bigdns']],
+  ];
+  it.each(cases)('refuses %s by flag', async (_name, extra) => {
+    const out = join(work, `refused-${extra[0]}`);
+    const r = await runCli([...BASE, '--out', out, ...extra]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/Principle \d/);
+    expect(r.stderr).toMatch(/Instead:/);
+    await expect(stat(out)).rejects.toThrow();
+  });
+
+  const okFile = 'domains: [example.org]\nipv4: 192.0.2.25\nusers: [alice@example.org]\n';
+  it.each<[string, string]>([
+    ['relayHost', `${okFile}relayHost: smtp.provider.example\n`],
+    ['ingress upnp', `${okFile}ingress: upnp\n`],
+    ['tlsKey', `${okFile}tlsKey: /tmp/tls.pem\n`],
+    ['dynamic DNS domain', 'domains: [me.duckdns.org]\nipv4: 192.0.2.25\nusers: [a@me.duckdns.org]\n'],
+  ])('refuses %s in a config file', async (name, body) => {
+    const slug = name.replace(/\W/g, '');
+    const cfg = join(work, `refuse-${slug}.yaml`);
+    await writeFile(cfg, body);
+    const out = join(work, `refused-file-${slug}`);
+    const r = await runCli(['init', '--non-interactive', '--config', cfg, '--out', out]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(cfg);
+    await expect(stat(out)).rejects.toThrow();
+  });
+
+  it('refuses a carrier-grade NAT address and still lists the other problems', async () => {
+    const out = join(work, 'refused-cgnat');
+    const r = await runCli(['init', '--non-interactive', '--domain', 'exa mple.org', '--ipv4', '100.64.0.9', '--user', 'a@example.org', '--out', out]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/carrier-grade NAT/);
+    expect(r.stderr).toMatch(/--domain: "exa mple.org" contains a space/);
+    await expect(stat(out)).rejects.toThrow();
+  });
+});
+
+describe('hostile and invalid values (exit 2, nothing written)', () => {
+  const hostile: Array<[string, string[]]> = [
+    ['newline in domain', ['--domain', 'example.org\nmynetworks = 0.0.0.0/0']],
+    ['quote in hostname', ['--hostname', 'mail"example.org']],
+    ['brace in user', ['--user', 'al{ice}@example.org']],
+    ['semicolon in admin', ['--admin', 'a;b@example.org']],
+    ['space in ns', ['--ns', 'ns1.example.org =192.0.2.25']],
+    ['non-ASCII local part', ['--user', 'ålice@example.org']],
+    ['over-long label', ['--hostname', `${'a'.repeat(64)}.example.org`]],
+    ['NUL in cidr', ['--admin-ssh-from', '203.0.113.0/24\0']],
+    ['private address', ['--ipv4', '192.168.1.2']],
+  ];
+  it.each(hostile)('rejects %s', async (_name, extra) => {
+    const out = join(work, 'hostile');
+    const r = await runCli([...BASE, '--out', out, ...extra]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--(domain|hostname|user|admin|ns|admin-ssh-from|ipv4): /);
+    await expect(stat(out)).rejects.toThrow();
+  });
+
+  it('reports every missing value at once', async () => {
+    const r = await runCli(['init', '--non-interactive', '--out', join(work, 'missing')]);
+    expect(r.code).toBe(2);
+    for (const flag of ['--domain', '--ipv4', '--user']) expect(r.stderr).toContain(`${flag}: is required`);
+  });
+
+  it('rejects unknown flags and unknown config keys', async () => {
+    expect((await runCli([...BASE, '--frobnicate'])).code).toBe(2);
+    const cfg = join(work, 'typo.yaml');
+    await writeFile(cfg, 'domains: [example.org]\nipv4: 192.0.2.25\nusers: [alice@example.org]\nhostnmae: mail.example.org\n');
+    const r = await runCli(['init', '--non-interactive', '--config', cfg, '--out', join(work, 'typo')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown setting "hostnmae"/);
+  });
+
+  it('requires a password for every mailbox, without a default', async () => {
+    const out = join(work, 'nopw');
+    const r = await runCli([...BASE, '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no password for the mailbox alice@example.org/);
+    await expect(stat(out)).rejects.toThrow();
+  });
+
+  it('refuses to take over a folder that is not a bundle', async () => {
+    const out = join(work, 'not-a-bundle');
+    await rm(out, { recursive: true, force: true });
+    await writeFile(join(work, 'pw-x'), 'alice@example.org:correct horse battery staple\n', { mode: 0o600 });
+    execFileSync('mkdir', ['-p', out]);
+    await writeFile(join(out, 'precious.txt'), 'keep me');
+    const r = await runCli([...BASE, '--password-file', join(work, 'pw-x'), '--out', out]);
+    expect(r.code).toBe(2);
+    expect(await readdir(out)).toEqual(['precious.txt']);
+  });
+});
+
+describe('a real bundle', () => {
+  let out: string;
+  let pwFile: string;
+  const secret = 'correct horse battery staple 42';
+
+  beforeAll(async () => {
+    out = join(work, 'bundle');
+    pwFile = join(work, 'passwords');
+    await writeFile(pwFile, `alice@example.org:${secret}\n`, { mode: 0o600 });
+  });
+
+  it('writes the bundle and prints one JSON document on stdout', async () => {
+    const r = await runCli([...BASE, '--password-file', pwFile, '--out', out, '--json']);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as { ok: boolean; bundle: string; files: Array<{ path: string; role: string }>; ds: string[]; warnings: string[] };
+    expect(doc.ok).toBe(true);
+    expect(doc.bundle).toBe(out);
+    const paths = doc.files.map((f) => f.path);
+    for (const p of ['selfmail.yaml', 'REPORT.md', 'dns/example.org.zone', 'dns/example.org.zone.signed', 'postfix/main.cf', 'dovecot/dovecot.conf']) {
+      expect(paths).toContain(p);
+    }
+    expect(doc.ds[0]).toMatch(/^example\.org\. IN DS \d+ 13 2 [0-9A-F]{64}$/);
+    expect(doc.warnings.join('\n')).toMatch(/documentation address/);
+  });
+
+  it('writes a manifest that sha256sum -c accepts, covering every file but itself', async () => {
+    const out2 = execFileSync('sha256sum', ['-c', 'MANIFEST.sha256'], { cwd: out, encoding: 'utf8' });
+    expect(out2).not.toMatch(/FAILED/);
+    const listed = (await readFile(join(out, 'MANIFEST.sha256'), 'utf8')).trim().split('\n').length;
+    const all = Object.keys(await treeState(out)).length;
+    expect(listed).toBe(all - 1);
+  });
+
+  it('keeps keys private and secrets out of selfmail.yaml', async () => {
+    expect((await stat(join(out, 'keys'))).mode & 0o777).toBe(0o700);
+    const state = await treeState(out);
+    for (const [p, s] of Object.entries(state)) {
+      const text = await readFile(join(out, p), 'utf8');
+      if (/PRIVATE KEY|^PrivateKey:/m.test(text)) expect(s.split(' ')[0]).toBe('600');
+      expect(text).not.toContain(secret);
+    }
+    const yaml = await readFile(join(out, 'selfmail.yaml'), 'utf8');
+    expect(yaml).not.toMatch(/PRIVATE|argon2|password/i);
+  });
+
+  it('re-runs from the bundle alone and rewrites nothing', async () => {
+    const before = await treeState(out);
+    const r = await runCli(['init', '--non-interactive', '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Nothing changed/);
+    expect(await treeState(out)).toEqual(before);
+  });
+
+  it('re-runs with the same flags and password file and rewrites nothing', async () => {
+    const before = await treeState(out);
+    const r = await runCli([...BASE, '--password-file', pwFile, '--out', out]);
+    expect(r.code).toBe(0);
+    expect(await treeState(out)).toEqual(before);
+  });
+
+  it('leaves the bundle as it was when the new input is invalid', async () => {
+    const before = await treeState(out);
+    const r = await runCli(['init', '--non-interactive', '--out', out, '--ipv4', '10.9.9.9']);
+    expect(r.code).toBe(2);
+    expect(await treeState(out)).toEqual(before);
+  });
+});
+
+describe('--demo', () => {
+  it('builds a complete example.org bundle without questions, twice identically', async () => {
+    const out = join(work, 'demo');
+    const r = await runCli(['init', '--demo', '--out', out]);
+    expect(r.code).toBe(0);
+    const users = await readFile(join(out, 'dovecot/users'), 'utf8');
+    expect(users).toMatch(/^demo@example\.org:\{ARGON2ID\}/m);
+    const before = await treeState(out);
+    const again = await runCli(['init', '--demo', '--out', out]);
+    expect(again.code).toBe(0);
+    expect(await treeState(out)).toEqual(before);
+  });
+});
