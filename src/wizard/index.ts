@@ -41,9 +41,9 @@ export interface WizardDeps {
 export type IngressChoice = 'direct' | 'port-forward' | 'own-vps' | 'upnp' | 'tunnel';
 
 export const WELCOME = [
-  'selfmail builds a complete mail host for your own domains: keys, signed DNS zones, Postfix, Dovecot, firewall, all generated on this machine.',
-  'It never uses UPnP, a third-party tunnel or relay, hosted DNS, or a key made elsewhere, and it asks no web service anything.',
-  'It only writes a bundle folder, after you confirm a review at the end (selfmail apply installs it later); Ctrl-C quits at any time and writes nothing.',
+  'selfmail builds a mail host for your own domains: keys, signed DNS zones, Postfix, Dovecot, firewall, all made on this machine.',
+  'It never uses UPnP, a third-party tunnel or relay, hosted DNS or a key made elsewhere, and asks no web service anything.',
+  'Nothing is written before you confirm the review at the end, and nothing is installed (that is selfmail apply). Ctrl-C quits.',
 ];
 
 /** `runWizard` as `generate` calls it: the terminal prompter and this machine's interfaces. */
@@ -67,13 +67,12 @@ function canonicalEmail(raw: string): string {
   return parsed.ok ? parsed.value : raw;
 }
 
-/** The choices of "how does mail reach this machine", the refused ones disabled with the policy's own reason. */
+/** The choices of "how does mail reach this machine"; the refused ones are disabled, naming the principle they break. */
 export function ingressChoices(): Array<Choice<IngressChoice>> {
-  const reason = (ingress: string) => {
-    const r = refusals(sourced({ ingress }, 'wizard'))[0];
-    // The first sentence of the policy's reason is the one line shown next to the choice.
-    return r ? `refused: ${r.why.split('. ')[0]}` : 'refused';
-  };
+  // The principle comes from the policy itself; the one-line reason is the short form of its text.
+  const principle = (ingress: string) => refusals(sourced({ ingress }, 'wizard'))[0]?.principle ?? 'policy';
+  const upnp = `refused, ${principle('upnp')}: any infected machine could open router ports the same way`;
+  const tunnel = `refused, ${principle('tunnel')}: its operator sees every sender, recipient and time`;
   return [
     { value: 'direct', name: 'A public address on this machine', description: 'Mail servers connect straight to this host.' },
     {
@@ -82,8 +81,8 @@ export function ingressChoices(): Array<Choice<IngressChoice>> {
       description: 'This host sits on your LAN; you forward the mail ports to it in the router, yourself.',
     },
     { value: 'own-vps', name: 'A VPS I own, joined over WireGuard', disabled: 'not built yet' },
-    { value: 'upnp', name: 'Let this machine open router ports (UPnP, NAT-PMP)', disabled: reason('upnp') },
-    { value: 'tunnel', name: 'A tunnel or relay service run by someone else', disabled: reason('tunnel') },
+    { value: 'upnp', name: 'Let this machine open router ports (UPnP, NAT-PMP)', disabled: upnp },
+    { value: 'tunnel', name: 'A tunnel or relay service run by someone else', disabled: tunnel },
   ];
 }
 
@@ -321,7 +320,8 @@ export async function wizard(
     const state = (u: Email) => (typedHere.has(u) ? 'new password' : bundleUsers.has(u) && !passwords.has(u) ? 'password kept' : 'password from file');
     io.say('');
     for (const line of reviewLines(resolved.config, state)) io.say(line);
-    for (const w of resolved.warnings) io.say(`  note: ${w}`);
+    // The schema names flags in its warnings; here the answer is what matters.
+    for (const w of resolved.warnings) io.say(`  note: ${w.replace(/^--[a-z0-9-]+: /, '')}`);
     const go = await p.confirm({
       message: 'Write the bundle with these settings?',
       why: 'Nothing has been written yet. Say no to go through the questions again with these answers as defaults.',

@@ -113,8 +113,8 @@ describe('the wizard on a terminal', () => {
     await t.waitFor('How does mail reach this machine?');
     // The refused ways are on screen, greyed out, with the policy's reason.
     await t.waitFor('UPnP');
-    expect(t.text).toMatch(/refused: a program that can open ports on the router by itself/);
-    expect(t.text).toMatch(/refused: a third-party tunnel or relay service sees every sender/);
+    expect(t.text).toMatch(/UPnP, NAT-PMP\) refused, Principle 3 \(no UPnP\): any infected machine could open router ports/);
+    expect(t.text).toMatch(/run by someone else refused, Principle 2 \(nobody else's tunnel\): its operator sees every sender/);
     t.press(ENTER); // the default, a public address on this machine
     await t.waitFor('Public IPv4 address of this host');
     // First a private address: the schema's message appears in place and the prompt stays.

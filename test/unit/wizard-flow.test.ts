@@ -271,8 +271,8 @@ describe('wizard', () => {
     expect(choice('direct')?.disabled).toBeUndefined();
     expect(choice('port-forward')?.disabled).toBeUndefined();
     expect(choice('own-vps')?.disabled).toBe('not built yet');
-    expect(choice('upnp')?.disabled).toMatch(/^refused: a program that can open ports on the router by itself is a hole/);
-    expect(choice('tunnel')?.disabled).toMatch(/^refused: a third-party tunnel or relay service sees every sender/);
+    expect(choice('upnp')?.disabled).toBe('refused, Principle 3 (no UPnP): any infected machine could open router ports the same way');
+    expect(choice('tunnel')?.disabled).toBe('refused, Principle 2 (nobody else\'s tunnel): its operator sees every sender, recipient and time');
     expect(select?.default).toBe('direct');
   });
 
