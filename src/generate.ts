@@ -24,7 +24,7 @@ export interface Layers {
 export type Ask = (input: SourcedInput, passwords: Map<string, string>, io: Io) => Promise<{ input: SourcedInput; passwords: Map<string, string> }>;
 
 /** What an interactive run shows once the bundle is written (the wizard's end screen). */
-export type EndScreen = (done: { config: Config; keys: KeySet; summary: Summary }, io: Io) => void;
+export type EndScreen = (done: { config: Config; keys: KeySet; summary: Summary }, io: Io) => Promise<void>;
 
 export interface GenerateRequest {
   out: string;
@@ -177,7 +177,7 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
   if (summary.changed) io.say(`Bundle written to ${req.out}: ${result.changed.length} file(s) changed, ${result.removed.length} removed.`);
   else io.say(`Nothing changed in ${req.out}.`);
   if (req.interactive && req.endScreen) {
-    req.endScreen({ config, keys: built.keys, summary }, io);
+    await req.endScreen({ config, keys: built.keys, summary }, io);
   } else if (ds.length > 0) {
     io.say('\nGive these DS records to your registrar (REPORT.md explains the next steps):');
     for (const d of ds) io.say(`  ${d}`);

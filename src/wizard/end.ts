@@ -3,12 +3,12 @@
  * (registrar, ISP, router), and the short version of REPORT.md. Pure: builds lines from the
  * Config, the KeySet and the summary; `showEndScreen` only prints them.
  *
- * The short report is written here until src/report/ offers a short-summary function; then the
- * two "protects / does not" lists should come from there so that they exist once.
+ * The steps come from src/report/'s model (the same data REPORT.md is rendered from). The short
+ * "protects / does not" lists are written here: src/report/ offers no short form of them yet.
  */
 import type { Io } from '../cli/io.js';
-import { STANDARD_PORTS } from '../bundle/layout.js';
-import { type Config, isInZone } from '../config/types.js';
+import type { Config } from '../config/types.js';
+import { reportModel } from '../report/index.js';
 import type { KeySet } from '../keys/types.js';
 import type { Summary } from '../generate.js';
 
@@ -43,32 +43,34 @@ function fileLines(summary: Summary): string[] {
 /** Every line of the end screen. */
 export function endScreenLines(done: Done): string[] {
   const { config, keys, summary } = done;
+  // The steps come from REPORT.md's own model, so the screen and the report never disagree.
+  const model = reportModel(config, keys, []);
   const out: string[] = [];
   out.push('', `Files in ${summary.bundle}:`, ...fileLines(summary));
   for (const r of summary.removed) out.push(`  ${r} (removed)`);
 
   out.push('', 'Next steps, by hand:');
   let step = 1;
-  for (const domain of config.domains) {
-    out.push(`  ${step++}. At the registrar of ${domain}:`);
-    out.push(`       name servers (NS): ${config.nameServers.map((n) => n.name).join(', ')}`);
-    const glue = config.nameServers.filter((n) => isInZone(n.name, domain));
-    for (const n of glue) {
-      for (const a of n.ipv4) out.push(`       glue: ${n.name} A ${a}`);
-      for (const a of n.ipv6) out.push(`       glue: ${n.name} AAAA ${a}`);
-    }
-    const ds = keys.dnssec.filter((k) => k.zone === domain && k.ds);
-    if (!config.dnssec) out.push('       no DS record: DNSSEC is off for this setup');
-    for (const k of ds) out.push(`       DS: ${domain}. IN DS ${k.ds}`);
+  for (const zone of model.zones) {
+    out.push(`  ${step++}. At the registrar of ${zone.zone}:`);
+    out.push(`       name servers (NS): ${zone.ns.join(', ')}`);
+    for (const g of zone.glue) out.push(`       glue: ${g.name} ${g.address.includes(':') ? 'AAAA' : 'A'} ${g.address}`);
+    if (!model.dnssec) out.push('       no DS record: DNSSEC is off for this setup');
+    for (const ds of zone.ds) out.push(`       DS: ${ds}`);
   }
-  const ptr = [config.ipv4, config.ipv6].filter((a): a is NonNullable<typeof a> => a !== undefined);
-  out.push(`  ${step++}. At your ISP or hosting provider: set the reverse DNS (PTR) of ${ptr.join(' and ')} to ${config.hostname}; many mail servers refuse mail from an address without one.`);
-  if (config.ingress === 'port-forward') {
-    const p = STANDARD_PORTS;
-    const to = config.listenIpv4 ?? 'this host';
-    out.push(
-      `  ${step++}. On your router, forward by hand to ${to}: TCP ${p.smtp}, ${p.submissions}, ${p.submission}, ${p.imaps}, ${p.http}, ${p.https}, and ${p.dns} TCP and UDP. Then switch UPnP off on the router.`,
-    );
+  if (model.ptr.length > 0) {
+    const ptr = model.ptr.map((p) => p.address).join(' and ');
+    out.push(`  ${step++}. At your ISP or hosting provider: set the reverse DNS (PTR) of ${ptr} to ${model.hostname}; many mail servers refuse mail from an address without one.`);
+  }
+  if (model.portForward) {
+    const pf = model.portForward;
+    out.push(`  ${step++}. On your router, forward these ports by hand to ${pf.lanIpv4 || 'this host'}, then switch UPnP off on the router:`);
+    for (const p of pf.ports) out.push(`       ${p.proto} ${p.port}  ${p.what}`);
+    if (pf.ipv6) out.push(`       and allow the same ports to ${pf.ipv6} in the router's IPv6 firewall`);
+  }
+  if (model.dmarcAuthorization.length > 0) {
+    out.push(`  ${step++}. In the zone of ${model.adminDomain} (it receives your DMARC reports):`);
+    for (const r of model.dmarcAuthorization) out.push(`       ${r}`);
   }
   out.push(`  ${step++}. Get a trusted certificate with any ACME client from ${keys.tls.csrPath} (the key stays here; CAA names ${config.acmeCa}).`);
   out.push(`  ${step++}. Try it: selfmail rehearse --bundle ${summary.bundle}; then, as root on this host: selfmail apply --bundle ${summary.bundle}`);
@@ -87,6 +89,6 @@ export function endScreenLines(done: Done): string[] {
 }
 
 /** Print the end screen (interactive runs only). */
-export function showEndScreen(done: Done, io: Io): void {
+export function printEndScreen(done: Done, io: Io): void {
   for (const line of endScreenLines(done)) io.say(line);
 }

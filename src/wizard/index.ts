@@ -9,7 +9,7 @@
  * the defaults. Every default is the safe choice.
  */
 import { networkInterfaces } from 'node:os';
-import type { Ask } from '../generate.js';
+import type { Ask, EndScreen } from '../generate.js';
 import type { Io } from '../cli/io.js';
 import { InputError, RefusalError } from '../errors.js';
 import { type RawInput, type RawKey, type SourcedInput, fieldName, sourced } from '../config/raw.js';
@@ -22,7 +22,6 @@ import { checkFields, validatorFor, withAnswer } from './check.js';
 import { type Choice, type Prompter, guarded, inquirerPrompter } from './prompter.js';
 
 export type { Prompter } from './prompter.js';
-export { endScreenLines, showEndScreen } from './end.js';
 
 /**
  * The shortest mailbox password the wizard accepts. The IMAP and submission ports face the
@@ -45,6 +44,12 @@ export const WELCOME = [
   'It never uses UPnP, a third-party tunnel or relay, hosted DNS or a key made elsewhere, and asks no web service anything.',
   'Nothing is written before you confirm the review at the end, and nothing is installed (that is selfmail apply). Ctrl-C quits.',
 ];
+
+/** The end screen of an interactive run (src/wizard/end.ts, loaded only once the bundle is written). */
+export const showEndScreen: EndScreen = async (done, io) => {
+  const { printEndScreen } = await import('./end.js');
+  printEndScreen(done, io);
+};
 
 /** `runWizard` as `generate` calls it: the terminal prompter and this machine's interfaces. */
 export const runWizard: Ask = async (input, passwords, io) =>

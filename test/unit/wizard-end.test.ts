@@ -58,17 +58,20 @@ describe('end screen', () => {
     // ns1.example.org lies outside example.net: no glue there, and only that zone's DS.
     expect(text).toContain('At the registrar of example.net:\n       name servers (NS): ns1.example.org\n       DS: example.net. IN DS 999 13 2 012345');
     expect(text).toContain('PTR) of 198.51.100.25 and 2001:db8::25 to mail.example.org');
-    expect(text).toContain('forward by hand to 192.168.1.20: TCP 25, 465, 587, 993, 80, 443, and 53 TCP and UDP. Then switch UPnP off');
+    expect(text).toContain('On your router, forward these ports by hand to 192.168.1.20, then switch UPnP off on the router:');
+    for (const port of ['TCP 25  SMTP', 'TCP and UDP 53  DNS', 'TCP 465', 'TCP 587', 'TCP 993', 'TCP 80', 'TCP 443']) expect(text).toContain(`       ${port}`);
+    expect(text).toContain('and allow the same ports to 2001:db8::25 in the router\'s IPv6 firewall');
     expect(text).toContain('keys/tls/request.csr');
     expect(text).toMatch(/What it does not protect:\n.*recipients' servers see/);
     expect(text).toContain('SSH is closed to the network');
   });
 
   it('says there is no DS without DNSSEC and no router step for direct ingress', () => {
-    const { config } = resolveConfig(sourced({ domains: ['example.org'], ipv4: '198.51.100.25', users: ['a@example.org'], dnssec: false }, 'wizard'));
+    const { config } = resolveConfig(sourced({ domains: ['example.org'], ipv4: '198.51.100.25', users: ['a@example.org'], admin: 'ops@example.com', dnssec: false }, 'wizard'));
     const text = endScreenLines({ config, keys: { ...keys, dnssec: [] } as KeySet, summary }).join('\n');
     expect(text).toContain('no DS record: DNSSEC is off');
     expect(text).not.toContain('router');
+    expect(text).toContain('In the zone of example.com (it receives your DMARC reports):\n       example.org._report._dmarc.example.com. IN TXT "v=DMARC1"');
   });
 });
 
