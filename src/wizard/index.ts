@@ -348,7 +348,6 @@ export function passwordProblem(pw: string): true | string {
   if (pw.length < MIN_PASSWORD_LENGTH) {
     return `is ${pw.length} characters long; use at least ${MIN_PASSWORD_LENGTH}: the login ports face the internet, where bots guess passwords all day`;
   }
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(pw)) return 'contains a control character, which a mail client cannot send reliably';
   return true;
 }

@@ -19,7 +19,6 @@ const PASSWORD = 'a long password for alice';
 
 /** Terminal output as text: colours and cursor movements removed. */
 function plain(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1b[()][A-Z0-9]/g, '');
 }
 
