@@ -42,6 +42,9 @@ export const PACKAGE_OF: Record<string, string> = {
   openssl: 'openssl',
   bash: 'bash',
   sha256sum: 'coreutils',
+  diff: 'diffutils',
+  runuser: 'util-linux',
+  systemctl: 'systemd',
 };
 
 export interface RunOptions {
