@@ -1,0 +1,71 @@
+/**
+ * The directories the mail daemons expect before they start, created under a profile's root.
+ * Used by the checks (Postfix refuses to check a config whose queue directory is missing) and
+ * by the rehearsal and apply, which start the daemons. I/O only; the names come from paths.ts.
+ */
+import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { type Profile, installedPath, ruleFor } from '../bundle/layout.js';
+import { mailPaths } from '../mail/paths.js';
+
+export interface SystemIds {
+  uid: number;
+  gid: number;
+}
+
+/** The uid of a user and the gid of a group, from /etc/passwd and /etc/group. */
+export async function systemIds(user: string, group: string): Promise<SystemIds> {
+  const field = async (file: string, name: string): Promise<number> => {
+    const text = await readFile(file, 'utf8');
+    for (const line of text.split('\n')) {
+      const parts = line.split(':');
+      if (parts[0] === name && parts[2] !== undefined) return Number(parts[2]);
+    }
+    throw new Error(`no ${file === '/etc/passwd' ? 'user' : 'group'} named ${name} on this system`);
+  };
+  return { uid: await field('/etc/passwd', user), gid: await field('/etc/group', group) };
+}
+
+/**
+ * Create `path` with `mode`, and any missing parent with 0755 (a recursive mkdir would give every
+ * parent the leaf's mode, and a 0700 parent locks the daemons' users out).
+ */
+async function mkdirLeaf(path: string, mode: number, owner?: SystemIds): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  await mkdir(path, { recursive: true, mode });
+  await chmod(path, mode);
+  if (owner) await chown(path, owner.uid, owner.gid);
+}
+
+/**
+ * Create the spool, state and mail directories of Postfix, Dovecot and OpenDKIM under the
+ * profile's root, with the owners the daemons check for: Postfix's data directory belongs to
+ * `postfix`; the mail root to the profile's mail user; OpenDKIM's run directory to `opendkim`.
+ * Needs root (chown). Postfix creates the queue's subfolders itself (`postfix check`).
+ */
+export async function prepareMailDirs(profile: Profile): Promise<void> {
+  const p = mailPaths(profile);
+  const postfix = await systemIds('postfix', 'postfix');
+  const mail = await systemIds(profile.mailUser.name, profile.mailUser.group);
+  const opendkim = await systemIds('opendkim', 'opendkim');
+  await mkdirLeaf(p.postfixQueueDir, 0o755);
+  await mkdirLeaf(p.postfixDataDir, 0o700, postfix);
+  await mkdirLeaf(p.dovecotBaseDir, 0o755);
+  await mkdirLeaf(p.dovecotStateDir, 0o750);
+  await mkdirLeaf(p.mailRoot, 0o770, mail);
+  await mkdirLeaf(p.opendkimRunDir, 0o750, opendkim);
+}
+
+/**
+ * Give staged files the owner and group the layout table names for them (dovecot/users to
+ * dovecot, DKIM keys to opendkim, …), as apply does: Dovecot's auth process and OpenDKIM read
+ * these files after dropping root. `stageTree` leaves everything owned by root.
+ */
+export async function applyOwners(profile: Profile, files: readonly { path: string }[]): Promise<void> {
+  for (const f of files) {
+    const rule = ruleFor(f.path);
+    if (!rule || (rule.owner === 'root' && rule.group === 'root')) continue;
+    const ids = await systemIds(rule.owner, rule.group);
+    await chown(installedPath(profile, f.path), ids.uid, ids.gid);
+  }
+}
