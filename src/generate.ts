@@ -11,6 +11,7 @@ import { parseEmail } from './config/values.js';
 import type { Io } from './cli/io.js';
 import { MANIFEST, readBundle, writeBundle } from './bundle/write.js';
 import type { PreviousBundle } from './bundle/types.js';
+import type { KeySet } from './keys/types.js';
 
 /** Where a request's values come from, lowest precedence first: demo, bundle, file, flags. */
 export interface Layers {
@@ -22,6 +23,9 @@ export interface Layers {
 /** Ask the user for what is still missing (the wizard); returns the completed request. */
 export type Ask = (input: SourcedInput, passwords: Map<string, string>, io: Io) => Promise<{ input: SourcedInput; passwords: Map<string, string> }>;
 
+/** What an interactive run shows once the bundle is written (the wizard's end screen). */
+export type EndScreen = (done: { config: Config; keys: KeySet; summary: Summary }, io: Io) => Promise<void>;
+
 export interface GenerateRequest {
   out: string;
   layers: Layers;
@@ -30,6 +34,7 @@ export interface GenerateRequest {
   interactive: boolean;
   demo: boolean;
   ask?: Ask;
+  endScreen?: EndScreen;
   rotateDkim?: DomainName[];
   retireDkimSelectors?: string[];
   /** The clock; tests pass a fixed date. */
@@ -123,6 +128,7 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     ...(req.retireDkimSelectors ? { retireDkimSelectors: req.retireDkimSelectors } : {}),
   };
   let built;
+  io.say('Generating keys and configuration…');
   try {
     built = await buildBundle(buildInput);
   } catch (err) {
@@ -149,6 +155,7 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     io.say('Checking the generated configuration with the real tools…');
     await checkBundle(built, buildInput);
   }
+  io.say('Writing the bundle…');
   const result = await writeBundle(disk, built.files, { interrupted: isInterrupted });
   const changedSet = new Set(result.changed);
   const ds = built.keys.dnssec.filter((k) => k.ds).map((k) => `${k.zone}. IN DS ${k.ds}`);
@@ -169,7 +176,9 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
   for (const w of summary.warnings) io.warn(`warning: ${w}`);
   if (summary.changed) io.say(`Bundle written to ${req.out}: ${result.changed.length} file(s) changed, ${result.removed.length} removed.`);
   else io.say(`Nothing changed in ${req.out}.`);
-  if (ds.length > 0) {
+  if (req.interactive && req.endScreen) {
+    await req.endScreen({ config, keys: built.keys, summary }, io);
+  } else if (ds.length > 0) {
     io.say('\nGive these DS records to your registrar (REPORT.md explains the next steps):');
     for (const d of ds) io.say(`  ${d}`);
   } else {

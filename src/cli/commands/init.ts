@@ -133,5 +133,8 @@ export async function run(args: string[], io: Io): Promise<number> {
   };
   const pw = opts.passwordFile ? await readPasswords(opts.passwordFile, io) : { passwords: new Map<string, string>(), issues: [] };
   const interactive = io.interactive && !opts.nonInteractive && !opts.demo;
-  return generate({ out: opts.out, layers, passwords: pw.passwords, passwordIssues: pw.issues, interactive, demo: opts.demo }, io);
+  // The wizard (and inquirer with it) is loaded only when there is a terminal to ask on.
+  const wizard = interactive ? await import('../../wizard/index.js') : undefined;
+  const prompts = wizard ? { ask: wizard.runWizard, endScreen: wizard.showEndScreen } : {};
+  return generate({ out: opts.out, layers, passwords: pw.passwords, passwordIssues: pw.issues, interactive, demo: opts.demo, ...prompts }, io);
 }
