@@ -181,7 +181,9 @@ export function resolveConfig(input: SourcedInput): Resolved {
   if (v.admin !== undefined) admin = take('admin', v.admin, parseEmail(v.admin, { allowPlus: true }));
   else if (users[0]) admin = users[0];
   else if (primary) admin = `postmaster@${primary}` as Email;
-  if (admin && v.admin !== undefined && domains.includes(domainOf(admin)) && !users.includes(admin)) {
+  // An address tag (bob+reports@) is delivered to the mailbox without it.
+  const untagged = admin ? (admin.replace(/\+[^@]*@/, '@') as Email) : undefined;
+  if (admin && untagged && v.admin !== undefined && domains.includes(domainOf(admin)) && !users.includes(untagged)) {
     problem('admin', `${admin} is in one of your domains but is not a mailbox; make it one of the --user addresses so that postmaster mail and reports land where you read them`);
   }
   if (admin && !domains.includes(domainOf(admin)) && domains.length > 0) {

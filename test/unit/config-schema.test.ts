@@ -81,6 +81,7 @@ describe('resolveConfig', () => {
     expect(r.config.admin).toBe('me+dmarc@example.net');
     expect(r.warnings.join()).toMatch(/outside your domains/);
     expect(issuesOf(() => resolve({ admin: 'postmaster@example.org' })).join()).toMatch(/not a mailbox/);
+    expect(resolve({ admin: 'alice+reports@example.org' }).config.admin).toBe('alice+reports@example.org');
   });
 
   it('needs listen addresses with port-forward and only then', () => {
