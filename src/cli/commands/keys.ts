@@ -47,7 +47,11 @@ export async function run(args: string[], io: Io): Promise<number> {
     const keys = await ensureKeys(config, { dir: out, read: (p) => disk.files.get(p)?.data }, new Date());
     const rows = describeKeys(keys);
     if (io.jsonMode) io.json({ ok: true, keys: rows });
-    else for (const r of rows) io.say(Object.values(r).join('  '));
+    else {
+      const table = [['TYPE', 'NAME', 'ID', 'ALGORITHM', 'STATE', 'CREATED', 'FINGERPRINT (SHA-256 of the public key)'], ...rows.map((r) => [r.type, r.name, r.id || '-', r.algorithm, r.state, r.created, r.fingerprint || '-'])];
+      const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+      for (const row of table) io.say(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+    }
     return 0;
   }
   if ((action === 'rotate' || action === 'retire') && kind !== 'dkim') {

@@ -1,0 +1,83 @@
+/** `selfmail keys list|rotate|retire` through the built bin, on a demo bundle. */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+
+let work: string;
+let out: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'selfmail-keys-'));
+  out = join(work, 'bundle');
+  const r = await runCli(['init', '--demo', '--out', out]);
+  expect(r.code).toBe(0);
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+interface Row {
+  type: string;
+  name: string;
+  id: string;
+  state: string;
+  fingerprint: string;
+}
+
+async function list(): Promise<Row[]> {
+  const r = await runCli(['keys', 'list', '--bundle', out, '--json']);
+  expect(r.code).toBe(0);
+  expect(r.stdout + r.stderr).not.toMatch(/PRIVATE KEY|PrivateKey:/);
+  return (JSON.parse(r.stdout) as { keys: Row[] }).keys;
+}
+
+const zone = () => readFile(join(out, 'dns/example.org.zone'), 'utf8');
+
+describe('selfmail keys', () => {
+  it('lists every key with its public fingerprint and never a private part', async () => {
+    const rows = await list();
+    const types = rows.map((r) => r.type).sort();
+    expect(types).toEqual(['dkim', 'dkim', 'dnssec-ksk', 'dnssec-zsk', 'tls']);
+    for (const r of rows) expect(r.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    const human = await runCli(['keys', 'list', '--bundle', out]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^TYPE\s+NAME/m);
+    expect(human.stdout).not.toMatch(/PRIVATE/);
+  });
+
+  it('rotates DKIM: a new active pair, the old one still published, signing switched', async () => {
+    const before = (await list()).filter((r) => r.type === 'dkim');
+    const r = await runCli(['keys', 'rotate', 'dkim', '--bundle', out]);
+    expect(r.code).toBe(0);
+    const after = (await list()).filter((r) => r.type === 'dkim');
+    expect(after).toHaveLength(4);
+    const old = after.filter((k) => before.some((b) => b.id === k.id));
+    expect(old.map((k) => k.state)).toEqual(['published', 'published']);
+    const fresh = after.filter((k) => !before.some((b) => b.id === k.id));
+    expect(fresh.map((k) => k.state)).toEqual(['active', 'active']);
+    const z = await zone();
+    for (const k of after) expect(z).toContain(`${k.id}._domainkey`);
+    const signing = await readFile(join(out, 'opendkim/key.table'), 'utf8');
+    for (const k of fresh) expect(signing).toContain(k.id);
+  });
+
+  it('retires an old selector: gone from the zone and the key store', async () => {
+    const published = (await list()).filter((r) => r.type === 'dkim' && r.state === 'published');
+    const victim = published[0]!.id;
+    const r = await runCli(['keys', 'retire', 'dkim', '--bundle', out, '--selector', victim]);
+    expect(r.code).toBe(0);
+    expect((await list()).some((k) => k.id === victim)).toBe(false);
+    expect(await zone()).not.toContain(`${victim}._domainkey`);
+  });
+
+  it('refuses to retire the active selector, with exit 2', async () => {
+    const active = (await list()).find((r) => r.type === 'dkim' && r.state === 'active')!;
+    const r = await runCli(['keys', 'retire', 'dkim', '--bundle', out, '--selector', active.id]);
+    expect(r.code).toBe(2);
+  });
+
+  it('needs --bundle', async () => {
+    expect((await runCli(['keys', 'list'])).code).toBe(2);
+  });
+});
