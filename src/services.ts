@@ -6,6 +6,11 @@ import type { ServiceModule } from './bundle/types.js';
 
 /** Loaded lazily so that `selfmail --help` never imports a template engine or a crypto library. */
 export async function services(): Promise<ServiceModule[]> {
-  const { dnsService } = await import('./dns/service.js');
-  return [dnsService];
+  const [{ dnsService }, { postfixService }, { dovecotService }, { opendkimService }] = await Promise.all([
+    import('./dns/service.js'),
+    import('./postfix/index.js'),
+    import('./dovecot/index.js'),
+    import('./opendkim/index.js'),
+  ]);
+  return [dnsService, postfixService, dovecotService, opendkimService];
 }

@@ -1,0 +1,74 @@
+/**
+ * What Dovecot is told, as prepared values: pure, no I/O. IMAP over implicit TLS only, LMTP and
+ * auth sockets for Postfix, Maildir owned by the profile's mail user.
+ */
+import type { Profile } from '../bundle/layout.js';
+import type { Config, Email } from '../config/types.js';
+import type { TlsKey } from '../keys/types.js';
+import { BUNDLE, installed, mailPaths } from '../mail/paths.js';
+
+/** Simultaneous IMAP connections per user and client address. */
+export const MAX_USERIP_CONNECTIONS = 10;
+
+export interface DovecotUser {
+  user: Email;
+  hash: string;
+}
+
+export interface DovecotModel {
+  /** `listen` value: the host's own addresses. */
+  listen: string;
+  imapsPort: number;
+  baseDir: string;
+  stateDir: string;
+  tlsKey: string;
+  tlsCert: string;
+  usersFile: string;
+  lmtpSocket: string;
+  authSocket: string;
+  mailRoot: string;
+  mailUser: string;
+  mailGroup: string;
+  postmaster: Email;
+  maxUserIpConnections: number;
+  users: DovecotUser[];
+}
+
+/**
+ * Build the Dovecot model. Every mailbox must have a hash: a missing one is a bug upstream
+ * (the pipeline stops with exit 2 before rendering), so it throws here.
+ */
+export function dovecotModel(
+  config: Config,
+  tls: Pick<TlsKey, 'keyPath' | 'certPath'>,
+  profile: Profile,
+  hashes: ReadonlyMap<Email, string>,
+): DovecotModel {
+  const p = mailPaths(profile);
+  const listen = [profile.listen.ipv4, profile.listen.ipv6].filter((a): a is string => a !== undefined);
+  if (listen.length === 0) throw new Error('the profile names no address to listen on');
+  const users = [...config.users].sort().map((user) => {
+    const hash = hashes.get(user);
+    if (hash === undefined) throw new Error(`no password hash for ${user}`);
+    // A hash is ours (Argon2id PHC text); a colon or line break would break the passwd-file.
+    if (/[:\n\r\0]/.test(hash)) throw new Error(`the password hash for ${user} is malformed`);
+    return { user, hash };
+  });
+  return {
+    listen: listen.join(', '),
+    imapsPort: profile.ports.imaps,
+    baseDir: p.dovecotBaseDir,
+    stateDir: p.dovecotStateDir,
+    tlsKey: installed(profile, tls.keyPath),
+    tlsCert: installed(profile, tls.certPath),
+    usersFile: installed(profile, BUNDLE.dovecotUsers),
+    lmtpSocket: p.lmtpSocket,
+    authSocket: p.authSocket,
+    mailRoot: p.mailRoot,
+    mailUser: profile.mailUser.name,
+    mailGroup: profile.mailUser.group,
+    postmaster: config.admin,
+    maxUserIpConnections: MAX_USERIP_CONNECTIONS,
+    users,
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * The meeting points of Postfix, Dovecot and OpenDKIM: sockets, spool and mail folders, milter
+ * addresses. Both sides of each connection take the name from here, so they cannot disagree,
+ * and every path goes through the profile so the rehearsal can move it under its own root.
+ */
+import { installedPath, sysPath, type Profile } from '../bundle/layout.js';
+
+/** Bundle paths of the mail services' files (the layout table maps them to /etc). */
+export const BUNDLE = {
+  mainCf: 'postfix/main.cf',
+  masterCf: 'postfix/master.cf',
+  virtualMailboxes: 'postfix/vmailbox',
+  virtualAliases: 'postfix/virtual',
+  senderLogins: 'postfix/sender_login',
+  submissionHeaderChecks: 'postfix/submission_header_checks',
+  dovecotConf: 'dovecot/dovecot.conf',
+  dovecotUsers: 'dovecot/users',
+  opendkimConf: 'opendkim/opendkim.conf',
+  opendkimEd25519Conf: 'opendkim/opendkim-ed25519.conf',
+  keyTable: 'opendkim/key.table',
+  signingTable: 'opendkim/signing.table',
+  signingTableEd25519: 'opendkim/signing-ed25519.table',
+  trustedHosts: 'opendkim/trusted.hosts',
+  opendkimEd25519Unit: 'systemd/opendkim-ed25519.service',
+} as const;
+
+/** The loopback address the milters listen on (never a public address). */
+export const MILTER_HOST = '127.0.0.1';
+
+export interface MailPaths {
+  postfixConfigDir: string;
+  postfixQueueDir: string;
+  postfixDataDir: string;
+  /** Dovecot's LMTP socket, inside Postfix's queue directory (Postfix's `private/`). */
+  lmtpSocket: string;
+  /** Dovecot's auth socket for Postfix SASL. */
+  authSocket: string;
+  dovecotBaseDir: string;
+  dovecotStateDir: string;
+  /** Root of the mailboxes: `<mailRoot>/<domain>/<user>/Maildir`. */
+  mailRoot: string;
+  opendkimRunDir: string;
+  /** Milter of the RSA signer that also verifies inbound mail (`ports.milter`). */
+  milterRsa: { host: string; port: number };
+  /** Milter of the Ed25519 signer (`ports.milter + 1`). */
+  milterEd25519: { host: string; port: number };
+}
+
+/** Every path and address the three services share, under `profile`. */
+export function mailPaths(profile: Profile): MailPaths {
+  const queue = sysPath(profile, '/var/spool/postfix');
+  return {
+    postfixConfigDir: sysPath(profile, '/etc/postfix'),
+    postfixQueueDir: queue,
+    postfixDataDir: sysPath(profile, '/var/lib/postfix'),
+    lmtpSocket: `${queue}/private/dovecot-lmtp`,
+    authSocket: `${queue}/private/auth`,
+    dovecotBaseDir: sysPath(profile, '/run/dovecot'),
+    dovecotStateDir: sysPath(profile, '/var/lib/dovecot'),
+    mailRoot: sysPath(profile, '/var/vmail'),
+    opendkimRunDir: sysPath(profile, '/run/opendkim'),
+    milterRsa: { host: MILTER_HOST, port: profile.ports.milter },
+    milterEd25519: { host: MILTER_HOST, port: profile.ports.milter + 1 },
+  };
+}
+
+/** Shorthand used by all three modules. */
+export function installed(profile: Profile, bundlePath: string): string {
+  return installedPath(profile, bundlePath);
+}

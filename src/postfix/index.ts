@@ -1,0 +1,89 @@
+/**
+ * Postfix: main.cf, master.cf and the maps, rendered from templates/postfix/, and the check by
+ * Postfix itself (`postfix check`, `postconf -n`).
+ */
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { stageTree } from '../bundle/stage.js';
+import { type BuildContext, type BundleFile, type ServiceModule, textFile } from '../bundle/types.js';
+import { ToolError } from '../errors.js';
+import { BUNDLE, mailPaths } from '../mail/paths.js';
+import { prepareMailDirs } from '../mail/system.js';
+import { render } from '../render/index.js';
+import { run } from '../tools/run.js';
+import { postfixModel } from './model.js';
+
+async function build(ctx: BuildContext): Promise<BundleFile[]> {
+  const m = postfixModel(ctx.config, ctx.keys.tls, ctx.profile);
+  const file = async (path: string, template: string, role: string) =>
+    textFile(path, await render('postfix', template, m), role);
+  return [
+    await file(BUNDLE.mainCf, 'main.cf', 'Postfix main configuration'),
+    await file(BUNDLE.masterCf, 'master.cf', 'Postfix services (25, 465, 587)'),
+    await file(BUNDLE.virtualMailboxes, 'vmailbox', 'Postfix mailbox list'),
+    await file(BUNDLE.virtualAliases, 'virtual', 'Postfix role aliases (postmaster@, abuse@)'),
+    await file(BUNDLE.senderLogins, 'sender_login', 'Postfix sender-login map'),
+    await file(BUNDLE.submissionHeaderChecks, 'submission_header_checks', 'Postfix header privacy on submission'),
+  ];
+}
+
+/**
+ * Postfix writes its complaints only to a terminal or to `maillog_file`, and `postfix` takes no
+ * `-o`. So the check runs on a copy of main.cf and master.cf (in a folder beside the staged
+ * ones) with `maillog_file` added, and reports what landed in that log. The staged tree itself
+ * stays byte for byte the bundle.
+ */
+async function postfixCheck(configDir: string, scratch: string): Promise<string> {
+  const logDir = `${scratch}/log`;
+  const logFile = `${logDir}/postfix.log`;
+  await rm(scratch, { recursive: true, force: true });
+  await mkdir(logDir, { recursive: true });
+  const main = await readFile(`${configDir}/main.cf`, 'utf8');
+  await writeFile(
+    `${scratch}/main.cf`,
+    `${main}\n# Added by selfmail's check only.\nmaillog_file = ${logFile}\nmaillog_file_prefixes = ${logDir}\n`,
+  );
+  await copyFile(`${configDir}/master.cf`, `${scratch}/master.cf`);
+  try {
+    await run('postfix', ['-c', scratch, 'check'], { timeout: 60_000 });
+    return await readLog(logFile);
+  } catch (err) {
+    const log = await readLog(logFile);
+    if (err instanceof ToolError) {
+      // A fatal error before logging starts reaches only a terminal: say so rather than nothing.
+      const why = (log || err.output).trim() || `no message (Postfix prints early errors only to a terminal: run \`postfix -c ${configDir} check\` in one)`;
+      throw new ToolError(`postfix check failed: ${why}`, 'postfix', log || err.output);
+    }
+    throw err;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function readLog(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Stage the files (with the TLS key and certificate they name) under the profile's root and let
+ * Postfix judge them: `postfix check` must pass and `postconf -n` must print no warning (a
+ * misspelt or unknown parameter is only ever a warning).
+ */
+async function check(ctx: BuildContext, files: BundleFile[]): Promise<void> {
+  const root = ctx.profile.root;
+  await stageTree([...files, ...ctx.keys.files], root);
+  await prepareMailDirs(ctx.profile);
+  const configDir = mailPaths(ctx.profile).postfixConfigDir;
+  // postconf first: it names an unknown parameter on stderr, where postfix check may stay silent.
+  const conf = await run('postconf', ['-c', configDir, '-n']);
+  const warnings = conf.stderr.split('\n').filter((l) => l.trim() !== '');
+  if (warnings.length > 0) throw new ToolError(`postconf -n warned:\n${warnings.join('\n')}`, 'postconf', conf.stderr);
+  const log = await postfixCheck(configDir, `${root}/var/tmp/selfmail-postfix-check`);
+  const problems = log.split('\n').filter((l) => /\b(warning|fatal|error|panic):/.test(l));
+  if (problems.length > 0) throw new ToolError(`postfix check reported:\n${problems.join('\n')}`, 'postfix', log);
+}
+
+export const postfixService: ServiceModule = { name: 'postfix', build, check };

@@ -1,0 +1,126 @@
+/**
+ * What Postfix is told, as prepared values: pure, no I/O. The templates in templates/postfix/
+ * only loop over and print these.
+ */
+import type { Profile } from '../bundle/layout.js';
+import { type Config, type DomainName, type Email, domainOf } from '../config/types.js';
+import type { TlsKey } from '../keys/types.js';
+import { BUNDLE, installed, mailPaths } from '../mail/paths.js';
+
+/** 25 MiB: what most providers accept, and below Postfix's mailbox_size_limit default. */
+export const MESSAGE_SIZE_LIMIT = 26_214_400;
+
+/** RFC 2142 role addresses every mail domain must have. */
+export const ROLE_LOCAL_PARTS = ['abuse', 'postmaster'] as const;
+
+export interface Alias {
+  from: Email;
+  to: Email;
+}
+
+export interface Listener {
+  /** `addr:port` as master.cf wants it (IPv6 in brackets). */
+  endpoint: string;
+}
+
+export interface PostfixModel {
+  hostname: DomainName;
+  primary: DomainName;
+  domains: DomainName[];
+  users: Email[];
+  aliases: Alias[];
+  senderLogins: { address: Email; login: Email }[];
+  inetProtocols: 'ipv4' | 'ipv6' | 'all';
+  smtpListeners: Listener[];
+  submissionListeners: Listener[];
+  submissionsListeners: Listener[];
+  tlsKey: string;
+  tlsCert: string;
+  queueDir: string;
+  dataDir: string;
+  lmtpSocket: string;
+  authSocket: string;
+  virtualMailboxMap: string;
+  virtualAliasMap: string;
+  senderLoginMap: string;
+  submissionHeaderChecks: string;
+  /** Milter on port 25: verification only (no AUTH there, so it never signs). */
+  inboundMilters: string;
+  /** Milters on submission: both signers. */
+  submissionMilters: string;
+  messageSizeLimit: number;
+}
+
+/**
+ * The RFC 2142 aliases: postmaster@ and abuse@ of every domain go to the admin, unless the
+ * address is a mailbox of its own or is the admin itself.
+ */
+export function roleAliases(domains: readonly DomainName[], users: readonly Email[], admin: Email): Alias[] {
+  const out: Alias[] = [];
+  for (const d of [...domains].sort()) {
+    for (const local of ROLE_LOCAL_PARTS) {
+      const from = `${local}@${d}` as Email;
+      if (from === admin || users.includes(from)) continue;
+      out.push({ from, to: admin });
+    }
+  }
+  return out;
+}
+
+function endpoints(profile: Profile, port: number): Listener[] {
+  const out: Listener[] = [];
+  if (profile.listen.ipv4) out.push({ endpoint: `${profile.listen.ipv4}:${port}` });
+  if (profile.listen.ipv6) out.push({ endpoint: `[${profile.listen.ipv6}]:${port}` });
+  return out;
+}
+
+/** Build the Postfix model of `config` for `profile`. */
+export function postfixModel(config: Config, tls: Pick<TlsKey, 'keyPath' | 'certPath'>, profile: Profile): PostfixModel {
+  const paths = mailPaths(profile);
+  const { ipv4, ipv6 } = profile.listen;
+  if (!ipv4 && !ipv6) throw new Error('the profile names no address to listen on');
+  const milter = (m: { host: string; port: number }) => `inet:${m.host}:${m.port}`;
+  const aliases = roleAliases(config.domains, config.users, config.admin);
+  const primary = config.domains[0];
+  if (!primary) throw new Error('a config without a domain cannot reach the Postfix model');
+  return {
+    hostname: config.hostname,
+    primary,
+    domains: [...config.domains].sort(),
+    users: [...config.users].sort(),
+    aliases,
+    senderLogins: senderLogins(config.users, aliases),
+    inetProtocols: ipv4 && ipv6 ? 'all' : ipv4 ? 'ipv4' : 'ipv6',
+    smtpListeners: endpoints(profile, profile.ports.smtp),
+    submissionListeners: endpoints(profile, profile.ports.submission),
+    submissionsListeners: endpoints(profile, profile.ports.submissions),
+    tlsKey: installed(profile, tls.keyPath),
+    tlsCert: installed(profile, tls.certPath),
+    queueDir: paths.postfixQueueDir,
+    dataDir: paths.postfixDataDir,
+    lmtpSocket: paths.lmtpSocket,
+    authSocket: paths.authSocket,
+    virtualMailboxMap: `texthash:${installed(profile, BUNDLE.virtualMailboxes)}`,
+    virtualAliasMap: `texthash:${installed(profile, BUNDLE.virtualAliases)}`,
+    senderLoginMap: `texthash:${installed(profile, BUNDLE.senderLogins)}`,
+    submissionHeaderChecks: `regexp:${installed(profile, BUNDLE.submissionHeaderChecks)}`,
+    inboundMilters: milter(paths.milterRsa),
+    submissionMilters: [milter(paths.milterRsa), milter(paths.milterEd25519)].join(', '),
+    messageSizeLimit: MESSAGE_SIZE_LIMIT,
+  };
+}
+
+/**
+ * Sender-login map entries: each mailbox may send as itself, and an admin who is a mailbox may
+ * also send as the role addresses routed to them (to answer postmaster@ mail as postmaster@).
+ */
+export function senderLogins(users: readonly Email[], aliases: readonly Alias[]): { address: Email; login: Email }[] {
+  const out = users.map((u) => ({ address: u, login: u }));
+  for (const a of aliases) if (users.includes(a.to)) out.push({ address: a.from, login: a.to });
+  return out.sort((x, y) => (x.address < y.address ? -1 : x.address > y.address ? 1 : 0));
+}
+
+/** The domain of each mailbox, for tests and the report. */
+export function mailboxDomains(users: readonly Email[]): DomainName[] {
+  return [...new Set(users.map(domainOf))].sort();
+}
