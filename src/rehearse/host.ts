@@ -35,6 +35,8 @@ export interface Host {
   resolver: Resolver;
   /** The trust anchor file for delv: the bundle's KSKs (empty without DNSSEC). */
   anchorFile: string;
+  /** Dovecot's process group, to list the ports it listens on. */
+  dovecotGroup: number | undefined;
 }
 
 /** A fresh temporary root that the daemons' unprivileged users can traverse. */
@@ -209,5 +211,5 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
     30_000,
     postfixLog,
   );
-  return { root, profile, files, postfixLog, dovecotLog, resolver, anchorFile };
+  return { root, profile, files, postfixLog, dovecotLog, resolver, anchorFile, dovecotGroup: dovecot.child.pid };
 }
