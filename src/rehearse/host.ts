@@ -199,9 +199,6 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   await waitReady(ed, () => tcpOpen(LISTEN, milterRsa + 1), 20_000);
 
   const postfix = sup.start('postfix', 'postfix', ['-c', postfixDir, 'start-fg']);
-  sup.onStop(async () => {
-    await run('postfix', ['-c', postfixDir, 'stop'], { timeout: 20_000, okCodes: [0, 1] });
-  });
   await waitReady(
     postfix,
     async () => {
@@ -211,5 +208,8 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
     30_000,
     postfixLog,
   );
+  // master leaves the process group of `postfix start-fg` (setsid): follow it by its pid file.
+  const masterPid = Number((await readOr(join(mailPaths(profile).postfixQueueDir, 'pid', 'master.pid'))).trim());
+  if (Number.isInteger(masterPid) && masterPid > 1) sup.adoptGroup(masterPid);
   return { root, profile, files, postfixLog, dovecotLog, resolver, anchorFile, dovecotGroup: dovecot.child.pid };
 }

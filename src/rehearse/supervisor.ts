@@ -51,25 +51,36 @@ export class Supervisor {
     return d;
   }
 
+  /** Process groups a daemon made of its own (Postfix's master calls setsid), stopped like the rest. */
+  private readonly extraGroups: number[] = [];
+
+  adoptGroup(pgid: number): void {
+    if (!this.extraGroups.includes(pgid)) this.extraGroups.push(pgid);
+  }
+
   onStop(fn: () => Promise<void>): void {
     this.stoppers.push(fn);
   }
 
   /** Stop everything: polite stop commands, SIGTERM to each group, SIGKILL after a grace period. */
-  async stopAll(graceMs = 5000): Promise<void> {
+  async stopAll(graceMs = 1000): Promise<void> {
     for (const s of this.stoppers.splice(0).reverse()) {
       await s().catch(() => undefined); // best effort: the signals below finish the job
     }
-    const alive = this.daemons.filter((d) => d.child.pid !== undefined);
-    for (const d of alive) signalGroup(d.child.pid!, 'SIGTERM');
+    // A rehearsal daemon holds nothing worth a long wait: SIGTERM, a short grace, then SIGKILL.
+    const groups = this.groups();
+    for (const g of groups) signalGroup(g, 'SIGTERM');
     const deadline = Date.now() + graceMs;
-    while (Date.now() < deadline && alive.some((d) => groupAlive(d.child.pid!))) await sleep(100);
-    for (const d of alive) if (groupAlive(d.child.pid!)) signalGroup(d.child.pid!, 'SIGKILL');
+    while (Date.now() < deadline && groups.some(groupAlive)) await sleep(50);
+    for (const g of groups) if (groupAlive(g)) signalGroup(g, 'SIGKILL');
+    const killed = Date.now() + 2000;
+    while (Date.now() < killed && groups.some(groupAlive)) await sleep(50);
   }
 
-  /** Process ids of the daemons' groups, for the leftover check. */
+  /** Process group ids of the daemons (and of the groups they made), for the leftover check. */
   groups(): number[] {
-    return this.daemons.map((d) => d.child.pid).filter((p): p is number => p !== undefined);
+    const own = this.daemons.map((d) => d.child.pid).filter((p): p is number => p !== undefined);
+    return [...new Set([...own, ...this.extraGroups])];
   }
 }
 
