@@ -82,7 +82,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalReport>
   await requireRootAndTools();
   const bundle = await loadBundle(opts.bundle, opts.passwordFile !== undefined ? { passwordFile: opts.passwordFile } : {});
   const sup = new Supervisor();
-  const root = await makeRoot();
+  let root: string | undefined;
   let interrupted = false;
   let rejectInterrupt: (e: Error) => void = () => undefined;
   const interruptedP = new Promise<never>((_, reject) => (rejectInterrupt = reject));
@@ -97,6 +97,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalReport>
   let host: Host | undefined;
   let cleanup: RehearsalReport['cleanup'] = { leftover: [], rootRemoved: false };
   try {
+    root = await makeRoot();
     host = await Promise.race([startHost(bundle, root, sup), interruptedP]);
     const ctx: StepContext = { bundle, host, state: newState() };
     for (const s of STEPS) {
@@ -115,7 +116,8 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalReport>
     process.on('SIGINT', ignore);
     try {
       await sup.stopAll();
-      let leftover = await leftoverProcesses(root, sup.groups());
+      const r = root ?? '/nonexistent-selfmail-rehearse-root';
+      let leftover = await leftoverProcesses(r, sup.groups());
       for (const l of leftover) {
         try {
           process.kill(l.pid, 'SIGKILL');
@@ -125,9 +127,9 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalReport>
       }
       if (leftover.length > 0) {
         await new Promise((r) => setTimeout(r, 300));
-        leftover = await leftoverProcesses(root, sup.groups());
+        leftover = await leftoverProcesses(r, sup.groups());
       }
-      await rm(root, { recursive: true, force: true });
+      if (root) await rm(root, { recursive: true, force: true });
       cleanup = { leftover, rootRemoved: true };
     } finally {
       process.off('SIGINT', ignore);

@@ -269,6 +269,22 @@ function headerBlock(source: Buffer): string {
   return end < 0 ? text : text.slice(0, end);
 }
 
+/**
+ * Why a DKIM signature fails, when the cause is the usual one: the TXT record the zone publishes
+ * is not the public half of the private key OpenDKIM signs with.
+ */
+async function servedKeyMismatch(c: StepContext, domain: string, selector: string): Promise<string | undefined> {
+  const key = c.bundle.keys.dkim.find((k) => k.domain === domain && k.selector === selector);
+  if (!key) return `the bundle has no DKIM key ${selector} for ${domain}`;
+  const served = await c.host.resolver.resolveTxt(`${selector}._domainkey.${domain}`).catch(() => undefined);
+  if (!served || served.length === 0) return `NSD serves no TXT at ${selector}._domainkey.${domain}`;
+  const text = served.map((chunks) => chunks.join(''));
+  if (!text.includes(key.txt)) {
+    return `the TXT the zone publishes at ${selector}._domainkey.${domain} is not the public key of ${key.privateKeyPath}, which OpenDKIM signs with (the zone and the key files disagree: re-run selfmail init on the bundle)`;
+  }
+  return undefined;
+}
+
 export async function authenticationStep(c: StepContext): Promise<string> {
   const { config, a } = c.bundle;
   const { authenticate } = await import('mailauth');
@@ -297,7 +313,8 @@ export async function authenticationStep(c: StepContext): Promise<string> {
         continue;
       }
       if (sig.status.result !== 'pass') {
-        problems.push(`${label}: DKIM ${algo} s=${sig.selector} d=${sig.signingDomain} does not verify against the key NSD serves: ${sig.status.result}${sig.status.comment ? ` (${sig.status.comment})` : ''}`);
+        const why = await servedKeyMismatch(c, sig.signingDomain ?? '', sig.selector ?? '');
+        problems.push(`${label}: DKIM ${algo} s=${sig.selector} d=${sig.signingDomain} does not verify against the key NSD serves: ${sig.status.result}${sig.status.comment ? ` (${sig.status.comment})` : ''}${why ? `; ${why}` : ''}`);
       } else if (sig.signingDomain !== config.domains[0] && sig.signingDomain !== a.address.split('@')[1]) {
         problems.push(`${label}: DKIM ${algo} signs for ${sig.signingDomain}, not the sender's domain`);
       }

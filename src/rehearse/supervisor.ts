@@ -37,6 +37,8 @@ export class Supervisor {
 
   /** Spawn `cmd args` in a new process group, stdin closed, output captured. */
   start(name: string, cmd: string, args: readonly string[]): Daemon {
+    // After a stop (Ctrl-C while starting), a start still under way must not spawn anything new.
+    if (this.closed) throw new ToolError(`${name} not started: the rehearsal is stopping`, cmd);
     const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: withSbin(process.env.PATH) } });
     let out = '';
     const keep = (b: Buffer) => {
@@ -63,7 +65,10 @@ export class Supervisor {
   }
 
   /** Stop everything: polite stop commands, SIGTERM to each group, SIGKILL after a grace period. */
+  private closed = false;
+
   async stopAll(graceMs = 1000): Promise<void> {
+    this.closed = true;
     for (const s of this.stoppers.splice(0).reverse()) {
       await s().catch(() => undefined); // best effort: the signals below finish the job
     }
