@@ -91,8 +91,17 @@ export async function configFile(config: Config): Promise<BundleFile> {
 export async function checkBundle(built: Built, input: BuildInput): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'selfmail-check-'));
   try {
-    const base = productionProfile(input.config);
-    const profile: Profile = { ...base, root };
+    // The same templates, rendered for a throwaway root on loopback and free high ports: config
+    // testers such as nginx -t bind their listen addresses, and the generating machine need not
+    // own the host's addresses, nor its vmail user.
+    const { freeServicePorts, hasIpv6Loopback } = await import('./bundle/ports.js');
+    const profile: Profile = {
+      ...productionProfile(input.config),
+      root,
+      listen: { ipv4: '127.0.0.1', ...(input.config.ipv6 && hasIpv6Loopback() ? { ipv6: '::1' } : {}) },
+      ports: await freeServicePorts(),
+      mailUser: { name: 'nobody', group: 'nogroup' },
+    };
     const ctx: BuildContext = {
       config: input.config,
       keys: built.keys,
@@ -111,7 +120,12 @@ export async function checkBundle(built: Built, input: BuildInput): Promise<void
       all.push(...files);
     }
     await stageTree(all, root);
-    for (const [m, files] of perService) if (m.check) await m.check(ctx, files);
+    for (const [m, files] of perService) {
+      if (!m.check) continue;
+      const t = Date.now();
+      await m.check(ctx, files);
+      if (process.env.SELFMAIL_DEBUG) process.stderr.write(`check ${m.name}: ${Date.now() - t} ms\n`);
+    }
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -6,11 +6,31 @@ import type { ServiceModule } from './bundle/types.js';
 
 /** Loaded lazily so that `selfmail --help` never imports a template engine or a crypto library. */
 export async function services(): Promise<ServiceModule[]> {
-  const [{ dnsService }, { postfixService }, { dovecotService }, { opendkimService }] = await Promise.all([
+  const [dns, postfix, dovecot, opendkim, nft, ssh, f2b, unbound, web, acme, report] = await Promise.all([
     import('./dns/service.js'),
     import('./postfix/index.js'),
     import('./dovecot/index.js'),
     import('./opendkim/index.js'),
+    import('./nftables/index.js'),
+    import('./ssh/index.js'),
+    import('./fail2ban/index.js'),
+    import('./unbound/index.js'),
+    import('./web/index.js'),
+    import('./acme/index.js'),
+    import('./report/index.js'),
   ]);
-  return [dnsService, postfixService, dovecotService, opendkimService];
+  return [
+    dns.dnsService,
+    postfix.postfixService,
+    dovecot.dovecotService,
+    opendkim.opendkimService,
+    nft.nftablesService,
+    ssh.sshService,
+    f2b.fail2banService,
+    unbound.unboundService,
+    web.webService,
+    acme.acmeService,
+    // Last: REPORT.md lists the warnings every other module added.
+    report.reportService,
+  ];
 }

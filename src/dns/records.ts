@@ -186,5 +186,9 @@ export function zoneRecords(config: Config, keys: Pick<KeySet, 'dkim' | 'tls'>, 
       { name: `_pop3._tcp.${zone}`, type: 'SRV', rdata: '0 0 0 .' },
     ],
   );
+  add(
+    ['Outlook finds its autodiscover file on autoconfig.<domain> (the certificate covers that name).'],
+    [{ name: `_autodiscover._tcp.${zone}`, type: 'SRV', rdata: `0 1 443 autoconfig.${zone}.` }],
+  );
   return groups;
 }

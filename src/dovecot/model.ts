@@ -16,6 +16,8 @@ export interface DovecotUser {
 }
 
 export interface DovecotModel {
+  /** The host name Dovecot names itself by (LMTP Received headers, greetings). */
+  hostname: string;
   /** `listen` value: the host's own addresses. */
   listen: string;
   imapsPort: number;
@@ -55,6 +57,7 @@ export function dovecotModel(
     return { user, hash };
   });
   return {
+    hostname: config.hostname,
     listen: listen.join(', '),
     imapsPort: profile.ports.imaps,
     baseDir: p.dovecotBaseDir,

@@ -3,8 +3,9 @@
  * Used by the checks (Postfix refuses to check a config whose queue directory is missing) and
  * by the rehearsal and apply, which start the daemons. I/O only; the names come from paths.ts.
  */
-import { chown, mkdir, readFile } from 'node:fs/promises';
-import type { Profile } from '../bundle/layout.js';
+import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { type Profile, installedPath, ruleFor } from '../bundle/layout.js';
 import { mailPaths } from '../mail/paths.js';
 
 export interface SystemIds {
@@ -26,6 +27,17 @@ export async function systemIds(user: string, group: string): Promise<SystemIds>
 }
 
 /**
+ * Create `path` with `mode`, and any missing parent with 0755 (a recursive mkdir would give every
+ * parent the leaf's mode, and a 0700 parent locks the daemons' users out).
+ */
+async function mkdirLeaf(path: string, mode: number, owner?: SystemIds): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  await mkdir(path, { recursive: true, mode });
+  await chmod(path, mode);
+  if (owner) await chown(path, owner.uid, owner.gid);
+}
+
+/**
  * Create the spool, state and mail directories of Postfix, Dovecot and OpenDKIM under the
  * profile's root, with the owners the daemons check for: Postfix's data directory belongs to
  * `postfix`; the mail root to the profile's mail user; OpenDKIM's run directory to `opendkim`.
@@ -33,16 +45,27 @@ export async function systemIds(user: string, group: string): Promise<SystemIds>
  */
 export async function prepareMailDirs(profile: Profile): Promise<void> {
   const p = mailPaths(profile);
-  await mkdir(p.postfixQueueDir, { recursive: true, mode: 0o755 });
-  await mkdir(p.postfixDataDir, { recursive: true, mode: 0o700 });
   const postfix = await systemIds('postfix', 'postfix');
-  await chown(p.postfixDataDir, postfix.uid, postfix.gid);
-  await mkdir(p.dovecotBaseDir, { recursive: true, mode: 0o755 });
-  await mkdir(p.dovecotStateDir, { recursive: true, mode: 0o750 });
-  await mkdir(p.mailRoot, { recursive: true, mode: 0o770 });
   const mail = await systemIds(profile.mailUser.name, profile.mailUser.group);
-  await chown(p.mailRoot, mail.uid, mail.gid);
-  await mkdir(p.opendkimRunDir, { recursive: true, mode: 0o750 });
   const opendkim = await systemIds('opendkim', 'opendkim');
-  await chown(p.opendkimRunDir, opendkim.uid, opendkim.gid);
+  await mkdirLeaf(p.postfixQueueDir, 0o755);
+  await mkdirLeaf(p.postfixDataDir, 0o700, postfix);
+  await mkdirLeaf(p.dovecotBaseDir, 0o755);
+  await mkdirLeaf(p.dovecotStateDir, 0o750);
+  await mkdirLeaf(p.mailRoot, 0o770, mail);
+  await mkdirLeaf(p.opendkimRunDir, 0o750, opendkim);
+}
+
+/**
+ * Give staged files the owner and group the layout table names for them (dovecot/users to
+ * dovecot, DKIM keys to opendkim, …), as apply does: Dovecot's auth process and OpenDKIM read
+ * these files after dropping root. `stageTree` leaves everything owned by root.
+ */
+export async function applyOwners(profile: Profile, files: readonly { path: string }[]): Promise<void> {
+  for (const f of files) {
+    const rule = ruleFor(f.path);
+    if (!rule || (rule.owner === 'root' && rule.group === 'root')) continue;
+    const ids = await systemIds(rule.owner, rule.group);
+    await chown(installedPath(profile, f.path), ids.uid, ids.gid);
+  }
 }

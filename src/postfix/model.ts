@@ -3,7 +3,7 @@
  * only loop over and print these.
  */
 import type { Profile } from '../bundle/layout.js';
-import { type Config, type DomainName, type Email, domainOf } from '../config/types.js';
+import type { Config, DomainName, Email } from '../config/types.js';
 import type { TlsKey } from '../keys/types.js';
 import { BUNDLE, installed, mailPaths } from '../mail/paths.js';
 
@@ -120,7 +120,3 @@ export function senderLogins(users: readonly Email[], aliases: readonly Alias[])
   return out.sort((x, y) => (x.address < y.address ? -1 : x.address > y.address ? 1 : 0));
 }
 
-/** The domain of each mailbox, for tests and the report. */
-export function mailboxDomains(users: readonly Email[]): DomainName[] {
-  return [...new Set(users.map(domainOf))].sort();
-}

@@ -32,12 +32,19 @@ export const PACKAGE_OF: Record<string, string> = {
   unbound: 'unbound',
   'unbound-checkconf': 'unbound',
   nft: 'nftables',
+  unshare: 'util-linux',
   sshd: 'openssh-server',
+  'ssh-keygen': 'openssh-client',
+  ssh: 'openssh-client',
   'fail2ban-client': 'fail2ban',
   nginx: 'nginx-light',
   swaks: 'swaks',
   openssl: 'openssl',
+  bash: 'bash',
   sha256sum: 'coreutils',
+  diff: 'diffutils',
+  runuser: 'util-linux',
+  systemctl: 'systemd',
 };
 
 export interface RunOptions {

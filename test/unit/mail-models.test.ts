@@ -72,6 +72,18 @@ describe('postfix model', () => {
     const master = await render('postfix', 'master.cf', m);
     expect(master).not.toMatch(/^smtp\s+inet/m);
     expect(master).toMatch(/^\[::1\]:2587 inet/m);
+    // AUTH only on submission: port 25 keeps main.cf's smtpd_sasl_auth_enable = no.
+    const blocks = master.split(/\n(?=\S)/);
+    const block = (endpoint: string) => blocks.find((b) => b.startsWith(`${endpoint} `))!;
+    expect(main).toMatch(/^smtpd_sasl_auth_enable = no$/m);
+    expect(block('127.0.0.3:2525')).not.toContain('-o');
+    for (const e of ['127.0.0.3:2587', '127.0.0.3:2465']) {
+      expect(block(e)).toContain('-o smtpd_sasl_auth_enable=yes');
+      expect(block(e)).toContain('-o smtpd_tls_security_level=encrypt');
+      expect(block(e)).toContain('-o cleanup_service_name=submission-cleanup');
+      expect(block(e)).toContain('reject_authenticated_sender_login_mismatch');
+    }
+    expect(block('127.0.0.3:2465')).toContain('-o smtpd_tls_wrappermode=yes');
   });
 });
 

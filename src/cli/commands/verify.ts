@@ -1,0 +1,35 @@
+/**
+ * `selfmail verify --bundle DIR [--root R] [--json]`: compare what is installed with the bundle.
+ * Exit 0 when nothing drifted (warnings allowed), 4 when anything did; one line per finding.
+ */
+import { parseArgs } from 'node:util';
+import { EXIT, InputError } from '../../errors.js';
+import { formatFinding, verifyBundle } from '../../verify/index.js';
+import type { Command } from '../io.js';
+
+export const run: Command = async (args, io) => {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { bundle: { type: 'string' }, root: { type: 'string' }, json: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new InputError([{ field: 'verify', message: (err as Error).message }]);
+  }
+  if (!values.bundle) {
+    throw new InputError([{ field: '--bundle', message: 'missing: name the bundle folder written by selfmail init (--bundle DIR)' }]);
+  }
+  const findings = await verifyBundle({ bundleDir: values.bundle, root: values.root ?? '/' });
+  const failed = findings.some((f) => f.level === 'failure');
+  if (io.jsonMode) {
+    io.json({ clean: !failed, findings });
+  } else {
+    for (const f of findings) io.say(formatFinding(f));
+    if (findings.length === 0) io.say('verify: every installed file matches MANIFEST.sha256; keys, signatures, certificate and DS are in order');
+    else if (!failed) io.say('verify: installed files match; see the warnings above');
+  }
+  return failed ? EXIT.tool : EXIT.ok;
+};

@@ -1,0 +1,58 @@
+/**
+ * A local validating resolver (unbound) on loopback only. Postfix's outbound DANE trusts the AD
+ * bit of its resolver, so that resolver must be on this host and validate DNSSEC itself; a
+ * resolver across the network (the ISP's) could forge the bit. The host's resolv.conf points at
+ * it, with `trust-ad` so that glibc passes the AD bit on to Postfix.
+ */
+import { access, copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { BuildContext, BundleFile, ServiceModule } from '../bundle/types.js';
+import { textFile } from '../bundle/types.js';
+import { installedPath, sysPath } from '../bundle/layout.js';
+import { render } from '../render/index.js';
+import { run } from '../tools/run.js';
+
+export const UNBOUND_PATH = 'unbound/selfmail.conf';
+export const RESOLV_CONF_PATH = 'resolver/resolv.conf';
+/** Debian's trust anchor file, kept up to date by unbound's RFC 5011 tracking. */
+export const TRUST_ANCHOR = '/var/lib/unbound/root.key';
+
+export const unboundService: ServiceModule = {
+  name: 'unbound',
+  async build(ctx: BuildContext): Promise<BundleFile[]> {
+    const conf = await render('unbound', 'selfmail.conf', { trustAnchor: sysPath(ctx.profile, TRUST_ANCHOR) });
+    const resolv = await render('unbound', 'resolv.conf', {});
+    return [
+      textFile(UNBOUND_PATH, conf, 'local validating resolver on loopback (for DANE)'),
+      textFile(RESOLV_CONF_PATH, resolv, "the host's resolver: the local unbound"),
+    ];
+  },
+  async check(ctx: BuildContext): Promise<void> {
+    const root = ctx.profile.root;
+    if (!root) throw new Error('the unbound check needs a scratch root; it never runs against /etc');
+    const dir = join(root, 'selfmail-check', 'unbound');
+    await mkdir(dir, { recursive: true });
+    // The auto trust anchor must exist to be checked; seed it from Debian's copy of the root key.
+    const anchor = sysPath(ctx.profile, TRUST_ANCHOR);
+    try {
+      await access(anchor);
+    } catch {
+      await mkdir(dirname(anchor), { recursive: true });
+      await copyFile('/usr/share/dns/root.key', anchor);
+    }
+    // A main file like Debian's, but inside the scratch root.
+    const main = join(dir, 'unbound.conf');
+    await writeFile(
+      main,
+      [
+        'server:',
+        '    chroot: ""',
+        `    directory: "${dir}"`,
+        `    pidfile: "${join(dir, 'unbound.pid')}"`,
+        `include-toplevel: "${installedPath(ctx.profile, UNBOUND_PATH)}"`,
+        '',
+      ].join('\n'),
+    );
+    await run('unbound-checkconf', [main]);
+  },
+};

@@ -1,0 +1,153 @@
+import { lstat, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyBundle } from '../../src/apply/index.js';
+import { InputError, ToolError } from '../../src/errors.js';
+import { copyBundle, editBundle, makeBundle, MASTER_CF, tempDir, treeDigest } from '../helpers/apply-bundle.js';
+
+const dirs: string[] = [];
+const fresh = async (p: string) => {
+  const d = await tempDir(p);
+  dirs.push(d);
+  return d;
+};
+let bundle: string;
+
+beforeAll(async () => {
+  bundle = await fresh('bundle');
+  await makeBundle(bundle);
+});
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const mtimes = async (root: string, paths: string[]) =>
+  Promise.all(paths.map(async (p) => (await lstat(join(root, p))).mtimeMs));
+
+describe('applyBundle into a temporary root', () => {
+  it('installs every file with its owner and mode, validates, and changes nothing the second time', async () => {
+    const root = await fresh('root');
+    const first = await applyBundle({ bundleDir: bundle, root });
+    expect(first.changes.length).toBeGreaterThan(10);
+    expect(first.changes.every((c) => c.action === 'create')).toBe(true);
+    expect(first.validated).toEqual(
+      expect.arrayContaining(['postfix check', 'postconf -n', 'doveconf -n', 'nsd-checkconf', 'nsd-checkzone example.org', 'nft -c -f /etc/selfmail/nftables/selfmail.nft', 'opendkim -n']),
+    );
+    expect(first.reloadSkipped).toBe('installed under another root');
+
+    const main = join(root, 'etc/postfix/main.cf');
+    expect(await readFile(main, 'utf8')).toBe(await readFile(join(bundle, 'postfix/main.cf'), 'utf8'));
+    const dkim = await lstat(join(root, 'etc/opendkim/keys/example.org/s1.private'));
+    expect(dkim.mode & 0o777).toBe(0o600);
+    const passwd = await readFile('/etc/passwd', 'utf8');
+    const uidOf = (n: string) => Number(passwd.split('\n').find((l) => l.startsWith(`${n}:`))?.split(':')[2]);
+    expect(dkim.uid).toBe(uidOf('opendkim'));
+    const group = await readFile('/etc/group', 'utf8');
+    const gidOf = (n: string) => Number(group.split('\n').find((l) => l.startsWith(`${n}:`))?.split(':')[2]);
+    const keysDir = await lstat(join(root, 'etc/opendkim/keys'));
+    expect(keysDir.mode & 0o777).toBe(0o750);
+    expect([keysDir.uid, keysDir.gid]).toEqual([0, gidOf('opendkim')]);
+    const users = await lstat(join(root, 'etc/dovecot/users'));
+    expect([users.mode & 0o777, users.uid]).toEqual([0o600, uidOf('dovecot')]);
+    const nsdConf = await lstat(join(root, 'etc/nsd/nsd.conf'));
+    expect(nsdConf.mode & 0o777).toBe(0o640);
+    expect(existsSync(join(root, 'etc/selfmail/MANIFEST.sha256'))).toBe(true);
+    // Nothing was replaced, so the backup only records the files this run created.
+    expect(first.backupDir).toBeDefined();
+    const record = JSON.parse(await readFile(join(first.backupDir ?? '', 'selfmail-apply.json'), 'utf8'));
+    expect(record.created).toContain('/etc/postfix/main.cf');
+
+    const watched = ['etc/postfix/main.cf', 'etc/opendkim/keys/example.org/s1.private', 'etc/nsd/zones/example.org.zone.signed'];
+    const before = await mtimes(root, watched);
+    const digest = await treeDigest(root);
+    const second = await applyBundle({ bundleDir: bundle, root });
+    expect(second.changes).toEqual([]);
+    expect(second.unchanged).toBe(first.changes.length);
+    expect(second.backupDir).toBeUndefined();
+    expect(await mtimes(root, watched)).toEqual(before);
+    expect(await treeDigest(root)).toBe(digest);
+  });
+
+  it('repairs a mode drift in place and backs up the file first', async () => {
+    const root = await fresh('root');
+    await applyBundle({ bundleDir: bundle, root });
+    const { chmod } = await import('node:fs/promises');
+    await chmod(join(root, 'etc/dovecot/users'), 0o644);
+    const r = await applyBundle({ bundleDir: bundle, root });
+    expect(r.changes).toEqual([{ bundlePath: 'dovecot/users', systemPath: '/etc/dovecot/users', action: 'metadata' }]);
+    expect((await lstat(join(root, 'etc/dovecot/users'))).mode & 0o777).toBe(0o600);
+    expect(existsSync(join(r.backupDir ?? '', 'etc/dovecot/users'))).toBe(true);
+  });
+
+  it('rolls back a broken Postfix setting and leaves the root byte-identical', async () => {
+    const root = await fresh('root');
+    await applyBundle({ bundleDir: bundle, root });
+    const digest = await treeDigest(root);
+    const backups = await readdir(join(root, 'var/backups/selfmail'));
+
+    const broken = await fresh('broken');
+    await copyBundle(bundle, broken);
+    await editBundle(broken, 'postfix/main.cf', (t) => `${t}smtpd_tls_frobnicate = yes\n`);
+    // A new file too, so the rollback must delete what did not exist before.
+    await mkdir(join(broken, 'postfix/maps'), { recursive: true });
+    await writeFile(join(broken, 'postfix/maps/extra'), 'x\n');
+    await editBundle(broken, 'postfix/master.cf', (t) => t);
+
+    const err = await applyBundle({ bundleDir: broken, root }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ToolError);
+    expect((err as ToolError).exitCode).toBe(4);
+    expect((err as ToolError).message).toMatch(/smtpd_tls_frobnicate/);
+    expect((err as ToolError).message).toMatch(/restored/);
+    expect(await treeDigest(root)).toBe(digest);
+    expect(await readdir(join(root, 'var/backups/selfmail'))).toEqual(backups);
+    expect(existsSync(join(root, 'etc/postfix/maps'))).toBe(false);
+  });
+
+  it('rolls back a bad master.cf line into an empty root, leaving it empty', async () => {
+    const root = await fresh('root');
+    const broken = await fresh('broken');
+    await copyBundle(bundle, broken);
+    await editBundle(broken, 'postfix/master.cf', () => `${MASTER_CF}submission inet n\n`);
+    const digest = await treeDigest(root);
+    const err = await applyBundle({ bundleDir: broken, root }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ToolError);
+    expect((err as ToolError).message).toMatch(/master\.cf.*bad field count/);
+    expect(await readdir(root)).toEqual([]);
+    expect(await treeDigest(root)).toBe(digest);
+  });
+
+  it('--dry-run shows a unified diff, hides secrets, and changes nothing', async () => {
+    const root = await fresh('root');
+    await applyBundle({ bundleDir: bundle, root });
+    const changed = await fresh('changed');
+    await copyBundle(bundle, changed);
+    await editBundle(changed, 'postfix/main.cf', (t) => t.replace('smtpd_tls_security_level = may', 'smtpd_tls_security_level = encrypt'));
+    const digest = await treeDigest(root);
+    const r = await applyBundle({ bundleDir: changed, root, dryRun: true });
+    expect(r.changes.map((c) => c.systemPath).sort()).toEqual(['/etc/postfix/main.cf', '/etc/selfmail/MANIFEST.sha256']);
+    expect(r.diff).toContain('--- a/etc/postfix/main.cf');
+    expect(r.diff).toContain('-smtpd_tls_security_level = may');
+    expect(r.diff).toContain('+smtpd_tls_security_level = encrypt');
+    expect(await treeDigest(root)).toBe(digest);
+
+    const empty = await fresh('root');
+    const all = await applyBundle({ bundleDir: bundle, root: empty, dryRun: true });
+    expect(all.diff).toMatch(/keys\/example\.org\/s1\.private: secret, contents not shown/);
+    expect(all.diff).not.toContain('PRIVATE KEY');
+    expect(await readdir(empty)).toEqual([]);
+  });
+
+  it('refuses a bundle whose files do not match MANIFEST.sha256, touching nothing', async () => {
+    const root = await fresh('root');
+    const bad = await fresh('bad');
+    await copyBundle(bundle, bad);
+    await writeFile(join(bad, 'postfix/main.cf'), 'myhostname = evil.example\n');
+    await writeFile(join(bad, 'unlisted.txt'), 'x\n');
+    const err = await applyBundle({ bundleDir: bad, root }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).message).toMatch(/postfix\/main\.cf does not match MANIFEST\.sha256/);
+    expect((err as InputError).message).toMatch(/unlisted\.txt is not listed/);
+    expect(await readdir(root)).toEqual([]);
+  });
+});

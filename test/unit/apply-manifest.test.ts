@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { parseManifest } from '../../src/apply/bundle.js';
+import { parseIdFile } from '../../src/apply/owners.js';
+import { rootUnsafeForOverlay, topLevelDirs, validatorsFor } from '../../src/apply/validate.js';
+import { InputError } from '../../src/errors.js';
+
+const H = 'a'.repeat(64);
+
+describe('MANIFEST.sha256 parsing', () => {
+  it('reads sha256sum text and binary lines, sorted by path', () => {
+    expect(parseManifest(`${H}  postfix/main.cf\n${'B'.repeat(64)} *dns/a.zone\n\n`)).toEqual([
+      { path: 'dns/a.zone', sha256: 'b'.repeat(64) },
+      { path: 'postfix/main.cf', sha256: H },
+    ]);
+  });
+
+  it('refuses paths that leave the bundle, malformed lines and duplicates, all at once', () => {
+    let err: unknown;
+    try {
+      parseManifest(`${H}  ../etc/shadow\n${H}  /etc/passwd\n${H}  a/./b\nnot a line\n${H}  x\n${H}  x\n`);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).issues.map((i) => i.message)).toEqual([
+      'MANIFEST.sha256 line 1 names a path outside the bundle: "../etc/shadow"',
+      'MANIFEST.sha256 line 2 names a path outside the bundle: "/etc/passwd"',
+      'MANIFEST.sha256 line 3 names a path outside the bundle: "a/./b"',
+      'MANIFEST.sha256 line 4 is not "<sha256>  <path>"',
+      'MANIFEST.sha256 lists x twice',
+    ]);
+  });
+});
+
+describe('apply helpers', () => {
+  it('reads ids from passwd/group text', () => {
+    const ids = parseIdFile('root:x:0:0:root:/root:/bin/bash\n# comment\nopendkim:x:106:109::/run/opendkim:/usr/sbin/nologin\nbad\n');
+    expect([...ids]).toEqual([
+      ['root', 0],
+      ['opendkim', 106],
+    ]);
+  });
+
+  it('picks the validators of the services present, in a fixed order', () => {
+    const m = new Map([
+      ['dns/example.org.zone.signed', '/etc/nsd/zones/example.org.zone.signed'],
+      ['nsd/nsd.conf', '/etc/nsd/nsd.conf'],
+      ['postfix/main.cf', '/etc/postfix/main.cf'],
+      ['opendkim/opendkim.conf', '/etc/opendkim.conf'],
+      ['nftables/selfmail.nft', '/etc/selfmail/nftables/selfmail.nft'],
+    ]);
+    expect(validatorsFor(m).map((v) => v.name)).toEqual([
+      'postfix check',
+      'postconf -n',
+      'postconf -M',
+      'nsd-checkconf',
+      'nsd-checkzone example.org',
+      'nft -c -f /etc/selfmail/nftables/selfmail.nft',
+      'opendkim -n',
+    ]);
+    expect(validatorsFor(new Map([['dovecot/users', '/etc/dovecot/users']])).map((v) => v.name)).toEqual(['doveconf -n']);
+    expect(validatorsFor(new Map())).toEqual([]);
+  });
+
+  it('overlays only the top-level folders in use, and refuses roots overlayfs cannot name', () => {
+    expect(topLevelDirs(['/etc/postfix/main.cf', '/var/www/selfmail/x', '/etc/nsd/nsd.conf'])).toEqual(['etc', 'var']);
+    expect(rootUnsafeForOverlay('/tmp/selfmail-root-abc')).toBe(false);
+    expect(rootUnsafeForOverlay('/tmp/a,upperdir=/etc')).toBe(true);
+    expect(rootUnsafeForOverlay('/tmp/a:b')).toBe(true);
+  });
+});

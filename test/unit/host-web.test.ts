@@ -1,0 +1,157 @@
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { describe, expect, it } from 'vitest';
+import type { BundleFile } from '../../src/bundle/types.js';
+import type { DomainName } from '../../src/config/types.js';
+import { MTA_STS_MAX_AGE, mtaStsId, mtaStsPolicy } from '../../src/web/mtasts.js';
+import { webNames, webPaths, webService } from '../../src/web/index.js';
+import { hostContext } from '../helpers/host-context.js';
+import { stubKeySet } from '../helpers/host-keyset.js';
+
+interface StsPolicy {
+  version: string;
+  mode: 'enforce' | 'testing' | 'none';
+  mx: string[];
+  maxAge: number;
+}
+
+/**
+ * A strict RFC 8461 §3.2 policy parser: `key: value` lines ended by CRLF (LF tolerated by the
+ * RFC, refused here because we write CRLF), version first, exactly one mode and max_age, at
+ * least one mx, max_age at most 31557600, unknown keys ignored.
+ */
+function parseStsPolicy(text: string): StsPolicy {
+  if (!text.endsWith('\r\n')) throw new Error('policy does not end with CRLF');
+  const lines = text.slice(0, -2).split('\r\n');
+  const seen = new Map<string, string[]>();
+  for (const line of lines) {
+    const m = /^([A-Za-z0-9_]+):[ \t]*([\x21-\x7e]*)[ \t]*$/.exec(line);
+    if (!m) throw new Error(`bad policy line ${JSON.stringify(line)}`);
+    const list = seen.get(m[1]!) ?? [];
+    list.push(m[2]!);
+    seen.set(m[1]!, list);
+  }
+  if (!lines[0]?.startsWith('version:')) throw new Error('version must come first');
+  const one = (k: string): string => {
+    const v = seen.get(k);
+    if (!v || v.length !== 1) throw new Error(`need exactly one ${k}`);
+    return v[0]!;
+  };
+  if (one('version') !== 'STSv1') throw new Error('version is not STSv1');
+  const mode = one('mode');
+  if (mode !== 'enforce' && mode !== 'testing' && mode !== 'none') throw new Error(`bad mode ${mode}`);
+  const maxAgeText = one('max_age');
+  if (!/^[0-9]{1,10}$/.test(maxAgeText)) throw new Error('bad max_age');
+  const maxAge = Number(maxAgeText);
+  if (maxAge > 31557600) throw new Error('max_age too large');
+  const mx = seen.get('mx') ?? [];
+  if (mode !== 'none' && mx.length === 0) throw new Error('no mx');
+  for (const m of mx) if (!/^(\*\.)?([a-z0-9-]+\.)+[a-z0-9-]+$/i.test(m)) throw new Error(`bad mx ${m}`);
+  return { version: 'STSv1', mode, mx, maxAge };
+}
+
+function file(files: BundleFile[], path: string): string {
+  const f = files.find((x) => x.path === path);
+  if (!f) throw new Error(`missing ${path}`);
+  return f.data.toString('utf8');
+}
+
+describe('MTA-STS', () => {
+  it('serves a policy that parses per RFC 8461: enforce, the MX host, at least a week', async () => {
+    const ctx = hostContext();
+    const files = await webService.build(ctx);
+    for (const d of ctx.config.domains) {
+      const p = parseStsPolicy(file(files, webPaths(d).policy));
+      expect(p.mode).toBe('enforce');
+      expect(p.mx).toEqual(['mail.example.org']);
+      expect(p.maxAge).toBeGreaterThanOrEqual(7 * 24 * 3600);
+      expect(p.maxAge).toBe(MTA_STS_MAX_AGE);
+    }
+  });
+
+  it('the parser refuses a broken policy', () => {
+    expect(() => parseStsPolicy('mode: enforce\r\nversion: STSv1\r\nmx: a.b\r\nmax_age: 1\r\n')).toThrow(/first/);
+    expect(() => parseStsPolicy('version: STSv1\r\nmode: enforce\r\nmax_age: 604800\r\n')).toThrow(/no mx/);
+  });
+
+  it('its id changes when the policy changes, and only then', () => {
+    const a = mtaStsPolicy({ hostname: 'mail.example.org' as DomainName });
+    const b = mtaStsPolicy({ hostname: 'mx.example.org' as DomainName });
+    expect(mtaStsId(a)).not.toBe(mtaStsId(b));
+    expect(mtaStsId(a)).toBe(mtaStsId(mtaStsPolicy({ hostname: 'mail.example.org' as DomainName })));
+    expect(mtaStsId(a)).toMatch(/^[A-Za-z0-9]{1,32}$/);
+  });
+});
+
+describe('client autoconfiguration', () => {
+  const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@' });
+
+  it('Thunderbird config-v1.1.xml is well-formed and names the host, 993 and 465 with SSL, the full address', async () => {
+    const ctx = hostContext();
+    const files = await webService.build(ctx);
+    for (const d of ctx.config.domains) {
+      const text = file(files, webPaths(d).thunderbird);
+      expect(XMLValidator.validate(text)).toBe(true);
+      const provider = parser.parse(text).clientConfig.emailProvider;
+      expect(provider['@id']).toBe(d);
+      expect(provider.domain).toBe(d);
+      expect(provider.incomingServer['@type']).toBe('imap');
+      expect(provider.incomingServer.hostname).toBe('mail.example.org');
+      expect(provider.incomingServer.port).toBe(993);
+      expect(provider.incomingServer.socketType).toBe('SSL');
+      expect(provider.incomingServer.username).toBe('%EMAILADDRESS%');
+      expect(provider.outgoingServer['@type']).toBe('smtp');
+      expect(provider.outgoingServer.hostname).toBe('mail.example.org');
+      expect(provider.outgoingServer.port).toBe(465);
+      expect(provider.outgoingServer.socketType).toBe('SSL');
+      expect(provider.outgoingServer.username).toBe('%EMAILADDRESS%');
+    }
+  });
+
+  it('Outlook autodiscover is well-formed and names IMAP 993 and SMTP 465 over SSL', async () => {
+    const ctx = hostContext();
+    const files = await webService.build(ctx);
+    const text = file(files, webPaths(ctx.config.domains[0]!).outlook);
+    expect(XMLValidator.validate(text)).toBe(true);
+    const protocols = parser.parse(text).Autodiscover.Response.Account.Protocol as Record<string, unknown>[];
+    expect(protocols.map((p) => [p.Type, p.Server, p.Port, p.SSL])).toEqual([
+      ['IMAP', 'mail.example.org', 993, 'on'],
+      ['SMTP', 'mail.example.org', 465, 'on'],
+    ]);
+    // No LoginName: Outlook then logs in with the full address.
+    for (const p of protocols) expect(p).not.toHaveProperty('LoginName');
+  });
+
+  it('the validator catches a broken document (the check can fail)', () => {
+    expect(XMLValidator.validate('<clientConfig><emailProvider></clientConfig>')).not.toBe(true);
+  });
+});
+
+describe('nginx and certificate names', () => {
+  it('has server blocks for mta-sts and autoconfig of every domain, with the installed key and cert', async () => {
+    const ctx = hostContext();
+    const conf = file(await webService.build(ctx), 'nginx/selfmail.conf');
+    for (const d of ctx.config.domains) {
+      expect(conf).toContain(`server_name mta-sts.${d};`);
+      expect(conf).toContain(`server_name autoconfig.${d};`);
+    }
+    expect(conf).toContain('ssl_certificate /etc/selfmail/tls/cert.pem;');
+    expect(conf).toContain('ssl_certificate_key /etc/selfmail/tls/key.pem;');
+    expect(conf).toContain('listen 203.0.113.10:443 ssl;');
+    expect(conf).toContain('listen [2001:db8::10]:443 ssl;');
+    // Port 80 only redirects and answers ACME challenges.
+    const http = conf.slice(0, conf.indexOf('# example'));
+    expect(http).toContain('return 301 https://');
+    expect(http).toContain('/.well-known/acme-challenge/');
+    expect(http).not.toContain('ssl_certificate');
+  });
+
+  it('warns when the certificate does not cover the web names', async () => {
+    const base = hostContext();
+    const keys = stubKeySet(base.config);
+    keys.tls.names = [base.config.hostname];
+    const ctx = hostContext({}, { keys });
+    await webService.build(ctx);
+    expect(ctx.warnings.join('\n')).toContain('does not cover autoconfig.example.net');
+    expect(webNames(ctx.config)).toContain('mta-sts.example.org');
+  });
+});
