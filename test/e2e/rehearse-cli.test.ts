@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, runCli } from '../helpers/cli.js';
-import { DEMO_INPUT, TWO_DOMAIN_INPUT, writeTestBundle } from '../helpers/rehearse-bundle.js';
 import { type Report, ensureBuilt, rehearsalProcesses, rehearsalRoots } from '../helpers/rehearse-cli.js';
 
 let work: string;
@@ -25,11 +24,12 @@ beforeAll(async () => {
   two = join(work, 'two');
   passwordFile = join(work, 'passwords');
   await writeFile(passwordFile, 'alice@example.org:alice-rehearsal-pw\nbob@example.net:bob-rehearsal-pw\n', { mode: 0o600 });
-  // Built through the same pipeline `init` runs (config → keys → hashes → services → writer).
-  await Promise.all([
-    writeTestBundle(demo, DEMO_INPUT, { 'demo@example.org': 'demo-rehearsal-pw' }),
-    writeTestBundle(two, TWO_DOMAIN_INPUT, { 'alice@example.org': 'alice-rehearsal-pw', 'bob@example.net': 'bob-rehearsal-pw' }),
+  // The bundles come from the real CLI, as a user makes them.
+  const [d, t] = await Promise.all([
+    runCli(['init', '--demo', '--out', demo]),
+    runCli(['init', '--non-interactive', '--domain', 'example.org', '--domain', 'example.net', '--ipv4', '192.0.2.25', '--user', 'alice@example.org', '--user', 'bob@example.net', '--password-file', passwordFile, '--out', two]),
   ]);
+  if (d.code !== 0 || t.code !== 0) throw new Error(`selfmail init failed:\n${d.stderr}\n${t.stderr}`);
   rootsBefore = await rehearsalRoots();
 }, 120_000);
 
