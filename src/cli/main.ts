@@ -8,6 +8,7 @@ import { type Command, processIo } from './io.js';
 
 const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   init: () => import('./commands/init.js'),
+  rehearse: () => import('./commands/rehearse.js'),
   apply: () => import('./commands/apply.js'),
   verify: () => import('./commands/verify.js'),
   keys: () => import('./commands/keys.js'),

@@ -1,0 +1,215 @@
+/**
+ * The rehearsal host: the bundle rendered again for a temporary root on loopback and high ports,
+ * laid out there, and its daemons (NSD, two OpenDKIM signers, Dovecot, Postfix) started as root
+ * in the foreground under a Supervisor.
+ */
+import { appendFile, chmod, chown, mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
+import { Resolver } from 'node:dns/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Profile, STANDARD_PORTS, installedPath, ruleFor, sysPath, systemPathOf } from '../bundle/layout.js';
+import type { BuildContext, BundleFile } from '../bundle/types.js';
+import { ToolError } from '../errors.js';
+import type { LoadedBundle } from './load.js';
+import { freePortPair, freePorts } from './ports.js';
+import { type Supervisor, requireTool, tail, tcpOpen, waitReady } from './supervisor.js';
+
+/** The loopback address every service listens on. */
+export const LISTEN = '127.0.0.1';
+/** The address test clients connect from, so that a trace of it in a header can be told apart. */
+export const CLIENT_ADDRESS = '127.0.0.2';
+/** The name test clients give in EHLO, searched for in the headers of the submitted message. */
+export const CLIENT_NAME = 'rehearsal-client.invalid';
+
+/** The programs the rehearsal starts or calls, each checked before anything starts. */
+export const REQUIRED_TOOLS = ['nsd', 'opendkim', 'dovecot', 'postfix', 'delv'] as const;
+
+export interface Host {
+  root: string;
+  profile: Profile;
+  files: BundleFile[];
+  /** Postfix's log (maillog_file), for failure reasons. */
+  postfixLog: () => Promise<string>;
+  dovecotLog: () => Promise<string>;
+  /** A resolver that asks only the rehearsal NSD. */
+  resolver: Resolver;
+  /** The trust anchor file for delv: the bundle's KSKs (empty without DNSSEC). */
+  anchorFile: string;
+  /** Dovecot's process group, to list the ports it listens on. */
+  dovecotGroup: number | undefined;
+}
+
+/** A fresh temporary root that the daemons' unprivileged users can traverse. */
+export async function makeRoot(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'selfmail-rehearse-'));
+  // mkdtemp makes 0700; postfix, dovecot, opendkim and nobody must reach their files below it.
+  await chmod(root, 0o755);
+  return root;
+}
+
+/** The rehearsal profile: everything under `root`, on 127.0.0.1 and free high ports. */
+export async function rehearsalProfile(root: string): Promise<Profile> {
+  const taken = new Set<number>();
+  const [smtp, submission, submissions, imaps, dns, http, https] = (await freePorts(LISTEN, 7, taken)) as [number, number, number, number, number, number, number];
+  const milter = await freePortPair(LISTEN, taken);
+  return {
+    kind: 'rehearsal',
+    root,
+    listen: { ipv4: LISTEN },
+    ports: { ...STANDARD_PORTS, smtp, submission, submissions, imaps, dns, http, https, milter },
+    mailUser: { name: 'nobody', group: 'nogroup' },
+  };
+}
+
+/**
+ * Every file the loopback host needs: the key files, each service rendered for `profile`, and
+ * the bundle's zones exactly as the bundle has them (what would be published is what is served,
+ * even where the bundle no longer matches its keys).
+ */
+export async function renderHost(bundle: LoadedBundle, profile: Profile): Promise<BundleFile[]> {
+  const ctx: BuildContext = {
+    config: bundle.rehearsalConfig,
+    keys: bundle.keys,
+    previous: bundle.previous,
+    profile,
+    now: new Date(),
+    passwordHashes: bundle.passwordHashes,
+    warnings: [],
+  };
+  const { services } = await import('../services.js');
+  const files: BundleFile[] = [...bundle.keys.files];
+  for (const m of await services()) files.push(...(await m.build(ctx)));
+  for (let i = 0; i < files.length; i++) {
+    const f = files[i]!;
+    if (!f.path.startsWith('dns/')) continue;
+    const own = bundle.files.get(f.path);
+    if (!own) throw new ToolError(`the bundle has no ${f.path}; run selfmail init again`, 'selfmail');
+    files[i] = { ...f, data: own };
+  }
+  return files;
+}
+
+async function ids(name: string, file: '/etc/passwd' | '/etc/group'): Promise<number | undefined> {
+  const text = await readFile(file, 'utf8');
+  for (const line of text.split('\n')) {
+    const parts = line.split(':');
+    if (parts[0] === name && parts[2] !== undefined) return Number(parts[2]);
+  }
+  return undefined;
+}
+
+/** Give staged files the owner and group of the layout table, as apply does on a host. */
+export async function applyOwners(files: readonly BundleFile[], root: string): Promise<void> {
+  for (const f of files) {
+    const rule = ruleFor(f.path);
+    if (!rule) continue;
+    const uid = await ids(rule.owner, '/etc/passwd');
+    const gid = await ids(rule.group, '/etc/group');
+    if (uid === undefined || gid === undefined) continue;
+    await chown(join(root, systemPathOf(f.path)), uid, gid);
+  }
+}
+
+/** The trust anchors delv needs: every zone's KSK as a static key. */
+export function anchorText(bundle: Pick<LoadedBundle, 'keys'>): string {
+  const lines = bundle.keys.dnssec
+    .filter((k) => k.role === 'ksk')
+    .map((k) => {
+      const [flags, proto, alg, ...b64] = k.dnskey.split(/\s+/);
+      return `  ${k.zone}. static-key ${flags} ${proto} ${alg} "${b64.join('')}";`;
+    });
+  return `trust-anchors {\n${lines.join('\n')}\n};\n`;
+}
+
+async function readOr(path: string): Promise<string> {
+  return readFile(path, 'utf8').catch(() => '');
+}
+
+/** Fail with exit 4 unless this process is root and every daemon is installed. */
+export async function requireRootAndTools(): Promise<void> {
+  for (const t of REQUIRED_TOOLS) await requireTool(t);
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new ToolError('the rehearsal starts NSD, OpenDKIM, Dovecot and Postfix as they run on a host, which needs root: run it with sudo', 'selfmail');
+  }
+}
+
+/**
+ * Stage the host under `root` and start its daemons. Everything started is registered with
+ * `sup`, which the caller stops in a `finally`.
+ */
+export async function startHost(bundle: LoadedBundle, root: string, sup: Supervisor): Promise<Host> {
+  const profile = await rehearsalProfile(root);
+  const files = await renderHost(bundle, profile);
+  const { stageTree } = await import('../bundle/stage.js');
+  await stageTree(files, root);
+  await applyOwners(files, root);
+
+  const logDir = sysPath(profile, '/var/log');
+  await mkdir(logDir, { recursive: true, mode: 0o755 });
+  const postfixLogFile = join(logDir, 'postfix.log');
+  const dovecotLogFile = join(logDir, 'dovecot.log');
+  const postfixDir = sysPath(profile, '/etc/postfix');
+  // Postfix logs only to syslog or to maillog_file (under an allowed prefix); Dovecot to syslog
+  // unless told otherwise. Both write into the rehearsal root, for failure reasons.
+  await appendFile(
+    join(postfixDir, 'main.cf'),
+    `\n# rehearsal only\nmaillog_file_prefixes = ${root}\nmaillog_file = ${postfixLogFile}\n`,
+  );
+  await appendFile(installedPath(profile, 'dovecot/dovecot.conf'), `\n# rehearsal only\nlog_path = ${dovecotLogFile}\n`);
+
+  const { nsdRuntimeDirs } = await import('../dns/nsd.js');
+  for (const d of nsdRuntimeDirs(profile)) await mkdir(d, { recursive: true });
+  const { prepareMailDirs } = await import('../mail/system.js');
+  await prepareMailDirs(profile);
+
+  const anchorFile = join(root, 'rehearsal-anchors.conf');
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(anchorFile, anchorText(bundle));
+
+  const resolver = new Resolver({ timeout: 2000, tries: 2 });
+  resolver.setServers([`${LISTEN}:${profile.ports.dns}`]);
+  const postfixLog = () => readOr(postfixLogFile);
+  const dovecotLog = () => readOr(dovecotLogFile);
+  const primary = bundle.config.domains[0]!;
+
+  // NSD first: the signers and the checks ask it.
+  const nsd = sup.start('nsd', 'nsd', ['-d', '-c', installedPath(profile, 'nsd/nsd.conf')]);
+  await waitReady(nsd, async () => (await resolver.resolveSoa(primary).then(() => true, () => false)), 15_000);
+
+  const milterRsa = profile.ports.milter;
+  const rsa = sup.start('opendkim (rsa)', 'opendkim', ['-f', '-x', installedPath(profile, 'opendkim/opendkim.conf')]);
+  const ed = sup.start('opendkim (ed25519)', 'opendkim', ['-f', '-x', installedPath(profile, 'opendkim/opendkim-ed25519.conf')]);
+
+  // `postfix check` creates the queue folders, among them private/ where Dovecot puts its sockets.
+  const { run } = await import('../tools/run.js');
+  await run('postfix', ['-c', postfixDir, 'check'], { timeout: 60_000 }).catch(async (e: Error) => {
+    throw new ToolError(`postfix check failed in the rehearsal root: ${e.message}\n${tail(await postfixLog())}`, 'postfix');
+  });
+
+  const dovecot = sup.start('dovecot', 'dovecot', ['-F', '-c', installedPath(profile, 'dovecot/dovecot.conf')]);
+  const { mailPaths } = await import('../mail/paths.js');
+  const lmtp = mailPaths(profile).lmtpSocket;
+  await waitReady(
+    dovecot,
+    async () => (await tcpOpen(LISTEN, profile.ports.imaps)) && (await stat(lmtp).then(() => true, () => false)),
+    20_000,
+    dovecotLog,
+  );
+  await waitReady(rsa, () => tcpOpen(LISTEN, milterRsa), 20_000);
+  await waitReady(ed, () => tcpOpen(LISTEN, milterRsa + 1), 20_000);
+
+  const postfix = sup.start('postfix', 'postfix', ['-c', postfixDir, 'start-fg']);
+  await waitReady(
+    postfix,
+    async () => {
+      for (const p of [profile.ports.smtp, profile.ports.submission, profile.ports.submissions]) if (!(await tcpOpen(LISTEN, p))) return false;
+      return true;
+    },
+    30_000,
+    postfixLog,
+  );
+  // master leaves the process group of `postfix start-fg` (setsid): follow it by its pid file.
+  const masterPid = Number((await readOr(join(mailPaths(profile).postfixQueueDir, 'pid', 'master.pid'))).trim());
+  if (Number.isInteger(masterPid) && masterPid > 1) sup.adoptGroup(masterPid);
+  return { root, profile, files, postfixLog, dovecotLog, resolver, anchorFile, dovecotGroup: dovecot.child.pid };
+}

@@ -1,0 +1,61 @@
+/**
+ * Free loopback ports for the rehearsal's services. A port is asked of the kernel (bind to 0),
+ * checked free for UDP as well (NSD serves both), and never handed out twice in one run.
+ */
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+
+function tcpPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+function udpFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const u = createSocket('udp4');
+    u.once('error', () => resolve(false));
+    u.bind(port, host, () => u.close(() => resolve(true)));
+  });
+}
+
+function tcpFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * `count` distinct ports above 1024, free on `host` for TCP and UDP. With `consecutive`, each
+ * returned port p also has p+1 free (the Ed25519 milter listens on `ports.milter + 1`).
+ */
+export async function freePorts(host: string, count: number, taken: Set<number> = new Set()): Promise<number[]> {
+  const out: number[] = [];
+  for (let tries = 0; out.length < count; tries++) {
+    if (tries > 200) throw new Error(`could not find ${count} free ports on ${host}`);
+    const p = await tcpPort(host);
+    if (p <= 1024 || taken.has(p) || !(await udpFree(host, p))) continue;
+    taken.add(p);
+    out.push(p);
+  }
+  return out;
+}
+
+/** A free port p whose neighbour p+1 is free too (TCP), both recorded in `taken`. */
+export async function freePortPair(host: string, taken: Set<number>): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const [p] = await freePorts(host, 1, taken);
+    if (p !== undefined && !taken.has(p + 1) && (await tcpFree(host, p + 1))) {
+      taken.add(p + 1);
+      return p;
+    }
+  }
+  throw new Error(`could not find two consecutive free ports on ${host}`);
+}

@@ -1,0 +1,507 @@
+/**
+ * The rehearsal's checks, each a named step with its time, pass or fail, and a reason. The
+ * client side uses maintained libraries: nodemailer (SMTP), imapflow (IMAP), mailauth (DKIM,
+ * SPF, DMARC) with a resolver that asks only the rehearsal's NSD; delv validates DNSSEC.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
+import { readFile, readdir, readlink } from 'node:fs/promises';
+import type { Config, DomainName } from '../config/types.js';
+import { zoneOf } from '../config/types.js';
+import { run } from '../tools/run.js';
+import { CLIENT_ADDRESS, CLIENT_NAME, type Host, LISTEN } from './host.js';
+import type { LoadedBundle, Mailbox } from './load.js';
+import { sleep, tail } from './supervisor.js';
+
+export interface StepResult {
+  /** Stable identifier: dns, submission, inbound, imap, authentication, refusals, real-mailboxes. */
+  id: string;
+  title: string;
+  ok: boolean;
+  /** Why it passed (what was shown) or why it failed (the evidence). */
+  reason: string;
+  /** Milliseconds. */
+  ms: number;
+  /** Sub-checks, for steps made of several (the refusals). */
+  checks?: Array<{ name: string; ok: boolean; reason: string }>;
+}
+
+/** What the steps pass along: the tokens of the messages sent and their fetched sources. */
+export interface RunState {
+  token: string;
+  /** Subjects of the messages: submitted on 587 and on 465 (to b), inbound on 25 (to a). */
+  subjects: { submission: string; submissions: string; inbound: string };
+  sources: Map<string, Buffer>;
+}
+
+export interface StepContext {
+  bundle: LoadedBundle;
+  host: Host;
+  state: RunState;
+}
+
+export function newState(): RunState {
+  const token = randomBytes(6).toString('hex');
+  return {
+    token,
+    subjects: {
+      submission: `selfmail rehearsal ${token} submission 587`,
+      submissions: `selfmail rehearsal ${token} submissions 465`,
+      inbound: `selfmail rehearsal ${token} inbound 25`,
+    },
+    sources: new Map(),
+  };
+}
+
+/** A failed step's message: thrown inside a step, it becomes the reason. */
+export class StepFailure extends Error {}
+
+function fail(reason: string): never {
+  throw new StepFailure(reason);
+}
+
+function errText(e: unknown): string {
+  if (e instanceof Error) {
+    const extra = e as Error & { response?: string; responseCode?: number; code?: string; responseText?: string };
+    return [extra.code, extra.response ?? extra.responseText ?? e.message].filter(Boolean).join(': ');
+  }
+  return String(e);
+}
+
+// ---- 1. DNS ----------------------------------------------------------------------------------
+
+/** The names whose answers must validate: MX, DKIM, TLSA and DMARC of every domain. */
+export function dnsQuestions(config: Config, bundle: Pick<LoadedBundle, 'keys'>): Array<{ name: string; type: string; zone: DomainName }> {
+  const out: Array<{ name: string; type: string; zone: DomainName }> = [];
+  const hostZone = zoneOf(config, config.hostname) ?? config.domains[0]!;
+  for (const d of config.domains) {
+    out.push({ name: d, type: 'MX', zone: d });
+    for (const k of bundle.keys.dkim.filter((x) => x.domain === d && x.state === 'active')) out.push({ name: `${k.selector}._domainkey.${d}`, type: 'TXT', zone: d });
+    out.push({ name: `_dmarc.${d}`, type: 'TXT', zone: d });
+  }
+  out.push({ name: `_25._tcp.${config.hostname}`, type: 'TLSA', zone: hostZone });
+  return out;
+}
+
+export async function dnsStep(c: StepContext): Promise<string> {
+  const { config } = c.bundle;
+  const port = String(c.host.profile.ports.dns);
+  const questions = dnsQuestions(config, c.bundle);
+  if (!config.dnssec) {
+    for (const q of questions) {
+      const answers = await c.host.resolver.resolve(q.name, q.type).catch((e: unknown) => fail(`${q.name} ${q.type}: no answer (${errText(e)})`));
+      if (!Array.isArray(answers) || answers.length === 0) fail(`${q.name} ${q.type}: empty answer`);
+    }
+    return `${questions.length} answers present; the bundle has DNSSEC turned off, so none can validate as secure`;
+  }
+  const bad: string[] = [];
+  await Promise.all(
+    questions.map(async (q) => {
+      const r = await run('delv', [`@${LISTEN}`, '-p', port, '-a', c.host.anchorFile, `+root=${q.zone}`, '+nomultiline', q.name, q.type], { timeout: 20_000, okCodes: [0, 1] });
+      const out = r.stdout + r.stderr;
+      if (!/; fully validated/.test(out)) bad.push(`${q.name} ${q.type}: ${tail(out, 3).replace(/\n/g, ' | ')}`);
+    }),
+  );
+  if (bad.length > 0) fail(`not validated with the bundle's trust anchor: ${bad.sort().join('; ')}`);
+  return `${questions.map((q) => `${q.name} ${q.type}`).join(', ')}: fully validated against the bundle's KSK`;
+}
+
+// ---- SMTP helpers ------------------------------------------------------------------------------
+
+interface SmtpTarget {
+  port: number;
+  /** Implicit TLS (465) rather than STARTTLS. */
+  secure: boolean;
+  auth?: { user: string; pass: string };
+  /** Require STARTTLS before anything (587); on 25 it is taken when offered. */
+  requireTLS?: boolean;
+}
+
+async function transport(c: StepContext, t: SmtpTarget) {
+  const nodemailer = (await import('nodemailer')).default;
+  const cert = await readTlsCert(c);
+  return nodemailer.createTransport({
+    host: LISTEN,
+    port: t.port,
+    secure: t.secure,
+    requireTLS: t.requireTLS ?? false,
+    name: CLIENT_NAME,
+    localAddress: CLIENT_ADDRESS,
+    ...(t.auth ? { auth: t.auth } : {}),
+    // The bundle's bootstrap certificate is trusted as its own CA and its name checked: nothing
+    // is accepted blindly.
+    tls: { ca: [cert], servername: c.bundle.config.hostname },
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 20_000,
+  });
+}
+
+async function readTlsCert(c: StepContext): Promise<Buffer> {
+  const cert = c.bundle.files.get(c.bundle.keys.tls.certPath);
+  if (!cert) fail(`the bundle has no ${c.bundle.keys.tls.certPath}`);
+  return cert;
+}
+
+function message(from: string, to: string, subject: string, token: string) {
+  return {
+    envelope: { from, to: [to] },
+    from,
+    to,
+    subject,
+    text: `This message was sent by selfmail rehearse (${token}) on loopback. It never left this machine.\n`,
+  };
+}
+
+async function send(c: StepContext, t: SmtpTarget, from: string, to: string, subject: string): Promise<string> {
+  const tr = await transport(c, t);
+  try {
+    const info = await tr.sendMail(message(from, to, subject, c.state.token));
+    if (!info.accepted.map(String).includes(to)) fail(`not accepted for ${to}: ${info.response}`);
+    return info.response;
+  } finally {
+    tr.close();
+  }
+}
+
+// ---- 2. submission, 3. inbound ---------------------------------------------------------------
+
+export async function submissionStep(c: StepContext): Promise<string> {
+  const { a, b } = c.bundle;
+  const { ports } = c.host.profile;
+  const auth = { user: a.address, pass: a.password };
+  const r587 = await send(c, { port: ports.submission, secure: false, requireTLS: true, auth }, a.address, b.address, c.state.subjects.submission).catch((e: unknown) => {
+    if (e instanceof StepFailure) throw e;
+    return fail(`587 (STARTTLS): ${errText(e)}`);
+  });
+  const r465 = await send(c, { port: ports.submissions, secure: true, auth }, a.address, b.address, c.state.subjects.submissions).catch((e: unknown) => {
+    if (e instanceof StepFailure) throw e;
+    return fail(`465 (implicit TLS): ${errText(e)}`);
+  });
+  return `${a.address} → ${b.address} accepted on 587 with STARTTLS (${r587.trim()}) and on 465 with implicit TLS (${r465.trim()}), certificate verified against the bundle's`;
+}
+
+/** The sender of the inbound test message: a domain outside the bundle that can never exist. */
+export const OUTSIDE_SENDER = 'someone@outside.invalid';
+
+export async function inboundStep(c: StepContext): Promise<string> {
+  const { a } = c.bundle;
+  const r = await send(c, { port: c.host.profile.ports.smtp, secure: false }, OUTSIDE_SENDER, a.address, c.state.subjects.inbound).catch((e: unknown) => {
+    if (e instanceof StepFailure) throw e;
+    return fail(`port 25: ${errText(e)}`);
+  });
+  return `${OUTSIDE_SENDER} → ${a.address} accepted on port 25 without authentication (${r.trim()})`;
+}
+
+// ---- 4. IMAPS --------------------------------------------------------------------------------
+
+async function imapClient(c: StepContext, user: string, pass: string) {
+  const { ImapFlow } = await import('imapflow');
+  const cert = await readTlsCert(c);
+  return new ImapFlow({
+    host: LISTEN,
+    port: c.host.profile.ports.imaps,
+    secure: true,
+    auth: { user, pass },
+    tls: { ca: [cert], servername: c.bundle.config.hostname },
+    logger: false,
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+  } as ConstructorParameters<typeof ImapFlow>[0]);
+}
+
+/** Fetch the sources of the messages with `subjects` from `box`'s INBOX, waiting for delivery. */
+async function fetchAll(c: StepContext, box: Mailbox, subjects: string[], timeoutMs = 20_000): Promise<Map<string, Buffer>> {
+  const client = await imapClient(c, box.address, box.password);
+  await client.connect();
+  const found = new Map<string, Buffer>();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const lock = await client.getMailboxLock('INBOX');
+      try {
+        for (const s of subjects.filter((x) => !found.has(x))) {
+          const uids = await client.search({ subject: s }, { uid: true });
+          const uid = Array.isArray(uids) ? uids[0] : undefined;
+          if (uid === undefined) continue;
+          const msg = await client.fetchOne(String(uid), { source: true }, { uid: true });
+          if (msg && msg.source) found.set(s, msg.source);
+        }
+      } finally {
+        lock.release();
+      }
+      if (found.size === subjects.length || Date.now() > deadline) break;
+      await sleep(300);
+    }
+  } finally {
+    await client.logout().catch(() => client.close());
+  }
+  return found;
+}
+
+export async function imapStep(c: StepContext): Promise<string> {
+  const { a, b } = c.bundle;
+  const { subjects } = c.state;
+  const toB = await fetchAll(c, b, [subjects.submission, subjects.submissions]).catch((e: unknown) => fail(`IMAPS login or fetch as ${b.address}: ${errText(e)}`));
+  const toA = await fetchAll(c, a, [subjects.inbound]).catch((e: unknown) => fail(`IMAPS login or fetch as ${a.address}: ${errText(e)}`));
+  for (const [k, v] of [...toB, ...toA]) c.state.sources.set(k, v);
+  const missing = Object.values(subjects).filter((s) => !c.state.sources.has(s));
+  if (missing.length > 0) {
+    const log = tail(await c.host.postfixLog(), 8);
+    fail(`not delivered within 20 s: ${missing.join('; ')}\npostfix log:\n${log}`);
+  }
+  return `the two submitted messages fetched by ${b.address} and the inbound one by ${a.address} over IMAPS (TLS verified)`;
+}
+
+// ---- 5. DKIM, SPF, DMARC, header privacy -------------------------------------------------------
+
+/** mailauth's resolver signature over node's Resolver (which asks only the rehearsal NSD). */
+export function mailauthResolver(host: Pick<Host, 'resolver'>) {
+  return async (name: string, rrtype: string): Promise<string[][] | string[]> => {
+    const answers = await host.resolver.resolve(name, rrtype);
+    return answers as unknown as string[][] | string[];
+  };
+}
+
+function headerBlock(source: Buffer): string {
+  const text = source.toString('utf8');
+  const end = text.search(/\r?\n\r?\n/);
+  return end < 0 ? text : text.slice(0, end);
+}
+
+/**
+ * Why a DKIM signature fails, when the cause is the usual one: the TXT record the zone publishes
+ * is not the public half of the private key OpenDKIM signs with.
+ */
+async function servedKeyMismatch(c: StepContext, domain: string, selector: string): Promise<string | undefined> {
+  const key = c.bundle.keys.dkim.find((k) => k.domain === domain && k.selector === selector);
+  if (!key) return `the bundle has no DKIM key ${selector} for ${domain}`;
+  const served = await c.host.resolver.resolveTxt(`${selector}._domainkey.${domain}`).catch(() => undefined);
+  if (!served || served.length === 0) return `NSD serves no TXT at ${selector}._domainkey.${domain}`;
+  const text = served.map((chunks) => chunks.join(''));
+  if (!text.includes(key.txt)) {
+    return `the TXT the zone publishes at ${selector}._domainkey.${domain} is not the public key of ${key.privateKeyPath}, which OpenDKIM signs with (the zone and the key files disagree: re-run selfmail init on the bundle)`;
+  }
+  return undefined;
+}
+
+export async function authenticationStep(c: StepContext): Promise<string> {
+  const { config, a } = c.bundle;
+  const { authenticate } = await import('mailauth');
+  const ip = config.ipv4 ?? config.ipv6;
+  if (!ip) fail('the bundle names no public address to check SPF against');
+  const problems: string[] = [];
+  const notes: string[] = [];
+  for (const subject of [c.state.subjects.submission, c.state.subjects.submissions]) {
+    const src = c.state.sources.get(subject);
+    if (!src) fail(`no fetched copy of "${subject}" (the IMAP step failed)`);
+    const label = subject.endsWith('587') ? '587' : '465';
+    const res = await authenticate(src, {
+      ip,
+      sender: a.address,
+      helo: config.hostname,
+      mta: 'selfmail-rehearsal',
+      resolver: mailauthResolver(c.host),
+      disableArc: true,
+      disableBimi: true,
+    } as Parameters<typeof authenticate>[1]);
+    const results = (res.dkim.results ?? []) as Array<{ algo?: string; signingDomain?: string; selector?: string; status: { result: string; comment?: string; aligned?: string | false } }>;
+    for (const algo of ['rsa-sha256', 'ed25519-sha256']) {
+      const sig = results.find((r) => r.algo === algo);
+      if (!sig) {
+        problems.push(`${label}: no ${algo} DKIM signature (found: ${results.map((r) => r.algo).join(', ') || 'none'})`);
+        continue;
+      }
+      if (sig.status.result !== 'pass') {
+        const why = await servedKeyMismatch(c, sig.signingDomain ?? '', sig.selector ?? '');
+        problems.push(`${label}: DKIM ${algo} s=${sig.selector} d=${sig.signingDomain} does not verify against the key NSD serves: ${sig.status.result}${sig.status.comment ? ` (${sig.status.comment})` : ''}${why ? `; ${why}` : ''}`);
+      } else if (sig.signingDomain !== config.domains[0] && sig.signingDomain !== a.address.split('@')[1]) {
+        problems.push(`${label}: DKIM ${algo} signs for ${sig.signingDomain}, not the sender's domain`);
+      }
+    }
+    const spf = res.spf as { status?: { result?: string; comment?: string } } | false;
+    if (!spf || spf.status?.result !== 'pass') problems.push(`${label}: SPF for ${ip} is ${spf ? spf.status?.result : 'missing'}${spf && spf.status?.comment ? ` (${spf.status.comment})` : ''}`);
+    const dmarc = res.dmarc as { status?: { result?: string; comment?: string }; alignment?: unknown } | false;
+    if (!dmarc || dmarc.status?.result !== 'pass') problems.push(`${label}: DMARC is ${dmarc ? dmarc.status?.result : 'missing'}${dmarc && dmarc.status?.comment ? ` (${dmarc.status.comment})` : ''}`);
+    const headers = headerBlock(src);
+    for (const trace of [CLIENT_ADDRESS, CLIENT_NAME]) {
+      if (headers.includes(trace)) {
+        const line = headers.split(/\r?\n/).find((l) => l.includes(trace)) ?? '';
+        problems.push(`${label}: the submitting client's ${trace === CLIENT_ADDRESS ? 'address' : 'name'} ${trace} appears in a header: ${line.trim()}`);
+      }
+    }
+    notes.push(`${label}: ${results.filter((r) => r.status.result === 'pass').map((r) => `${r.algo} s=${r.selector}`).join(' + ')}`);
+  }
+  if (problems.length > 0) fail(problems.join('; '));
+  return `DKIM rsa-sha256 and ed25519-sha256 verify with the keys NSD serves (${notes.join('; ')}); SPF pass for ${ip}; DMARC pass (aligned); no trace of ${CLIENT_ADDRESS} or ${CLIENT_NAME} in the headers`;
+}
+
+// ---- 6. what must fail, fails ------------------------------------------------------------------
+
+/** Read an SMTP reply (multi-line aware) from a raw socket. */
+function smtpDialog(port: number, lines: string[], timeoutMs = 10_000): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const replies: string[] = [];
+    const s = connect({ host: LISTEN, port, localAddress: CLIENT_ADDRESS });
+    let buf = '';
+    let i = 0;
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no reply within ${timeoutMs / 1000} s (got ${JSON.stringify(replies)})`));
+    }, timeoutMs);
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      // A reply is complete at a line "ddd " (space after the code).
+      const m = /(^|\r\n)(\d{3}) [^\r\n]*\r\n$/.exec(buf);
+      if (!m) return;
+      replies.push(buf.trimEnd());
+      buf = '';
+      if (i < lines.length) s.write(`${lines[i++]}\r\n`);
+      else {
+        clearTimeout(timer);
+        s.end('QUIT\r\n');
+        resolve(replies);
+      }
+    });
+    s.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+/** TCP ports on which processes of `pgid`'s group listen. */
+async function listeningPorts(pgids: readonly number[]): Promise<number[]> {
+  const inodes = new Map<string, number>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] !== '0A' || !f[1] || !f[9]) continue; // 0A = LISTEN
+      inodes.set(f[9], parseInt(f[1].split(':')[1] ?? '0', 16));
+    }
+  }
+  const ports = new Set<number>();
+  const groups = new Set(pgids);
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (!groups.has(pgrp)) continue;
+      for (const fd of await readdir(`/proc/${pid}/fd`)) {
+        const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+        const m = /^socket:\[(\d+)\]$/.exec(target);
+        const port = m ? inodes.get(m[1]!) : undefined;
+        if (port !== undefined) ports.add(port);
+      }
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return [...ports].sort((x, y) => x - y);
+}
+
+/** The refusal checks in the order the report lists them (by name prefix). */
+const ORDER = ['relay', 'AUTH before TLS', 'wrong password on 587', 'wrong password over IMAPS', 'rehearsal', 'no cleartext'];
+
+export async function refusalsStep(c: StepContext): Promise<{ reason: string; checks: Array<{ name: string; ok: boolean; reason: string }> }> {
+  const { a, b } = c.bundle;
+  const { ports } = c.host.profile;
+  const checks: Array<{ name: string; ok: boolean; reason: string }> = [];
+  const expectRefused = async (name: string, attempt: () => Promise<unknown>, refusedWhen: (e: unknown) => boolean) => {
+    try {
+      const r = await attempt();
+      checks.push({ name, ok: false, reason: `accepted: ${typeof r === 'string' ? r : JSON.stringify(r)}` });
+    } catch (e) {
+      const ok = refusedWhen(e);
+      checks.push({ name, ok, reason: ok ? `refused: ${errText(e)}` : `failed for another reason: ${errText(e)}` });
+    }
+  };
+  const smtpRefusal = (e: unknown) => {
+    const code = (e as { responseCode?: number }).responseCode;
+    return typeof code === 'number' && code >= 400;
+  };
+
+  await Promise.all([
+    expectRefused(
+      'relay to an outside domain without authentication (port 25)',
+      () => send(c, { port: ports.smtp, secure: false }, OUTSIDE_SENDER, 'someone@example.com', `selfmail rehearsal ${c.state.token} relay`),
+      (e) => smtpRefusal(e) || /recipients were rejected/i.test(errText(e)),
+    ),
+    (async () => {
+      const name = 'AUTH before TLS on 587 (not offered; refused when tried)';
+      try {
+        const [, ehlo, authTry] = await smtpDialog(ports.submission, [`EHLO ${CLIENT_NAME}`, 'AUTH PLAIN AGFAYg==']);
+        const offered = /^250[ -]AUTH\b/im.test(ehlo ?? '');
+        const refused = /^5\d\d /m.test(authTry ?? '');
+        checks.push({ name, ok: !offered && refused, reason: `EHLO before STARTTLS ${offered ? 'offers AUTH' : 'offers no AUTH'}; AUTH PLAIN answered "${(authTry ?? '').split('\r\n').pop()}"` });
+      } catch (e) {
+        checks.push({ name, ok: false, reason: errText(e) });
+      }
+    })(),
+    expectRefused(
+      'wrong password on 587',
+      async () => {
+        const tr = await transport(c, { port: ports.submission, secure: false, requireTLS: true, auth: { user: a.address, pass: `${a.password}-wrong` } });
+        try {
+          return await tr.verify();
+        } finally {
+          tr.close();
+        }
+      },
+      (e) => (e as { code?: string }).code === 'EAUTH' && smtpRefusal(e),
+    ),
+    expectRefused(
+      'wrong password over IMAPS',
+      async () => {
+        const client = await imapClient(c, a.address, `${a.password}-wrong`);
+        await client.connect();
+        await client.logout();
+        return 'logged in';
+      },
+      (e) => (e as { authenticationFailed?: boolean }).authenticationFailed === true,
+    ),
+    expectRefused(
+      `${a.address}, logged in, sending as ${b.address}`,
+      () => send(c, { port: ports.submission, secure: false, requireTLS: true, auth: { user: a.address, pass: a.password } }, b.address, a.address, `selfmail rehearsal ${c.state.token} spoof`),
+      smtpRefusal,
+    ),
+    (async () => {
+      const name = 'no cleartext IMAP listener';
+      const dovecot = c.host.dovecotGroup;
+      const listening = await listeningPorts(dovecot === undefined ? [] : [dovecot]);
+      const others = listening.filter((p) => p !== ports.imaps);
+      const ok = listening.includes(ports.imaps) && others.length === 0;
+      checks.push({ name, ok, reason: `Dovecot listens on TCP ${listening.join(', ') || 'nothing'}; IMAPS is ${ports.imaps}${others.length ? `; unexpected listeners: ${others.join(', ')}` : ''}` });
+    })(),
+  ]);
+  const order = (n: string) => ORDER.findIndex((o) => n.startsWith(o));
+  checks.sort((x, y) => order(x.name) - order(y.name));
+  return { reason: checks.map((x) => `${x.ok ? 'ok' : 'FAILED'}: ${x.name}: ${x.reason}`).join('; '), checks };
+}
+
+// ---- real mailboxes (--password-file) ----------------------------------------------------------
+
+export async function realMailboxesStep(c: StepContext): Promise<string> {
+  const done: string[] = [];
+  for (const box of c.bundle.real) {
+    const tr = await transport(c, { port: c.host.profile.ports.submission, secure: false, requireTLS: true, auth: { user: box.address, pass: box.password } });
+    try {
+      await tr.verify();
+    } catch (e) {
+      fail(`${box.address}: SMTP login on 587 failed: ${errText(e)}`);
+    } finally {
+      tr.close();
+    }
+    const client = await imapClient(c, box.address, box.password);
+    try {
+      await client.connect();
+      await client.logout();
+    } catch (e) {
+      fail(`${box.address}: IMAPS login failed: ${errText(e)}`);
+    }
+    done.push(box.address);
+  }
+  return `logged in over SMTP submission and IMAPS as ${done.join(', ')}`;
+}
