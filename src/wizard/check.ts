@@ -37,7 +37,9 @@ export function checkFields(draft: SourcedInput, keys: RawKey[]): FieldCheck {
   const about = (field: string) => names.some((n) => field === n || field.startsWith(`${n} `) || field.startsWith(`${n}:`));
   try {
     const { warnings } = resolveConfig(draft);
-    return { problems: [], warnings: warnings.filter(about).map((w) => stripField(w, names)) };
+    // Warnings name the setting by its key (`ipv4: …`), whatever the origin of the value.
+    const mine = warnings.filter((w) => keys.some((k) => w.startsWith(`${k}: `)));
+    return { problems: [], warnings: mine.map((w) => w.slice(w.indexOf(': ') + 2)) };
   } catch (err) {
     if (err instanceof RefusalError) {
       const problems = err.refusals
@@ -49,11 +51,6 @@ export function checkFields(draft: SourcedInput, keys: RawKey[]): FieldCheck {
     if (err instanceof InputError) return { problems: err.issues.filter((i) => about(i.field)).map((i) => i.message), warnings: [] };
     throw err;
   }
-}
-
-function stripField(warning: string, names: string[]): string {
-  for (const n of names) if (warning.startsWith(`${n}: `)) return warning.slice(n.length + 2);
-  return warning;
 }
 
 /** A validate callback for a prompt: the first problem the schema finds with this answer, or true. */

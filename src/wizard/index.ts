@@ -326,7 +326,7 @@ export async function wizard(
     io.say('');
     for (const line of reviewLines(resolved.config, state)) io.say(line);
     // The schema names flags in its warnings; here the answer is what matters.
-    for (const w of resolved.warnings) io.say(`  note: ${w.replace(/^--[a-z0-9-]+: /, '')}`);
+    for (const w of resolved.warnings) io.say(`  note: ${w.replace(/^[A-Za-z0-9-]+: /, '')}`);
     const go = await p.confirm({
       message: 'Write the bundle with these settings?',
       why: 'Nothing has been written yet. Say no to go through the questions again with these answers as defaults.',
