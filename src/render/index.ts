@@ -13,20 +13,36 @@ import type HandlebarsNs from 'handlebars';
 export const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 
 type Template = HandlebarsNs.TemplateDelegate;
-let hb: typeof HandlebarsNs | undefined;
+type Env = Pick<typeof HandlebarsNs, 'registerHelper' | 'template'> & Partial<Pick<typeof HandlebarsNs, 'compile'>>;
+type Specs = Record<string, Parameters<typeof HandlebarsNs.template>[0]>;
+
+let env: Promise<{ env: Env; specs: Specs | undefined }> | undefined;
 const cache = new Map<string, Template>();
 
-async function handlebars(): Promise<typeof HandlebarsNs> {
-  if (!hb) {
-    const mod = await import('handlebars');
-    const env = mod.default.create();
-    env.registerHelper('eq', (a: unknown, b: unknown) => a === b);
-    env.registerHelper('join', (items: unknown, sep: unknown) =>
+/**
+ * The built CLI ships every template precompiled (scripts/precompile-templates.mjs) and needs
+ * only Handlebars' runtime; from the sources (tests), templates are compiled on first use.
+ */
+function environment(): Promise<{ env: Env; specs: Specs | undefined }> {
+  env ??= (async () => {
+    let specs: Specs | undefined;
+    try {
+      const mod = (await import(new URL('./templates.precompiled.js', import.meta.url).href)) as { specs: Specs };
+      specs = mod.specs;
+    } catch {
+      specs = undefined;
+    }
+    const base = specs
+      ? ((await import('handlebars/runtime.js')) as unknown as { default: typeof HandlebarsNs }).default
+      : (await import('handlebars')).default;
+    const e = base.create() as Env;
+    e.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+    e.registerHelper('join', (items: unknown, sep: unknown) =>
       Array.isArray(items) ? items.join(typeof sep === 'string' ? sep : ', ') : '',
     );
-    hb = env;
-  }
-  return hb;
+    return { env: e, specs };
+  })();
+  return env;
 }
 
 /**
@@ -37,9 +53,11 @@ export async function render(service: string, name: string, data: object): Promi
   const key = `${service}/${name}`;
   let tpl = cache.get(key);
   if (!tpl) {
-    const env = await handlebars();
-    const source = readFileSync(`${TEMPLATES_DIR}${service}/${name}.hbs`, 'utf8');
-    tpl = env.compile(source, { noEscape: true, strict: true });
+    const { env: e, specs } = await environment();
+    const spec = specs?.[key];
+    if (spec) tpl = e.template(spec);
+    else if (e.compile) tpl = e.compile(readFileSync(`${TEMPLATES_DIR}${service}/${name}.hbs`, 'utf8'), { noEscape: true, strict: true });
+    else throw new Error(`template ${key} is not in the precompiled set; rebuild (npm run build)`);
     cache.set(key, tpl);
   }
   return tpl(data);
