@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import type { Config, DomainName, Email } from './config/types.js';
 import { toRaw } from './config/schema.js';
 import { type Profile, productionProfile } from './bundle/layout.js';
@@ -74,7 +75,6 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
 
 /** `selfmail.yaml`: the resolved configuration with every default spelled out, and no secret. */
 export async function configFile(config: Config): Promise<BundleFile> {
-  const { stringify } = await import('yaml');
   const header = '# selfmail configuration (no secrets). Re-run with: selfmail init --out <this folder>\n';
   return {
     path: 'selfmail.yaml',

@@ -4,6 +4,7 @@
  * any flag. Refused keys are accepted here so that the policy can explain why they are refused.
  */
 import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
 import { z } from 'zod';
 import { InputError, type InputIssue } from '../errors.js';
 import type { RawInput } from './raw.js';
@@ -40,7 +41,6 @@ export const fileSchema = z.strictObject({
 
 /** Parse the text of a config file named `name` (for messages). */
 export async function parseConfigText(source: string, name: string): Promise<RawInput> {
-  const { parse } = await import('yaml');
   let doc: unknown;
   try {
     doc = parse(source, { prettyErrors: true, uniqueKeys: true });

@@ -27,7 +27,7 @@ function environment(): Promise<{ env: Env; specs: Specs | undefined }> {
   env ??= (async () => {
     let specs: Specs | undefined;
     try {
-      const mod = (await import(new URL('./templates.precompiled.js', import.meta.url).href)) as { specs: Specs };
+      const mod = (await import(new URL('../render/templates.precompiled.js', import.meta.url).href)) as { specs: Specs };
       specs = mod.specs;
     } catch {
       specs = undefined;
