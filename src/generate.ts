@@ -95,6 +95,23 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
   if (disk.exists && disk.files.size > 0 && !disk.files.has(MANIFEST) && !disk.files.has('selfmail.yaml')) {
     throw new InputError([{ field: '--out', message: `${req.out} exists and is not a selfmail bundle (no MANIFEST.sha256 or selfmail.yaml); choose an empty or new folder` }]);
   }
+  const now = req.now ?? new Date();
+  // Nothing new asked for: when the bundle is exactly what this build wrote last time, and no
+  // date-bound work is due, a full run would change nothing. Say so without doing it.
+  const nothingAsked =
+    Object.keys(req.layers.flags.values).length === 0 &&
+    !req.layers.configFile &&
+    req.passwords.size === 0 &&
+    req.passwordIssues.length === 0 &&
+    !req.interactive &&
+    !req.rotateDkim &&
+    !req.retireDkimSelectors;
+  if (nothingAsked && disk.exists) {
+    const { buildId, unchangedState } = await import('./bundle/state.js');
+    const state = unchangedState(disk, await buildId(), now);
+    if (state) return reportUnchanged(req.out, state, disk, io);
+  }
+
   let input = await gatherInput(req.layers, disk.files.get('selfmail.yaml')?.data);
   let given = req.passwords;
   if (req.interactive && req.ask) ({ input, passwords: given } = await req.ask(input, given, io));
@@ -117,7 +134,6 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
   if (issues.length > 0) throw new InputError(issues);
 
   const { buildBundle, checkBundle, MissingPasswords } = await import('./pipeline.js');
-  const now = req.now ?? new Date();
   const buildInput = {
     config,
     passwords,
@@ -143,6 +159,8 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     throw err;
   }
 
+  const { buildId, stateFile } = await import('./bundle/state.js');
+  built.files.push(stateFile(built.files, await buildId(), warnings));
   const { manifestOf } = await import('./bundle/write.js');
   const unchanged =
     disk.exists &&
@@ -183,6 +201,40 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     for (const d of ds) io.say(`  ${d}`);
   } else {
     io.say('\nNext steps are in REPORT.md.');
+  }
+  return 0;
+}
+
+/** The summary of a run that found nothing to do (the fast path): the same shape as a full run's. */
+function reportUnchanged(
+  out: string,
+  state: import('./bundle/state.js').BundleState,
+  disk: { files: Map<string, { data: Buffer; mode: number }> },
+  io: Io,
+): number {
+  const ds: string[] = [];
+  for (const [path] of state.files) {
+    if (!path.startsWith('dns/') || !path.endsWith('.ds')) continue;
+    for (const line of disk.files.get(path)?.data.toString('utf8').split('\n') ?? []) {
+      const m = /^(\S+)\s+(?:\d+\s+)?IN\s+DS\s+(.+)$/.exec(line.trim());
+      if (m) ds.push(`${m[1]} IN DS ${m[2]}`);
+    }
+  }
+  const summary: Summary = {
+    ok: true,
+    bundle: out,
+    changed: false,
+    files: state.files.map(([path, mode, role]) => ({ path, role, mode: mode.padStart(4, '0'), changed: false })),
+    removed: [],
+    ds,
+    warnings: state.warnings,
+  };
+  if (io.jsonMode) io.json(summary);
+  for (const w of summary.warnings) io.warn(`warning: ${w}`);
+  io.say(`Nothing changed in ${out}.`);
+  if (ds.length > 0) {
+    io.say('\nGive these DS records to your registrar (REPORT.md explains the next steps):');
+    for (const d of ds) io.say(`  ${d}`);
   }
   return 0;
 }

@@ -105,7 +105,9 @@ export async function writeBundle(
     }
   }
   const all = [...wanted.values()];
-  all.push(manifestOf(all));
+  // The manifest lists what selfmail wrote; files the user put there stay theirs on later runs.
+  const foreignSet = new Set(foreign);
+  all.push(manifestOf(all.filter((f) => !foreignSet.has(f.path))));
 
   const changed = all
     .filter((f) => {

@@ -203,6 +203,19 @@ describe('a real bundle', () => {
     expect(await treeState(out)).toEqual(before);
   });
 
+  it('restores a file changed by hand on the next run, and only that file', async () => {
+    const path = join(out, 'postfix/main.cf');
+    const original = await readFile(path, 'utf8');
+    const before = await treeState(out);
+    await writeFile(path, `${original}smtpd_relay_restrictions = permit\n`);
+    const r = await runCli(['init', '--non-interactive', '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/1 file\(s\) changed/);
+    expect(await readFile(path, 'utf8')).toBe(original);
+    const after = await treeState(out);
+    for (const p of Object.keys(before)) if (p !== 'postfix/main.cf') expect(after[p]).toBe(before[p]);
+  });
+
   it('re-runs with the same flags and password file and rewrites nothing', async () => {
     const before = await treeState(out);
     const r = await runCli([...BASE, '--password-file', pwFile, '--out', out]);

@@ -1,0 +1,105 @@
+/**
+ * What the last run was built from, so that a re-run with nothing to change can stop early.
+ *
+ * `selfmail.state.json` records the build of selfmail that wrote the bundle, a hash of the
+ * selfmail.yaml it was built from, until when nothing time-bound needs redoing (the earliest
+ * RRSIG nearing expiry, the bootstrap certificate nearing renewal), each file's mode and role, and
+ * the configuration's warnings. When a later `init` brings no new input, runs the same build, and
+ * every file still matches MANIFEST.sha256 and its mode, the result of a full run is known in
+ * advance: nothing would change. Everything here is derived from the bundle's own bytes, so the
+ * file is as deterministic as the rest of the bundle.
+ */
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { RESIGN_MARGIN_DAYS, earliestExpiry } from '../dns/sign.js';
+import { RENEW_BEFORE_DAYS } from '../keys/tls.js';
+import type { BundleFile } from './types.js';
+import { MANIFEST, manifestPaths } from './write.js';
+
+export const STATE_PATH = 'selfmail.state.json';
+const DAY = 86_400_000;
+
+export interface BundleState {
+  build: string;
+  input: string;
+  validUntil: string;
+  files: Array<[path: string, mode: string, role: string]>;
+  warnings: string[];
+}
+
+/** The id of this build of selfmail (written by scripts/bundle.mjs); 'dev' when run from sources. */
+export async function buildId(): Promise<string> {
+  try {
+    return (await readFile(new URL('../build-id.txt', import.meta.url), 'utf8')).trim();
+  } catch {
+    return 'dev';
+  }
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/**
+ * The state file for a freshly built bundle. `validUntil` is when a run would first do something
+ * because of the date alone: re-sign a zone (RESIGN_MARGIN_DAYS before its earliest RRSIG
+ * expires) or renew the bootstrap certificate (RENEW_BEFORE_DAYS before it expires).
+ */
+export function stateFile(files: readonly BundleFile[], build: string, warnings: readonly string[]): BundleFile {
+  let until = Number.POSITIVE_INFINITY;
+  for (const f of files) {
+    if (f.path.startsWith('dns/') && f.path.endsWith('.zone.signed')) {
+      const exp = earliestExpiry(f.data.toString('utf8'));
+      until = Math.min(until, exp ? exp.getTime() - RESIGN_MARGIN_DAYS * DAY : 0);
+    } else if (f.path === 'keys/tls/cert.pem') {
+      until = Math.min(until, new Date(new X509Certificate(f.data).validTo).getTime() - RENEW_BEFORE_DAYS * DAY);
+    }
+  }
+  const yaml = files.find((f) => f.path === 'selfmail.yaml');
+  const state: BundleState = {
+    build,
+    input: yaml ? sha256(yaml.data) : '',
+    validUntil: Number.isFinite(until) ? new Date(until).toISOString() : '9999-12-31T00:00:00.000Z',
+    files: files
+      .filter((f) => f.path !== STATE_PATH)
+      .map((f) => [f.path, f.mode.toString(8), f.role] as [string, string, string])
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+    warnings: [...warnings],
+  };
+  return { path: STATE_PATH, data: Buffer.from(`${JSON.stringify(state, null, 1)}\n`), mode: 0o644, role: 'what this bundle was built from (lets an unchanged re-run stop early)' };
+}
+
+/**
+ * The recorded state when `disk` is exactly what the last run wrote, with the same build, still
+ * before `validUntil`; undefined when a full run is needed.
+ */
+export function unchangedState(
+  disk: { files: Map<string, { data: Buffer; mode: number }> },
+  build: string,
+  now: Date,
+): BundleState | undefined {
+  if (build === 'dev') return undefined;
+  const raw = disk.files.get(STATE_PATH);
+  const yaml = disk.files.get('selfmail.yaml');
+  const manifest = disk.files.get(MANIFEST);
+  if (!raw || !yaml || !manifest) return undefined;
+  let state: BundleState;
+  try {
+    state = JSON.parse(raw.data.toString('utf8')) as BundleState;
+  } catch {
+    return undefined;
+  }
+  if (state.build !== build || state.input !== sha256(yaml.data)) return undefined;
+  if (!(now.getTime() < Date.parse(state.validUntil))) return undefined;
+  const listed = manifestPaths(manifest.data);
+  const lines = new Map<string, string>();
+  for (const line of manifest.data.toString('utf8').split('\n')) {
+    const m = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
+    if (m) lines.set(m[2]!, m[1]!);
+  }
+  if (state.files.length + 1 !== listed.size) return undefined;
+  for (const [path, mode] of state.files) {
+    const f = disk.files.get(path);
+    if (!f || f.mode.toString(8) !== mode || lines.get(path) !== sha256(f.data)) return undefined;
+  }
+  if (lines.get(STATE_PATH) !== sha256(raw.data)) return undefined;
+  return state;
+}
