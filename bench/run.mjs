@@ -99,8 +99,8 @@ const rows = [];
     const dir = mkdtempSync(join(work, 'raw-'));
     raw.push(
       wall(() => {
-        for (const bits of ['2048', '2048']) execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${bits}`, '-out', join(dir, `rsa${Math.random()}.pem`)]);
-        execFileSync('openssl', ['genpkey', '-algorithm', 'ED25519', '-out', join(dir, 'ed.pem')]);
+        for (const bits of ['2048', '2048']) execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${bits}`, '-out', join(dir, `rsa${Math.random()}.pem`)], { stdio: 'ignore' });
+        execFileSync('openssl', ['genpkey', '-algorithm', 'ED25519', '-out', join(dir, 'ed.pem')], { stdio: 'ignore' });
         const ksk = execFileSync('ldns-keygen', ['-a', 'ECDSAP256SHA256', '-k', 'example.org'], { cwd: dir, encoding: 'utf8' }).trim();
         const zsk = execFileSync('ldns-keygen', ['-a', 'ECDSAP256SHA256', 'example.org'], { cwd: dir, encoding: 'utf8' }).trim();
         execFileSync('cp', [join(out, 'dns/example.org.zone'), join(dir, 'z')]);

@@ -91,6 +91,10 @@ export async function generate(req: GenerateRequest, io: Io): Promise<number> {
 }
 
 async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => boolean): Promise<number> {
+  const started = Date.now();
+  const lap = (what: string) => {
+    if (process.env.SELFMAIL_DEBUG) io.warn(`[${Date.now() - started} ms] ${what}`);
+  };
   const disk = await readBundle(req.out);
   if (disk.exists && disk.files.size > 0 && !disk.files.has(MANIFEST) && !disk.files.has('selfmail.yaml')) {
     throw new InputError([{ field: '--out', message: `${req.out} exists and is not a selfmail bundle (no MANIFEST.sha256 or selfmail.yaml); choose an empty or new folder` }]);
@@ -159,6 +163,7 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     throw err;
   }
 
+  lap('built in memory');
   const { buildId, stateFile } = await import('./bundle/state.js');
   built.files.push(stateFile(built.files, await buildId(), warnings));
   const { manifestOf } = await import('./bundle/write.js');
@@ -172,9 +177,11 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
   if (!unchanged) {
     io.say('Checking the generated configuration with the real tools…');
     await checkBundle(built, buildInput);
+    lap('checked');
   }
   io.say('Writing the bundle…');
   const result = await writeBundle(disk, built.files, { interrupted: isInterrupted });
+  lap('written');
   const changedSet = new Set(result.changed);
   const ds = built.keys.dnssec.filter((k) => k.ds).map((k) => `${k.zone}. IN DS ${k.ds}`);
   const summary: Summary = {

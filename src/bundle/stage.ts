@@ -2,7 +2,7 @@
  * Lay bundle files out under a root folder at their system paths (the layout table), as `apply`
  * does for real and as the checks and the rehearsal do in a temporary folder.
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { BundleFile } from './types.js';
 import { ruleFor, systemPathOf } from './layout.js';
@@ -10,6 +10,9 @@ import { ruleFor, systemPathOf } from './layout.js';
 /** Write every file that has an install rule under `root`; returns the absolute paths written. */
 export async function stageTree(files: readonly BundleFile[], root: string): Promise<string[]> {
   const written: string[] = [];
+  // Postfix waits (in 300 ms steps) until a config file's mtime is at least a second old, so that
+  // it never reads a file still being written. Staged files get an mtime a minute back.
+  const past = new Date(Date.now() - 60_000);
   for (const f of files) {
     const rule = ruleFor(f.path);
     if (!rule) continue;
@@ -18,6 +21,7 @@ export async function stageTree(files: readonly BundleFile[], root: string): Pro
     const mode = rule.mode ?? f.mode;
     await writeFile(target, f.data, { mode });
     await chmod(target, mode);
+    await utimes(target, past, past);
     written.push(target);
   }
   return written;

@@ -2,7 +2,7 @@
  * Postfix: main.cf, master.cf and the maps, rendered from templates/postfix/, and the check by
  * Postfix itself (`postfix check`, `postconf -n`).
  */
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { stageTree } from '../bundle/stage.js';
 import { type BuildContext, type BundleFile, type ServiceModule, textFile } from '../bundle/types.js';
 import { ToolError } from '../errors.js';
@@ -28,23 +28,23 @@ async function build(ctx: BuildContext): Promise<BundleFile[]> {
 
 /**
  * Postfix writes its complaints only to a terminal or to `maillog_file`, and `postfix` takes no
- * `-o`. So the check runs on a copy of main.cf and master.cf (in a folder beside the staged
- * ones) with `maillog_file` added, and reports what landed in that log. The staged tree itself
- * stays byte for byte the bundle.
+ * `-o`. So the check adds `maillog_file` to the staged main.cf for the duration of the check and
+ * puts the bundle's bytes back afterwards. (A copy of the config in another folder would do too,
+ * but `postfix -c` on a folder that is not the staged one runs Postfix's whole post-install pass,
+ * which takes seconds.)
  */
 async function postfixCheck(configDir: string, scratch: string): Promise<string> {
-  const logDir = `${scratch}/log`;
-  const logFile = `${logDir}/postfix.log`;
+  const logFile = `${scratch}/postfix.log`;
   await rm(scratch, { recursive: true, force: true });
-  await mkdir(logDir, { recursive: true });
-  const main = await readFile(`${configDir}/main.cf`, 'utf8');
-  await writeFile(
-    `${scratch}/main.cf`,
-    `${main}\n# Added by selfmail's check only.\nmaillog_file = ${logFile}\nmaillog_file_prefixes = ${logDir}\n`,
-  );
-  await copyFile(`${configDir}/master.cf`, `${scratch}/master.cf`);
+  await mkdir(scratch, { recursive: true });
+  const mainCf = `${configDir}/main.cf`;
+  const main = await readFile(mainCf);
+  await writeFile(mainCf, `${main.toString('utf8')}\n# Added by selfmail's check only.\nmaillog_file = ${logFile}\nmaillog_file_prefixes = ${scratch}\n`);
+  // Postfix waits until main.cf is a second old before it reads it (see stageTree).
+  const past = new Date(Date.now() - 60_000);
+  await utimes(mainCf, past, past);
   try {
-    await run('postfix', ['-c', scratch, 'check'], { timeout: 60_000 });
+    await run('postfix', ['-c', configDir, 'check'], { timeout: 60_000 });
     return await readLog(logFile);
   } catch (err) {
     const log = await readLog(logFile);
@@ -55,6 +55,7 @@ async function postfixCheck(configDir: string, scratch: string): Promise<string>
     }
     throw err;
   } finally {
+    await writeFile(mainCf, main);
     await rm(scratch, { recursive: true, force: true });
   }
 }
