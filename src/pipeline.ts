@@ -11,7 +11,7 @@ import type { Config, DomainName, Email } from './config/types.js';
 import { toRaw } from './config/schema.js';
 import { type Profile, productionProfile } from './bundle/layout.js';
 import { stageTree } from './bundle/stage.js';
-import type { BuildContext, BundleFile, PreviousBundle, ServiceModule } from './bundle/types.js';
+import type { BuildContext, BundleFile, PreviousBundle } from './bundle/types.js';
 import type { KeySet } from './keys/types.js';
 import { services } from './services.js';
 
@@ -85,48 +85,48 @@ export async function configFile(config: Config): Promise<BundleFile> {
 }
 
 /**
- * Check the bundle with the real tools: render it again for a throwaway root, lay it out there,
- * and let each service's own check run (postfix check, doveconf -n, nsd-checkzone, …).
+ * Check the bundle with the real tools: render each service again for a throwaway root of its
+ * own, lay it out there, and let the service's own check run (postfix check, doveconf -n,
+ * nsd-checkzone, …). The checks are independent, so they run side by side; a separate root each
+ * means no check ever reads a file another is writing. The first failure is reported.
  */
 export async function checkBundle(built: Built, input: BuildInput): Promise<void> {
-  const root = await mkdtemp(join(tmpdir(), 'selfmail-check-'));
+  // The same templates, rendered on loopback and free high ports: config testers such as
+  // nginx -t bind their listen addresses, and the generating machine need not own the host's
+  // addresses, nor its vmail user.
+  const { freeServicePorts, hasIpv6Loopback } = await import('./bundle/ports.js');
+  const base: Profile = {
+    ...productionProfile(input.config),
+    listen: { ipv4: '127.0.0.1', ...(input.config.ipv6 && hasIpv6Loopback() ? { ipv6: '::1' } : {}) },
+    ports: await freeServicePorts(),
+    mailUser: { name: 'nobody', group: 'nogroup' },
+  };
+  const mods = (await services()).filter((m) => m.check);
+  const roots: string[] = [];
   try {
-    // The same templates, rendered for a throwaway root on loopback and free high ports: config
-    // testers such as nginx -t bind their listen addresses, and the generating machine need not
-    // own the host's addresses, nor its vmail user.
-    const { freeServicePorts, hasIpv6Loopback } = await import('./bundle/ports.js');
-    const profile: Profile = {
-      ...productionProfile(input.config),
-      root,
-      listen: { ipv4: '127.0.0.1', ...(input.config.ipv6 && hasIpv6Loopback() ? { ipv6: '::1' } : {}) },
-      ports: await freeServicePorts(),
-      mailUser: { name: 'nobody', group: 'nogroup' },
-    };
-    const ctx: BuildContext = {
-      config: input.config,
-      keys: built.keys,
-      previous: input.previous,
-      profile,
-      now: input.now,
-      passwordHashes: built.passwordHashes,
-      warnings: [],
-    };
-    const mods: ServiceModule[] = await services();
-    const perService: Array<[ServiceModule, BundleFile[]]> = [];
-    const all: BundleFile[] = [...built.keys.files];
-    for (const m of mods) {
-      const files = await m.build(ctx);
-      perService.push([m, files]);
-      all.push(...files);
-    }
-    await stageTree(all, root);
-    for (const [m, files] of perService) {
-      if (!m.check) continue;
-      const t = Date.now();
-      await m.check(ctx, files);
-      if (process.env.SELFMAIL_DEBUG) process.stderr.write(`check ${m.name}: ${Date.now() - t} ms\n`);
-    }
+    const results = await Promise.allSettled(
+      mods.map(async (m) => {
+        const root = await mkdtemp(join(tmpdir(), `selfmail-check-${m.name}-`));
+        roots.push(root);
+        const ctx: BuildContext = {
+          config: input.config,
+          keys: built.keys,
+          previous: input.previous,
+          profile: { ...base, root },
+          now: input.now,
+          passwordHashes: built.passwordHashes,
+          warnings: [],
+        };
+        const files = await m.build(ctx);
+        await stageTree([...built.keys.files, ...files], root);
+        const t = Date.now();
+        await m.check!(ctx, files);
+        if (process.env.SELFMAIL_DEBUG) process.stderr.write(`check ${m.name}: ${Date.now() - t} ms\n`);
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } finally {
-    await rm(root, { recursive: true, force: true });
+    await Promise.all(roots.map((r) => rm(r, { recursive: true, force: true })));
   }
 }
