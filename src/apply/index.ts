@@ -14,6 +14,9 @@ import { readBundle } from './bundle.js';
 import type { BundleEntry } from './bundle.js';
 import { loadIds } from './owners.js';
 import type { Ids } from './owners.js';
+import { parseZone } from '../verify/dns.js';
+import { RRSIG_FAIL_DAYS } from '../verify/index.js';
+import { hostMaintained, judgeHostCopy, signedZoneOf } from '../verify/maintained.js';
 import { rootUnsafeForOverlay, runValidator, topLevelDirs, validatorsFor } from './validate.js';
 
 export interface ApplyOptions {
@@ -22,6 +25,8 @@ export interface ApplyOptions {
   root?: string;
   dryRun?: boolean;
   noReload?: boolean;
+  /** The clock for the host-maintained files' expiry tests (tests). */
+  now?: Date;
 }
 
 export type ApplyAction = 'create' | 'replace' | 'metadata';
@@ -52,6 +57,13 @@ export interface ApplyResult {
   reloadSkipped?: string;
   /** With dryRun: a unified diff of what would change (secret files named, never shown). */
   diff?: string;
+  /**
+   * Installed files the host updated itself and apply left as they are, although they differ from
+   * the bundle: a zone re-signed with a higher serial, a CA-issued certificate for the bundle's key.
+   */
+  kept: { bundlePath: string; systemPath: string; reason: string }[];
+  /** Things the operator should know that did not stop the run. */
+  warnings: string[];
 }
 
 /** One bundle file against what is installed at its place. */
@@ -66,6 +78,12 @@ interface PlanItem {
   gid: number;
   action: ApplyAction | 'same';
   current?: { mode: number; uid: number; gid: number };
+  /** The bytes to install: the bundle's, or the host's own when it is kept. */
+  data: Buffer;
+  /** Why the host's copy is kept instead of the bundle's. */
+  kept?: string;
+  /** The installed bytes, when they differ from the bundle's. */
+  previous?: Buffer;
 }
 
 /** A file is secret when nobody but its owner may read it: its contents never reach a diff or a log. */
@@ -73,7 +91,7 @@ function isSecret(item: PlanItem): boolean {
   return (item.mode & 0o077) === 0 || (item.entry.mode & 0o077) === 0;
 }
 
-async function plan(entries: BundleEntry[], root: string, ids: Ids): Promise<PlanItem[]> {
+async function plan(entries: BundleEntry[], root: string, ids: Ids, now: Date): Promise<PlanItem[]> {
   const items: PlanItem[] = [];
   for (const entry of entries) {
     const rule = ruleFor(entry.path);
@@ -89,6 +107,7 @@ async function plan(entries: BundleEntry[], root: string, ids: Ids): Promise<Pla
       uid: ids.uid(rule.owner),
       gid: ids.gid(rule.group),
       action: 'create',
+      data: entry.data,
     };
     let st;
     try {
@@ -99,7 +118,19 @@ async function plan(entries: BundleEntry[], root: string, ids: Ids): Promise<Pla
     if (st) {
       if (!st.isFile()) throw new ToolError(`${target} exists and is not a regular file: move it away first`, 'apply');
       item.current = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
-      const same = (await readFile(target)).equals(entry.data);
+      const installed = await readFile(target);
+      let same = installed.equals(entry.data);
+      if (!same) item.previous = installed;
+      if (!same && hostMaintained(entry.path)) {
+        // Never undo the host's own upkeep: a newer re-signing of the same zone, or a CA-issued
+        // certificate for the same key, beats the bundle's copy of it.
+        const v = await judgeHostCopy({ bundlePath: entry.path, bundleData: entry.data, installed, file: target, entries, now, failDays: RRSIG_FAIL_DAYS });
+        if (v.keep) {
+          item.data = installed;
+          item.kept = v.summary;
+          same = true;
+        }
+      }
       const metaSame = item.current.mode === item.mode && st.uid === item.uid && st.gid === item.gid;
       item.action = !same ? 'replace' : metaSame ? 'same' : 'metadata';
     }
@@ -124,7 +155,7 @@ async function diffOf(items: PlanItem[], bundleDir: string, ids: Ids): Promise<s
     }
     const header = it.action === 'create' ? `# ${it.systemPath}: new file, ${want}\n` : `# ${it.systemPath}: replaced${have !== want ? `, ${have} -> ${want}` : ''}\n`;
     if (isSecret(it)) {
-      parts.push(`${header}# ${it.systemPath}: secret, contents not shown (${it.entry.data.length} bytes)\n`);
+      parts.push(`${header}# ${it.systemPath}: secret, contents not shown (${it.data.length} bytes)\n`);
       continue;
     }
     const r = await run(
@@ -202,10 +233,35 @@ async function preserve(from: string, to: string): Promise<void> {
 async function installFile(it: PlanItem): Promise<void> {
   const tmp = join(dirname(it.target), `.selfmail-${process.pid}.tmp`);
   // Created 0600 and chowned before the content is complete: a secret is never readable by others.
-  await writeFile(tmp, it.entry.data, { mode: 0o600 });
+  await writeFile(tmp, it.data, { mode: 0o600 });
   await chown(tmp, it.uid, it.gid);
   await chmod(tmp, it.mode);
   await rename(tmp, it.target);
+}
+
+/**
+ * Validators at once. Most of a validation run is waiting, not computing: Postfix's tools pause
+ * ("let the file cool down") up to two seconds on a main.cf modified in the last second or two,
+ * which is every fresh install; running the other checks meanwhile hides that pause.
+ */
+const VALIDATOR_CONCURRENCY = 4;
+
+/** Run `task` over `items`, at most `limit` at a time; the outcome of each, in `items` order. */
+async function inParallel<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<({ error: unknown } | undefined)[]> {
+  const out: ({ error: unknown } | undefined)[] = new Array(items.length).fill(undefined);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        await task(items[i] as T);
+      } catch (error) {
+        out[i] = { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 function timestamp(now: Date): string {
@@ -255,6 +311,25 @@ async function reload(changed: PlanItem[], root: string, noReload: boolean): Pro
 }
 
 /**
+ * A zone replaced by one whose serial is not higher than the served one: secondaries compare
+ * serials and would keep serving the old zone (typically the host re-signed it since `init`).
+ */
+function serialWarnings(items: PlanItem[]): string[] {
+  const out: string[] = [];
+  for (const it of items) {
+    const zone = signedZoneOf(it.entry.path);
+    if (it.action !== 'replace' || !zone || !it.previous) continue;
+    const serial = (b: Buffer) => Number(parseZone(b.toString('utf8'), zone).find((r) => r.type === 'SOA')?.rdata[2]);
+    const was = serial(it.previous);
+    const now = serial(it.data);
+    if (Number.isInteger(was) && Number.isInteger(now) && now <= was) {
+      out.push(`${zone}: the new zone's serial ${now} is not above the served one (${was}); secondaries compare serials and will keep serving serial ${was}: raise the bundle's serial above it (selfmail dns resign --bundle DIR) and apply again`);
+    }
+  }
+  return out;
+}
+
+/**
  * Install the bundle at `bundleDir` under `root` (default `/`). Refuses a bundle that does not
  * match its MANIFEST.sha256 (InputError). Skips files already installed identically; saves every
  * file it replaces under `<root>/var/backups/selfmail/<timestamp>/`; validates with the services'
@@ -270,7 +345,7 @@ export async function applyBundle(opts: ApplyOptions): Promise<ApplyResult> {
   const { entries, manifest } = await readBundle(opts.bundleDir);
   const ids = await loadIds(root);
   const all = [...entries, manifest];
-  const items = await plan(all, root, ids);
+  const items = await plan(all, root, ids, opts.now ?? new Date());
   const notInstalled = all.filter((e) => !ruleFor(e.path)).map((e) => e.path);
   const changedItems = items.filter((it) => it.action !== 'same');
   const result: ApplyResult = {
@@ -281,6 +356,8 @@ export async function applyBundle(opts: ApplyOptions): Promise<ApplyResult> {
     notInstalled,
     validated: [],
     reloaded: [],
+    kept: items.filter((it) => it.kept).map((it) => ({ bundlePath: it.entry.path, systemPath: it.systemPath, reason: it.kept ?? '' })),
+    warnings: serialWarnings(changedItems),
   };
   if (opts.dryRun) {
     result.diff = await diffOf(items, opts.bundleDir, ids);
@@ -320,10 +397,12 @@ export async function applyBundle(opts: ApplyOptions): Promise<ApplyResult> {
     }
     const installed = new Map(items.map((it) => [it.entry.path, it.systemPath]));
     const overlay = topLevelDirs(items.map((it) => it.systemPath));
-    for (const v of validatorsFor(installed)) {
-      await runValidator(v, root, overlay);
-      result.validated.push(v.name);
-    }
+    const validators = validatorsFor(installed);
+    const failures = await inParallel(validators, VALIDATOR_CONCURRENCY, (v) => runValidator(v, root, overlay));
+    // The first failure in the fixed order, so the same broken bundle always gives the same message.
+    const failed = failures.find((f) => f !== undefined);
+    if (failed) throw failed.error;
+    result.validated.push(...validators.map((v) => v.name));
   } catch (err) {
     await rollback(tx, root);
     if (err instanceof ToolError) {

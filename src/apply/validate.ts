@@ -5,7 +5,10 @@
  * read-only overlay: the tools see the new files at their real paths, merged with what the host
  * already has there (postfix-files, dovecot's conf.d, …), and the host itself is never touched.
  */
-import { posix } from 'node:path';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
 import { ToolError } from '../errors.js';
 import { hasTool, run } from '../tools/run.js';
 
@@ -21,7 +24,37 @@ export interface Validator {
   asUser?: string;
   /** sshd -t needs its privilege separation directory. */
   needsPrivsepDir?: boolean;
+  /** Files the daemon creates on its first start, supplied for the check when absent. */
+  seeds?: Seed[];
+  /**
+   * Folders the tool writes into even when only testing (nginx -t creates its temp folders and
+   * opens its logs): an empty tmpfs stands in for each, inside the namespace only.
+   */
+  scratch?: string[];
+  /**
+   * The tool binds its listening sockets even when testing (nginx -t): it runs in a network
+   * namespace of its own that allows binding addresses the host does not have (yet), so the check
+   * neither depends on the addresses nor collides with a running server.
+   */
+  ownNetwork?: boolean;
 }
+
+/**
+ * A file that a fresh host lacks until its daemon first runs (unbound's trust anchor), while the
+ * config names it. For the check only, and only inside the private namespace, a copy of `from` is
+ * shown at `path`; the host's own folder is never written.
+ */
+export interface Seed {
+  /** System path the configuration names. */
+  path: string;
+  /** Where Debian keeps the initial copy. */
+  from: string;
+  /** The Debian package that ships `from`. */
+  pkg: string;
+}
+
+/** unbound's RFC 5011 trust anchor: Debian's unbound helper copies it from dns-root-data at start. */
+export const UNBOUND_ROOT_KEY: Seed = { path: '/var/lib/unbound/root.key', from: '/usr/share/dns/root.key', pkg: 'dns-root-data' };
 
 /** The zone name of a zone file in the bundle (`dns/example.org.zone.signed` → `example.org`). */
 function zoneOf(bundlePath: string): string | undefined {
@@ -49,7 +82,7 @@ export function validatorsFor(installed: ReadonlyMap<string, string>): Validator
   for (const p of paths) {
     const zone = zoneOf(p);
     const sys = installed.get(p);
-    if (zone && sys) out.push({ name: `nsd-checkzone ${zone}`, cmd: 'nsd-checkzone', args: [zone, sys] });
+    if (zone && sys) out.push({ name: `nsd-checkzone ${zone} ${sys}`, cmd: 'nsd-checkzone', args: [zone, sys] });
   }
   for (const p of paths) {
     const sys = installed.get(p);
@@ -58,17 +91,28 @@ export function validatorsFor(installed: ReadonlyMap<string, string>): Validator
     }
   }
   if (has('ssh/')) out.push({ name: 'sshd -t', cmd: 'sshd', args: ['-t'], needsPrivsepDir: true });
-  if (has('unbound/')) out.push({ name: 'unbound-checkconf', cmd: 'unbound-checkconf', args: [] });
-  const odk = installed.get('opendkim/opendkim.conf');
+  if (has('unbound/')) out.push({ name: 'unbound-checkconf', cmd: 'unbound-checkconf', args: [], seeds: [UNBOUND_ROOT_KEY] });
   // As root, opendkim -n rejects keys that root does not own; the daemon reads them as opendkim.
-  if (odk) out.push({ name: 'opendkim -n', cmd: 'opendkim', args: ['-n', '-x', odk], asUser: 'opendkim' });
+  // Every instance's file (opendkim.conf, opendkim-ed25519.conf) is checked.
+  for (const p of paths) {
+    const sys = installed.get(p);
+    if (/^opendkim\/opendkim[^/]*\.conf$/.test(p) && sys) {
+      out.push({ name: `opendkim -n -x ${sys}`, cmd: 'opendkim', args: ['-n', '-x', sys], asUser: 'opendkim' });
+    }
+  }
+  if (has('nginx/')) {
+    out.push({ name: 'nginx -t', cmd: 'nginx', args: ['-t', '-q'], scratch: ['/var/lib/nginx', '/var/log/nginx'], ownNetwork: true });
+  }
+  if (has('fail2ban/')) out.push({ name: 'fail2ban-client -t', cmd: 'fail2ban-client', args: ['-t'] });
   return out;
 }
 
 /*
  * Runs as root inside `unshare --mount --propagation private`. Arguments, never interpolated:
- * $1 the staged root, then the top-level folders to overlay, `--`, then the command. Overlays are
- * read-only (lower layers only): nothing a tool does can write into the staged root or /etc.
+ * $1 the staged root, then the top-level folders to overlay, `--`, then pairs (a file the config
+ * needs, a private folder holding a copy of it), `--`, then the command. Overlays are read-only
+ * (lower layers only): nothing a tool does can write into the staged root or /etc. A seed folder
+ * is bound over the needed file's folder only when the file is absent, and only in this namespace.
  */
 const NAMESPACE_SCRIPT = `set -e
 r=$1; shift
@@ -77,6 +121,20 @@ while [ "$1" != "--" ]; do
   shift
 done
 shift
+while [ "$1" != "--" ]; do
+  if [ ! -e "$1" ] && [ -d "$(dirname "$1")" ]; then
+    mount --bind -o ro "$2" "$(dirname "$1")"
+  fi
+  shift 2
+done
+shift
+if [ -n "$SELFMAIL_NONLOCAL" ]; then
+  echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind
+  echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind
+fi
+for d in $SELFMAIL_SCRATCH; do
+  if [ -d "$d" ]; then mount -t tmpfs -o mode=0755 selfmail "$d"; fi
+done
 if [ -n "$SELFMAIL_PRIVSEP" ] && [ ! -d /run/sshd ]; then
   mount -t tmpfs -o mode=0755 selfmail /run
   mkdir -m 0755 /run/sshd
@@ -109,17 +167,40 @@ export async function runValidator(v: Validator, root: string, overlayDirs: read
     await run(v.cmd, v.args);
   }
   const argv = v.asUser ? ['runuser', '-u', v.asUser, '--', v.cmd, ...v.args] : [v.cmd, ...v.args];
+  const seedDirs: string[] = [];
+  const seedArgs: string[] = [];
+  try {
+    for (const s of v.seeds ?? []) {
+      if (existsSync(join(root, s.path))) continue;
+      const dir = await mkdtemp(join(tmpdir(), 'selfmail-seed-'));
+      seedDirs.push(dir);
+      try {
+        await copyFile(s.from, join(dir, posix.basename(s.path)));
+      } catch {
+        throw new ToolError(`${s.path} is missing and ${s.from} cannot stand in for it: install the Debian package ${s.pkg} (apt-get install ${s.pkg})`, v.cmd);
+      }
+      seedArgs.push(s.path, dir);
+    }
+    await check(v, root, overlayDirs, argv, seedArgs);
+  } finally {
+    for (const d of seedDirs) await rm(d, { recursive: true, force: true });
+  }
+}
+
+async function check(v: Validator, root: string, overlayDirs: readonly string[], argv: string[], seedArgs: string[]): Promise<void> {
   const [cmd = v.cmd, ...args] = argv;
   // Only stderr is searched for warnings: stdout may echo the configuration itself.
   let stderr: string;
   try {
-    if (root === '/') {
+    const scratch = (v.scratch ?? []).join(' ');
+    if (root === '/' && seedArgs.length === 0 && !v.needsPrivsepDir && scratch === '' && !v.ownNetwork) {
       stderr = (await run(cmd, args)).stderr;
     } else {
+      const overlays = root === '/' ? [] : overlayDirs;
       const r = await run(
         'unshare',
-        ['--mount', '--propagation', 'private', '--', 'sh', '-c', NAMESPACE_SCRIPT, 'sh', root, ...overlayDirs, '--', ...argv],
-        { env: v.needsPrivsepDir ? { SELFMAIL_PRIVSEP: '1' } : {} },
+        ['--mount', ...(v.ownNetwork ? ['--net'] : []), '--propagation', 'private', '--', 'sh', '-c', NAMESPACE_SCRIPT, 'sh', root, ...overlays, '--', ...seedArgs, '--', ...argv],
+        { env: { SELFMAIL_PRIVSEP: v.needsPrivsepDir ? '1' : '', SELFMAIL_SCRATCH: scratch, SELFMAIL_NONLOCAL: v.ownNetwork ? '1' : '' } },
       );
       stderr = r.stderr;
     }

@@ -10,6 +10,18 @@ export interface ZoneRecord {
   /** Upper case: `RRSIG`, `DNSKEY`, … */
   type: string;
   rdata: string[];
+  /** Seconds: the record's own TTL, else the last `$TTL`; undefined when neither is given. */
+  ttl?: number;
+}
+
+const UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/** A TTL token (`3600`, `1h30m`) in seconds. */
+function ttlSeconds(tok: string): number {
+  if (/^\d+$/.test(tok)) return Number(tok);
+  let total = 0;
+  for (const m of tok.matchAll(/(\d+)([smhdwSMHDW])/g)) total += Number(m[1]) * (UNIT[(m[2] as string).toLowerCase()] ?? 1);
+  return total;
 }
 
 const CLASSES = new Set(['IN', 'CH', 'HS', 'CS']);
@@ -80,11 +92,13 @@ function absolute(name: string, origin: string): string {
 export function parseZone(text: string, origin: string): ZoneRecord[] {
   let org = absolute(origin, '.');
   let last = org;
+  let defaultTtl: number | undefined;
   const out: ZoneRecord[] = [];
   for (const { tokens, indented } of logicalLines(text)) {
     const first = tokens[0] ?? '';
     if (first.startsWith('$')) {
       if (first.toUpperCase() === '$ORIGIN' && tokens[1]) org = absolute(tokens[1], org);
+      if (first.toUpperCase() === '$TTL' && tokens[1] && TTL.test(tokens[1])) defaultTtl = ttlSeconds(tokens[1]);
       continue;
     }
     let rest = tokens;
@@ -93,10 +107,16 @@ export function parseZone(text: string, origin: string): ZoneRecord[] {
       rest = tokens.slice(1);
     }
     let i = 0;
-    while (i < rest.length && (TTL.test(rest[i] ?? '') || CLASSES.has((rest[i] ?? '').toUpperCase()))) i++;
+    let ttl = defaultTtl;
+    while (i < rest.length && (TTL.test(rest[i] ?? '') || CLASSES.has((rest[i] ?? '').toUpperCase()))) {
+      if (TTL.test(rest[i] ?? '')) ttl = ttlSeconds(rest[i] ?? '');
+      i++;
+    }
     const type = rest[i];
     if (!type) continue;
-    out.push({ owner: last, type: type.toUpperCase(), rdata: rest.slice(i + 1) });
+    const rec: ZoneRecord = { owner: last, type: type.toUpperCase(), rdata: rest.slice(i + 1) };
+    if (ttl !== undefined) rec.ttl = ttl;
+    out.push(rec);
   }
   return out;
 }

@@ -10,12 +10,15 @@ import { readBundle, sha256Hex } from '../apply/bundle.js';
 import type { BundleEntry } from '../apply/bundle.js';
 import { loadIds } from '../apply/owners.js';
 import { ruleFor, systemPathOf } from '../bundle/layout.js';
+import { hostMaintained, judgeHostCopy, TLS_CERT } from './maintained.js';
 import { dsDigest, earliestRrsigExpiry, parseDnskey, parseDs, parseZone, tlsaPins } from './dns.js';
 import type { ZoneRecord } from './dns.js';
 
-export type FindingLevel = 'failure' | 'warning';
+/** A failure means drift (exit 4); a warning needs attention soon; a note only says what the host did. */
+export type FindingLevel = 'failure' | 'warning' | 'note';
 
-export type FindingCheck = 'missing' | 'changed' | 'mode' | 'owner' | 'rrsig' | 'certificate' | 'tlsa' | 'ds';
+/** `resigned` / `renewed`: a host-maintained file differs from the bundle, legitimately (a note). */
+export type FindingCheck = 'missing' | 'changed' | 'mode' | 'owner' | 'rrsig' | 'certificate' | 'tlsa' | 'ds' | 'resigned' | 'renewed';
 
 /** One thing that drifted or is about to. */
 export interface Finding {
@@ -43,7 +46,7 @@ export const CERT_WARN_DAYS = 14;
 
 /** One finding as one line of text: `FAIL changed /etc/postfix/main.cf: …`. */
 export function formatFinding(f: Finding): string {
-  return `${f.level === 'failure' ? 'FAIL' : 'WARN'} ${f.check} ${f.path}: ${f.message}`;
+  return `${f.level === 'failure' ? 'FAIL' : f.level === 'warning' ? 'WARN' : 'NOTE'} ${f.check} ${f.path}: ${f.message}`;
 }
 
 async function readIfPresent(path: string): Promise<Buffer | undefined> {
@@ -60,7 +63,8 @@ const octal = (m: number) => m.toString(8).padStart(4, '0');
 
 /**
  * Compare what is installed under `root` with the bundle at `bundleDir`. Returns the findings,
- * failures first, each list in bundle order; an empty list means clean. Throws InputError when the
+ * failures first, then warnings, then notes, each list in bundle order; no failure means clean.
+ * A re-signed zone or a renewed certificate that passes the test of ./maintained.ts is a note. Throws InputError when the
  * bundle itself does not match its manifest (it cannot serve as the reference then).
  */
 export async function verifyBundle(opts: VerifyOptions): Promise<Finding[]> {
@@ -88,7 +92,16 @@ export async function verifyBundle(opts: VerifyOptions): Promise<Finding[]> {
     }
     served.set(e.path, data);
     if (sha256Hex(data) !== e.sha256) {
-      findings.push({ level: 'failure', check: 'changed', path: sys, message: `differs from ${e.path} in MANIFEST.sha256 (sha256 ${sha256Hex(data)})` });
+      const differs = `differs from ${e.path} in MANIFEST.sha256 (sha256 ${sha256Hex(data)})`;
+      if (hostMaintained(e.path)) {
+        // The host re-signs its zones and renews its certificate: that is no drift when the test holds.
+        const v = await judgeHostCopy({ bundlePath: e.path, bundleData: e.data, installed: data, file: target, entries, now, failDays: RRSIG_FAIL_DAYS });
+        const check: FindingCheck = e.path === TLS_CERT ? 'renewed' : 'resigned';
+        if (v.accepted) findings.push({ level: 'note', check, path: sys, message: v.summary });
+        else findings.push({ level: 'failure', check: 'changed', path: sys, message: `${differs}: ${v.summary}` });
+      } else {
+        findings.push({ level: 'failure', check: 'changed', path: sys, message: differs });
+      }
     }
     findings.push(...(await metadataFindings(e, sys, target, rule.mode ?? e.mode, rule.owner, rule.group, ids)));
   }
@@ -125,7 +138,7 @@ export async function verifyBundle(opts: VerifyOptions): Promise<Finding[]> {
   }
   findings.push(...certFindings(entries, served, zones, now));
 
-  const rank = (f: Finding) => (f.level === 'failure' ? 0 : 1);
+  const rank = (f: Finding) => (f.level === 'failure' ? 0 : f.level === 'warning' ? 1 : 2);
   return findings.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map(({ f }) => f);
 }
 

@@ -32,7 +32,7 @@ describe('applyBundle into a temporary root', () => {
     expect(first.changes.length).toBeGreaterThan(10);
     expect(first.changes.every((c) => c.action === 'create')).toBe(true);
     expect(first.validated).toEqual(
-      expect.arrayContaining(['postfix check', 'postconf -n', 'doveconf -n', 'nsd-checkconf', 'nsd-checkzone example.org', 'nft -c -f /etc/selfmail/nftables/selfmail.nft', 'opendkim -n']),
+      expect.arrayContaining(['postfix check', 'postconf -n', 'doveconf -n', 'nsd-checkconf', 'nsd-checkzone example.org /etc/nsd/zones/example.org.zone.signed', 'nft -c -f /etc/selfmail/nftables/selfmail.nft', 'opendkim -n -x /etc/opendkim.conf']),
     );
     expect(first.reloadSkipped).toBe('installed under another root');
 

@@ -48,16 +48,28 @@ describe('apply helpers', () => {
       ['postfix/main.cf', '/etc/postfix/main.cf'],
       ['opendkim/opendkim.conf', '/etc/opendkim.conf'],
       ['nftables/selfmail.nft', '/etc/selfmail/nftables/selfmail.nft'],
+      ['opendkim/opendkim-ed25519.conf', '/etc/opendkim/opendkim-ed25519.conf'],
+      ['unbound/selfmail.conf', '/etc/unbound/unbound.conf.d/selfmail.conf'],
+      ['nginx/selfmail.conf', '/etc/nginx/conf.d/selfmail.conf'],
+      ['fail2ban/jail.d/selfmail.local', '/etc/fail2ban/jail.d/selfmail.local'],
     ]);
     expect(validatorsFor(m).map((v) => v.name)).toEqual([
       'postfix check',
       'postconf -n',
       'postconf -M',
       'nsd-checkconf',
-      'nsd-checkzone example.org',
+      'nsd-checkzone example.org /etc/nsd/zones/example.org.zone.signed',
       'nft -c -f /etc/selfmail/nftables/selfmail.nft',
-      'opendkim -n',
+      'unbound-checkconf',
+      'opendkim -n -x /etc/opendkim/opendkim-ed25519.conf',
+      'opendkim -n -x /etc/opendkim.conf',
+      'nginx -t',
+      'fail2ban-client -t',
     ]);
+    const byName = new Map(validatorsFor(m).map((v) => [v.name, v]));
+    // A fresh host has no trust anchor until unbound first runs; nginx -t binds its listeners.
+    expect(byName.get('unbound-checkconf')?.seeds).toEqual([{ path: '/var/lib/unbound/root.key', from: '/usr/share/dns/root.key', pkg: 'dns-root-data' }]);
+    expect(byName.get('nginx -t')?.ownNetwork).toBe(true);
     expect(validatorsFor(new Map([['dovecot/users', '/etc/dovecot/users']])).map((v) => v.name)).toEqual(['doveconf -n']);
     expect(validatorsFor(new Map())).toEqual([]);
   });

@@ -38,6 +38,8 @@ export const run: Command = async (args, io) => {
     io.json(result);
     return 0;
   }
+  for (const k of result.kept) io.say(`kept     ${k.systemPath}: ${k.reason}`);
+  for (const w of result.warnings) io.warn(w);
   if (result.dryRun) {
     if (result.diff) io.say(result.diff.replace(/\n$/, ''));
     io.say(`dry run: ${result.changes.length} file(s) would change, ${result.unchanged} already installed; nothing was changed`);

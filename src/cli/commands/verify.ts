@@ -28,8 +28,11 @@ export const run: Command = async (args, io) => {
     io.json({ clean: !failed, findings });
   } else {
     for (const f of findings) io.say(formatFinding(f));
-    if (findings.length === 0) io.say('verify: every installed file matches MANIFEST.sha256; keys, signatures, certificate and DS are in order');
-    else if (!failed) io.say('verify: installed files match; see the warnings above');
+    const attention = findings.some((f) => f.level !== 'note');
+    if (!attention) {
+      const own = findings.length > 0 ? ' or is the host\'s own update of it (notes above)' : '';
+      io.say(`verify: every installed file matches MANIFEST.sha256${own}; keys, signatures, certificate and DS are in order`);
+    } else if (!failed) io.say('verify: installed files match; see the warnings above');
   }
   return failed ? EXIT.tool : EXIT.ok;
 };
