@@ -4,7 +4,7 @@
  * is derived from a hash, the validity from a date the store keeps, and RSA PKCS#1 v1.5
  * signatures have no randomness, so the same key, names and date give the same bytes.
  */
-import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign } from 'node:crypto';
 import type { DomainName } from '../config/types.js';
 
 /** How long the bootstrap certificate is valid; it is replaced by an ACME one in operation. */
@@ -48,10 +48,23 @@ export async function buildTlsPair(
   issued: Date,
 ): Promise<{ csr: string; cert: string }> {
   const forge = (await import('node-forge')).default;
-  // forge reads PKCS#1; the key stays PKCS#8 on disk.
-  const pkcs1 = createPrivateKey(keyPem).export({ type: 'pkcs1', format: 'pem' }).toString();
-  const priv = forge.pki.privateKeyFromPem(pkcs1) as import('node-forge').pki.rsa.PrivateKey;
-  const pub = forge.pki.setRsaPublicKey(priv.n, priv.e);
+  // node-forge builds the X.509 structures; OpenSSL (node:crypto) makes the signatures, which is
+  // both the proven engine and forty times faster than forge's JavaScript RSA. forge hands the
+  // bytes to sign to `md.update()` and asks `key.sign(md)` for the signature.
+  const keyObject = createPrivateKey(keyPem);
+  const pub = forge.pki.publicKeyFromPem(createPublicKey(keyObject).export({ type: 'spki', format: 'pem' }).toString());
+  const opensslSigner = () => {
+    const md = {
+      algorithm: 'sha256',
+      bytes: [] as string[],
+      update(b: string) {
+        md.bytes.push(b);
+        return md;
+      },
+    };
+    const key = { sign: (m: typeof md) => sign('sha256', Buffer.from(m.bytes.join(''), 'binary'), keyObject).toString('binary') };
+    return { md: md as unknown as import('node-forge').md.MessageDigest, key: key as unknown as import('node-forge').pki.rsa.PrivateKey };
+  };
   const subject = [{ name: 'commonName', value: names[0] }];
   const altNames = names.map((value) => ({ type: 2, value }));
 
@@ -59,7 +72,8 @@ export async function buildTlsPair(
   csr.publicKey = pub;
   csr.setSubject(subject);
   csr.setAttributes([{ name: 'extensionRequest', extensions: [{ name: 'subjectAltName', altNames }] }]);
-  csr.sign(priv, forge.md.sha256.create());
+  const c = opensslSigner();
+  csr.sign(c.key, c.md);
 
   const cert = forge.pki.createCertificate();
   cert.publicKey = pub;
@@ -75,7 +89,8 @@ export async function buildTlsPair(
     { name: 'subjectAltName', altNames },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(priv, forge.md.sha256.create());
+  const t = opensslSigner();
+  cert.sign(t.key, t.md);
   return { csr: forge.pki.certificationRequestToPem(csr), cert: forge.pki.certificateToPem(cert) };
 }
 

@@ -49,6 +49,7 @@ describe('refusals (exit 3, nothing written)', () => {
     ['dnssec key', ['--dnssec-key', '/tmp/Kexample']],
     ['dns provider', ['--dns-provider', 'bigdns']],
   ];
+  cases.push(['upnp flag', ['--upnp']]);
   it.each(cases)('refuses %s by flag', async (_name, extra) => {
     const out = join(work, `refused-${extra[0]}`);
     const r = await runCli([...BASE, '--out', out, ...extra]);
@@ -64,6 +65,13 @@ describe('refusals (exit 3, nothing written)', () => {
     ['ingress upnp', `${okFile}ingress: upnp\n`],
     ['tlsKey', `${okFile}tlsKey: /tmp/tls.pem\n`],
     ['dynamic DNS domain', 'domains: [me.duckdns.org]\nipv4: 192.0.2.25\nusers: [a@me.duckdns.org]\n'],
+    ['ingress tunnel', `${okFile}ingress: tunnel\n`],
+    ['upnp', `${okFile}upnp: true\n`],
+    ['tunnelProvider', `${okFile}tunnelProvider: some-tunnel\n`],
+    ['dkimKey', `${okFile}dkimKey: /tmp/dkim.pem\n`],
+    ['dnssecKey', `${okFile}dnssecKey: /tmp/Kexample\n`],
+    ['dnsProvider', `${okFile}dnsProvider: bigdns\n`],
+    ['carrier-grade NAT', 'domains: [example.org]\nipv4: 100.64.0.9\nusers: [alice@example.org]\n'],
   ])('refuses %s in a config file', async (name, body) => {
     const slug = name.replace(/\W/g, '');
     const cfg = join(work, `refuse-${slug}.yaml`);
@@ -173,6 +181,8 @@ describe('a real bundle', () => {
     }
     expect(doc.ds[0]).toMatch(/^example\.org\. IN DS \d+ 13 2 [0-9A-F]{64}$/);
     expect(doc.warnings.join('\n')).toMatch(/documentation address/);
+    // No private key material anywhere in what the user sees.
+    expect(r.stdout + r.stderr).not.toMatch(/PRIVATE KEY|PrivateKey:|argon2id\$/);
   });
 
   it('writes a manifest that sha256sum -c accepts, covering every file but itself', async () => {
