@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Config, DomainName, Email } from './config/types.js';
 import { toRaw } from './config/schema.js';
+import { ToolError } from './errors.js';
 import { type Profile, productionProfile } from './bundle/layout.js';
 import { stageTree } from './bundle/stage.js';
 import type { BuildContext, BundleFile, PreviousBundle } from './bundle/types.js';
@@ -91,6 +92,13 @@ export async function configFile(config: Config): Promise<BundleFile> {
  * means no check ever reads a file another is writing. The first failure is reported.
  */
 export async function checkBundle(built: Built, input: BuildInput): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    throw new ToolError(
+      'the checks with the real tools (postfix check, doveconf, opendkim -n, nsd-checkzone, …) run on a throwaway copy as root, ' +
+        'and selfmail writes no bundle it has not checked: run selfmail init as root, on the mail host where the keys will be used. Nothing was written.',
+      'selfmail',
+    );
+  }
   // The same templates, rendered on loopback and free high ports: config testers such as
   // nginx -t bind their listen addresses, and the generating machine need not own the host's
   // addresses, nor its vmail user.

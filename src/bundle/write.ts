@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { InterruptedError } from '../errors.js';
+import { InputError, InterruptedError } from '../errors.js';
 import type { BundleFile } from './types.js';
 
 export const MANIFEST = 'MANIFEST.sha256';
@@ -36,7 +36,12 @@ export async function readBundle(dir: string): Promise<DiskBundle> {
         }),
     );
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EACCES' || e.code === 'EPERM') {
+      throw new InputError([{ field: '--out', message: `cannot read ${e.path ?? dir}: permission denied; the bundle holds private keys readable only by the user who wrote it (root)` }]);
+    }
+    if (e.code === 'ENOTDIR') throw new InputError([{ field: '--out', message: `${dir} is a file, not a folder` }]);
+    if (e.code !== 'ENOENT') throw err;
     exists = false;
   }
   return { dir, exists, files };
