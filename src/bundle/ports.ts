@@ -1,47 +1,73 @@
 /**
- * Free loopback ports, for the checks and the rehearsal: they run the bundle's services (or their
- * config testers, which bind like the service would) on loopback, never on the host's real ports.
+ * Free loopback ports for the checks and the rehearsal. A port is asked of the kernel (bind to 0),
+ * checked free for UDP as well (NSD serves both), and never handed out twice in one run.
  */
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Ports } from './layout.js';
 
-/** Ask the kernel for `n` distinct free TCP ports on 127.0.0.1. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
+function tcpPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
 }
 
-/** A full set of free high ports; the milter takes two consecutive ones (RSA and Ed25519 signers). */
-export async function freeServicePorts(): Promise<Ports> {
-  for (;;) {
-    const [smtp, submission, submissions, imaps, dns, http, https, milter] = (await freePorts(8)) as [number, number, number, number, number, number, number, number];
-    const [next] = await freePorts(1);
-    // The second OpenDKIM instance listens on milter + 1; make sure that one is free too.
-    if (milter < 65535 && next !== undefined && (await isFree(milter + 1))) {
-      return { smtp, submission, submissions, imaps, dns, http, https, milter };
-    }
-  }
+function udpFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const u = createSocket('udp4');
+    u.once('error', () => resolve(false));
+    u.bind(port, host, () => u.close(() => resolve(true)));
+  });
 }
 
-async function isFree(port: number): Promise<boolean> {
+function tcpFree(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer();
     s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    s.listen(port, host, () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * `count` distinct ports above 1024, free on `host` for TCP and UDP. With `consecutive`, each
+ * returned port p also has p+1 free (the Ed25519 milter listens on `ports.milter + 1`).
+ */
+export async function freePorts(host: string, count: number, taken: Set<number> = new Set()): Promise<number[]> {
+  const out: number[] = [];
+  for (let tries = 0; out.length < count; tries++) {
+    if (tries > 200) throw new Error(`could not find ${count} free ports on ${host}`);
+    const p = await tcpPort(host);
+    if (p <= 1024 || taken.has(p) || !(await udpFree(host, p))) continue;
+    taken.add(p);
+    out.push(p);
+  }
+  return out;
+}
+
+/** A free port p whose neighbour p+1 is free too (TCP), both recorded in `taken`. */
+export async function freePortPair(host: string, taken: Set<number>): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const [p] = await freePorts(host, 1, taken);
+    if (p !== undefined && !taken.has(p + 1) && (await tcpFree(host, p + 1))) {
+      taken.add(p + 1);
+      return p;
+    }
+  }
+  throw new Error(`could not find two consecutive free ports on ${host}`);
+}
+
+/** A full set of free loopback ports for the services (the milter takes two consecutive ones). */
+export async function freeServicePorts(host = '127.0.0.1'): Promise<Ports> {
+  const taken = new Set<number>();
+  const [smtp, submission, submissions, imaps, dns, http, https] = (await freePorts(host, 7, taken)) as [number, number, number, number, number, number, number];
+  const milter = await freePortPair(host, taken);
+  return { smtp, submission, submissions, imaps, dns, http, https, milter };
 }
 
 /** True when this machine has the IPv6 loopback address (containers sometimes lack it). */

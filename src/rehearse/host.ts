@@ -7,11 +7,11 @@ import { appendFile, chmod, chown, mkdir, mkdtemp, readFile, stat } from 'node:f
 import { Resolver } from 'node:dns/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Profile, STANDARD_PORTS, installedPath, ruleFor, sysPath, systemPathOf } from '../bundle/layout.js';
+import { type Profile, installedPath, ruleFor, sysPath, systemPathOf } from '../bundle/layout.js';
 import type { BuildContext, BundleFile } from '../bundle/types.js';
 import { ToolError } from '../errors.js';
 import type { LoadedBundle } from './load.js';
-import { freePortPair, freePorts } from './ports.js';
+import { freeServicePorts } from '../bundle/ports.js';
 import { type Supervisor, requireTool, tail, tcpOpen, waitReady } from './supervisor.js';
 
 /** The loopback address every service listens on. */
@@ -49,14 +49,11 @@ export async function makeRoot(): Promise<string> {
 
 /** The rehearsal profile: everything under `root`, on 127.0.0.1 and free high ports. */
 export async function rehearsalProfile(root: string): Promise<Profile> {
-  const taken = new Set<number>();
-  const [smtp, submission, submissions, imaps, dns, http, https] = (await freePorts(LISTEN, 7, taken)) as [number, number, number, number, number, number, number];
-  const milter = await freePortPair(LISTEN, taken);
   return {
     kind: 'rehearsal',
     root,
     listen: { ipv4: LISTEN },
-    ports: { ...STANDARD_PORTS, smtp, submission, submissions, imaps, dns, http, https, milter },
+    ports: await freeServicePorts(LISTEN),
     mailUser: { name: 'nobody', group: 'nogroup' },
   };
 }
