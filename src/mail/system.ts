@@ -3,7 +3,8 @@
  * Used by the checks (Postfix refuses to check a config whose queue directory is missing) and
  * by the rehearsal and apply, which start the daemons. I/O only; the names come from paths.ts.
  */
-import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
+import { chmod, chown, mkdir } from 'node:fs/promises';
+import { loadIds } from '../bundle/owners.js';
 import { dirname } from 'node:path';
 import { type Profile, installedPath, ruleFor } from '../bundle/layout.js';
 import { mailPaths } from '../mail/paths.js';
@@ -13,17 +14,13 @@ export interface SystemIds {
   gid: number;
 }
 
-/** The uid of a user and the gid of a group, from /etc/passwd and /etc/group. */
+/**
+ * The uid of a user and the gid of a group on this machine (the one account table of
+ * src/bundle/owners.ts; a missing account is a ToolError naming the package that creates it).
+ */
 export async function systemIds(user: string, group: string): Promise<SystemIds> {
-  const field = async (file: string, name: string): Promise<number> => {
-    const text = await readFile(file, 'utf8');
-    for (const line of text.split('\n')) {
-      const parts = line.split(':');
-      if (parts[0] === name && parts[2] !== undefined) return Number(parts[2]);
-    }
-    throw new Error(`no ${file === '/etc/passwd' ? 'user' : 'group'} named ${name} on this system`);
-  };
-  return { uid: await field('/etc/passwd', user), gid: await field('/etc/group', group) };
+  const ids = await loadIds('/');
+  return { uid: ids.uid(user), gid: ids.gid(group) };
 }
 
 /**

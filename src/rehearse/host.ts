@@ -3,11 +3,11 @@
  * laid out there, and its daemons (NSD, two OpenDKIM signers, Dovecot, Postfix) started as root
  * in the foreground under a Supervisor.
  */
-import { appendFile, chmod, chown, mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
 import { Resolver } from 'node:dns/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Profile, installedPath, ruleFor, sysPath, systemPathOf } from '../bundle/layout.js';
+import { type Profile, installedPath, sysPath } from '../bundle/layout.js';
 import type { BuildContext, BundleFile } from '../bundle/types.js';
 import { ToolError } from '../errors.js';
 import type { LoadedBundle } from './load.js';
@@ -86,27 +86,6 @@ export async function renderHost(bundle: LoadedBundle, profile: Profile): Promis
   return files;
 }
 
-async function ids(name: string, file: '/etc/passwd' | '/etc/group'): Promise<number | undefined> {
-  const text = await readFile(file, 'utf8');
-  for (const line of text.split('\n')) {
-    const parts = line.split(':');
-    if (parts[0] === name && parts[2] !== undefined) return Number(parts[2]);
-  }
-  return undefined;
-}
-
-/** Give staged files the owner and group of the layout table, as apply does on a host. */
-export async function applyOwners(files: readonly BundleFile[], root: string): Promise<void> {
-  for (const f of files) {
-    const rule = ruleFor(f.path);
-    if (!rule) continue;
-    const uid = await ids(rule.owner, '/etc/passwd');
-    const gid = await ids(rule.group, '/etc/group');
-    if (uid === undefined || gid === undefined) continue;
-    await chown(join(root, systemPathOf(f.path)), uid, gid);
-  }
-}
-
 /** The trust anchors delv needs: every zone's KSK as a static key. */
 export function anchorText(bundle: Pick<LoadedBundle, 'keys'>): string {
   const lines = bundle.keys.dnssec
@@ -139,7 +118,8 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   const files = await renderHost(bundle, profile);
   const { stageTree } = await import('../bundle/stage.js');
   await stageTree(files, root);
-  await applyOwners(files, root);
+  const { applyOwners } = await import('../mail/system.js');
+  await applyOwners(profile, files);
 
   const logDir = sysPath(profile, '/var/log');
   await mkdir(logDir, { recursive: true, mode: 0o755 });

@@ -8,7 +8,7 @@ import { lstat, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { readBundle, sha256Hex } from '../apply/bundle.js';
 import type { BundleEntry } from '../apply/bundle.js';
-import { loadIds } from '../apply/owners.js';
+import { loadIds } from '../bundle/owners.js';
 import { ruleFor, systemPathOf } from '../bundle/layout.js';
 import { hostMaintained, judgeHostCopy, TLS_CERT } from './maintained.js';
 import { dsDigest, earliestRrsigExpiry, parseDnskey, parseDs, parseZone, tlsaPins } from './dns.js';

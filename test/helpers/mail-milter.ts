@@ -39,7 +39,7 @@ function macros(stage: string, m: Record<string, string>): Buffer {
 class Reader {
   private buf = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
-  constructor(private readonly sock: Socket) {
+  constructor(sock: Socket) {
     sock.on('data', (d: Buffer) => {
       this.buf = Buffer.concat([this.buf, d]);
       for (const w of this.waiters.splice(0)) w();

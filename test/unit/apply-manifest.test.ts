@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../src/apply/bundle.js';
-import { parseIdFile } from '../../src/apply/owners.js';
+import { parseIdFile } from '../../src/bundle/owners.js';
 import { rootUnsafeForOverlay, topLevelDirs, validatorsFor } from '../../src/apply/validate.js';
 import { InputError } from '../../src/errors.js';
 

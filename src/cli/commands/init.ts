@@ -125,7 +125,7 @@ export async function readPasswords(path: string, io: Io): Promise<{ passwords: 
 
 export async function run(args: string[], io: Io): Promise<number> {
   const opts = parseInitArgs(args);
-  const { generate, gatherInput } = await import('../../generate.js');
+  const { generate } = await import('../../generate.js');
   const layers = {
     flags: opts.flags,
     ...(opts.configFile ? { configFile: opts.configFile } : {}),
