@@ -145,20 +145,6 @@ describe('hostile and invalid values (exit 2, nothing written)', () => {
     await expect(stat(out)).rejects.toThrow();
   });
 
-  it('needs root for the checks, says so, and writes nothing (exit 4)', async () => {
-    // A folder of its own directly under /tmp: nobody cannot enter the suite's 0700 work folder.
-    const dir = await mkdtemp(join(tmpdir(), 'selfmail-nobody-'));
-    try {
-      execFileSync('chmod', ['0777', dir]);
-      const r = await runCli(['init', '--demo', '--out', join(dir, 'b')], { uid: 65534, gid: 65534, cwd: dir });
-      expect(r.code).toBe(4);
-      expect(r.stderr).toMatch(/run selfmail init as root/);
-      expect(await readdir(dir)).toEqual([]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
   it('refuses to take over a folder that is not a bundle', async () => {
     const out = join(work, 'not-a-bundle');
     await rm(out, { recursive: true, force: true });
