@@ -10,6 +10,7 @@ fi
 packages=(
   postfix dovecot-core dovecot-imapd dovecot-lmtpd opendkim opendkim-tools nsd ldnsutils
   bind9-utils bind9-dnsutils unbound nftables openssh-server fail2ban nginx-light swaks openssl
+  dns-root-data time
 )
 missing=()
 for p in "${packages[@]}"; do

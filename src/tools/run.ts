@@ -17,6 +17,8 @@ export const PACKAGE_OF: Record<string, string> = {
   nsd: 'nsd',
   'nsd-checkconf': 'nsd',
   'nsd-checkzone': 'nsd',
+  'nsd-control': 'nsd',
+  script: 'bsdutils',
   'ldns-signzone': 'ldnsutils',
   'ldns-verify-zone': 'ldnsutils',
   'ldns-key2ds': 'ldnsutils',
