@@ -8,6 +8,7 @@ import type { BuildContext, BundleFile, ServiceModule } from '../bundle/types.js
 import { textFile } from '../bundle/types.js';
 import type { DomainName } from '../config/types.js';
 import { render } from '../render/index.js';
+import { mapPool } from '../tools/pool.js';
 import { run } from '../tools/run.js';
 import { TSIG_CONF, nsdModel, nsdTsigKeys } from './nsd.js';
 import { zoneRecords } from './records.js';
@@ -104,14 +105,16 @@ async function resignFiles(ctx: BuildContext): Promise<BundleFile[]> {
 export async function buildDns(ctx: BuildContext): Promise<BundleFile[]> {
   const { config, keys, profile } = ctx;
   const files: BundleFile[] = [];
-  for (const zone of config.domains) {
-    const z = await buildZone(ctx, zone);
+  // Zones are independent; signing each is an ldns-signzone process, so run one per core.
+  const zones = await mapPool(config.domains, (zone) => buildZone(ctx, zone));
+  config.domains.forEach((zone, i) => {
+    const z = zones[i]!;
     files.push(textFile(`dns/${zone}.zone`, z.unsigned, `zone ${zone} (unsigned, source of truth)`));
     if (z.signed !== undefined) {
       files.push(textFile(`dns/${zone}.zone.signed`, z.signed, `zone ${zone} signed with DNSSEC`));
       files.push(textFile(`dns/${zone}.ds`, dsFileText(keys, zone), `DS records of ${zone} for the registrar`));
     }
-  }
+  });
   const model = nsdModel(config, keys, profile, ctx.warnings);
   files.push(textFile('nsd/nsd.conf', await render('nsd', 'nsd.conf', model), 'NSD configuration'));
   if (model.tsigInclude !== undefined) {
@@ -129,7 +132,7 @@ export async function buildDns(ctx: BuildContext): Promise<BundleFile[]> {
 export async function checkDns(ctx: BuildContext, files: readonly BundleFile[]): Promise<void> {
   const { profile } = ctx;
   const has = new Set(files.map((f) => f.path));
-  for (const zone of ctx.config.domains) {
+  await mapPool(ctx.config.domains, async (zone) => {
     for (const p of [`dns/${zone}.zone`, `dns/${zone}.zone.signed`]) {
       if (!has.has(p)) continue;
       const path = installedPath(profile, p);
@@ -140,7 +143,7 @@ export async function checkDns(ctx: BuildContext, files: readonly BundleFile[]):
         await run('dnssec-verify', ['-q', '-x', '-o', `${zone}.`, path]);
       }
     }
-  }
+  });
   if (has.has('nsd/nsd.conf')) await run('nsd-checkconf', [installedPath(profile, 'nsd/nsd.conf')]);
 }
 

@@ -6,9 +6,9 @@
  * libsodium). Parameters m=64 MiB, t=3, p=1: the cost Dovecot itself uses for ARGON2ID, and
  * p=1 because libsodium only verifies single-lane hashes.
  */
-import { availableParallelism } from 'node:os';
 import type { Email } from '../config/types.js';
 import { parseEmail } from '../config/values.js';
+import { mapPool } from '../tools/pool.js';
 
 /** Argon2id cost, shared by hashing and by the "is this hash current" test. */
 export const ARGON2ID_PARAMS = { memoryCost: 65536, timeCost: 3, parallelism: 1 } as const;
@@ -127,19 +127,13 @@ export async function resolvePasswordHashes(
   const sorted = [...users].sort();
   // Hash in parallel on libuv's thread pool, but no more at once than there are cores: each
   // Argon2id hash holds 64 MiB while it runs, and more hashes than cores only add memory.
-  const results: Array<string | undefined> = new Array(sorted.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < sorted.length; i = next++) {
-      const user = sorted[i]!;
-      const given = passwords.get(user);
-      const stored = previous.get(user);
-      if (given === undefined) results[i] = stored;
-      else if (stored !== undefined && (await verifyPassword(stored, given))) results[i] = stored;
-      else results[i] = await hashPassword(given);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(sorted.length, Math.max(1, availableParallelism())) }, worker));
+  const results = await mapPool(sorted, async (user): Promise<string | undefined> => {
+    const given = passwords.get(user);
+    const stored = previous.get(user);
+    if (given === undefined) return stored;
+    if (stored !== undefined && (await verifyPassword(stored, given))) return stored;
+    return hashPassword(given);
+  });
   sorted.forEach((user, i) => {
     const h = results[i];
     if (h === undefined) missing.push(user);
