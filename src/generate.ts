@@ -130,9 +130,10 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     // The demo mailbox gets a random password that is hashed and then forgotten: no one can log
     // in with it, and no cleartext is kept anywhere. Its hash is reused on later runs.
     const { randomBytes } = await import('node:crypto');
-    const users = previous.read('dovecot/users')?.toString('utf8') ?? '';
+    const { parseUsersFile } = await import('./mail/passwords.js');
+    const hashed = parseUsersFile(previous.read('dovecot/users'));
     for (const u of config.users) {
-      if (!passwords.has(u) && !users.split('\n').some((l) => l.startsWith(`${u}:`))) passwords.set(u, randomBytes(24).toString('base64url'));
+      if (!passwords.has(u) && !hashed.has(u)) passwords.set(u, randomBytes(24).toString('base64url'));
     }
   }
   if (issues.length > 0) throw new InputError(issues);
