@@ -93,7 +93,7 @@ export async function generate(req: GenerateRequest, io: Io): Promise<number> {
 async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => boolean): Promise<number> {
   const started = Date.now();
   const lap = (what: string) => {
-    if (process.env.SELFMAIL_DEBUG) io.warn(`[${Date.now() - started} ms] ${what}`);
+    if (process.env.SELFMAIL_DEBUG) io.warn(`[${Date.now() - started} ms] ${what} (rss ${Math.round(process.memoryUsage.rss() / 2 ** 20)} MB)`);
   };
   const disk = await readBundle(req.out);
   if (disk.exists && disk.files.size > 0 && !disk.files.has(MANIFEST) && !disk.files.has('selfmail.yaml')) {

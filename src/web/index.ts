@@ -69,11 +69,8 @@ export async function renderNginx(ctx: Pick<BuildContext, 'config' | 'profile' |
     acmeRoot: sysPath(profile, ACME_WEBROOT),
     cert: installedPath(profile, ctx.keys.tls.certPath),
     key: installedPath(profile, ctx.keys.tls.keyPath),
-    sites: [...config.domains].sort().map((d) => ({
-      domain: d,
-      ...siteNames(d),
-      root: sysPath(profile, `/var/www/selfmail/${d}`),
-    })),
+    webRoot: sysPath(profile, '/var/www/selfmail'),
+    sites: [...config.domains].sort().map((d) => ({ domain: d, ...siteNames(d) })),
   });
 }
 

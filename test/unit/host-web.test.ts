@@ -139,10 +139,19 @@ describe('nginx and certificate names', () => {
     expect(conf).toContain('listen 203.0.113.10:443 ssl;');
     expect(conf).toContain('listen [2001:db8::10]:443 ssl;');
     // Port 80 only redirects and answers ACME challenges.
-    const http = conf.slice(0, conf.indexOf('# example'));
+    const http = conf.slice(0, conf.indexOf('# MTA-STS policies'));
     expect(http).toContain('return 301 https://');
     expect(http).toContain('/.well-known/acme-challenge/');
     expect(http).not.toContain('ssl_certificate');
+    // Two TLS server blocks, whatever the number of domains: each costs nginx a TLS context.
+    expect(conf.match(/ssl_certificate /g)).toHaveLength(2);
+    // Every name maps to its own domain's folder, and nothing else does.
+    for (const d of ctx.config.domains) {
+      expect(conf).toContain(`    mta-sts.${d} ${d};`);
+      expect(conf).toContain(`    autoconfig.${d} ${d};`);
+    }
+    expect(conf).toContain('default "";');
+    expect(conf).toContain('root /var/www/selfmail/$selfmail_site;');
   });
 
   it('warns when the certificate does not cover the web names', async () => {
