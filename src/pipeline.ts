@@ -11,7 +11,7 @@ import type { Config, DomainName, Email } from './config/types.js';
 import { toRaw } from './config/schema.js';
 import { ToolError } from './errors.js';
 import { type Profile, productionProfile } from './bundle/layout.js';
-import { stageTree } from './bundle/stage.js';
+import { keyFilesUnder, stageTree } from './bundle/stage.js';
 import type { BuildContext, BundleFile, PreviousBundle } from './bundle/types.js';
 import type { KeySet } from './keys/types.js';
 import { services } from './services.js';
@@ -131,7 +131,9 @@ export async function checkBundle(built: Built, input: BuildInput): Promise<void
           warnings: [],
         };
         const files = await m.build(ctx);
-        await stageTree([...built.keys.files, ...files], root);
+        // The TLS key and certificate are read by several services; other keys are staged by
+        // the checks of the services that read them (OpenDKIM its DKIM keys).
+        await stageTree([...keyFilesUnder(built.keys, 'keys/tls/'), ...files], root);
         const t = Date.now();
         await m.check!(ctx, files);
         if (process.env.SELFMAIL_DEBUG) process.stderr.write(`check ${m.name}: ${Date.now() - t} ms\n`);

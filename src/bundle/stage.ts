@@ -26,3 +26,8 @@ export async function stageTree(files: readonly BundleFile[], root: string): Pro
   }
   return written;
 }
+
+/** The key files below `prefix` (`keys/tls/`, `keys/dkim/`): a check stages only what its service reads. */
+export function keyFilesUnder(keys: { files: readonly BundleFile[] }, prefix: string): BundleFile[] {
+  return keys.files.filter((f) => f.path.startsWith(prefix));
+}

@@ -2,7 +2,7 @@
  * Dovecot: dovecot.conf and the passwd-file of mailboxes (hashes only), rendered from
  * templates/dovecot/, and the check by `doveconf -n`.
  */
-import { stageTree } from '../bundle/stage.js';
+import { keyFilesUnder, stageTree } from '../bundle/stage.js';
 import { type BuildContext, type BundleFile, type ServiceModule, textFile } from '../bundle/types.js';
 import { ToolError } from '../errors.js';
 import { BUNDLE, installed } from '../mail/paths.js';
@@ -25,7 +25,7 @@ async function build(ctx: BuildContext): Promise<BundleFile[]> {
  * `doveconf -n` parse the whole configuration; any warning on stderr fails the check too.
  */
 async function check(ctx: BuildContext, files: BundleFile[]): Promise<void> {
-  await stageTree([...files, ...ctx.keys.files], ctx.profile.root);
+  await stageTree([...files, ...keyFilesUnder(ctx.keys, 'keys/tls/')], ctx.profile.root);
   await prepareMailDirs(ctx.profile);
   const conf = installed(ctx.profile, BUNDLE.dovecotConf);
   const out = await run('doveconf', ['-n', '-c', conf]);

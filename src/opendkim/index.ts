@@ -2,7 +2,7 @@
  * OpenDKIM: two filter configurations (RSA + verification, Ed25519), the key and signing tables,
  * and a systemd unit for the second instance; checked by `opendkim -n`.
  */
-import { stageTree } from '../bundle/stage.js';
+import { keyFilesUnder, stageTree } from '../bundle/stage.js';
 import { type BuildContext, type BundleFile, type ServiceModule, textFile } from '../bundle/types.js';
 import { ToolError } from '../errors.js';
 import { BUNDLE, installed } from '../mail/paths.js';
@@ -28,7 +28,7 @@ async function build(ctx: BuildContext): Promise<BundleFile[]> {
 
 /** Stage the files and the keys they name, and let `opendkim -n` parse both configurations. */
 async function check(ctx: BuildContext, files: BundleFile[]): Promise<void> {
-  await stageTree([...files, ...ctx.keys.files], ctx.profile.root);
+  await stageTree([...files, ...keyFilesUnder(ctx.keys, 'keys/dkim/')], ctx.profile.root);
   await prepareMailDirs(ctx.profile);
   for (const bundlePath of [BUNDLE.opendkimConf, BUNDLE.opendkimEd25519Conf]) {
     const out = await run('opendkim', ['-n', '-x', installed(ctx.profile, bundlePath)]);

@@ -3,7 +3,7 @@
  * Postfix itself (`postfix check`, `postconf -n`).
  */
 import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
-import { stageTree } from '../bundle/stage.js';
+import { keyFilesUnder, stageTree } from '../bundle/stage.js';
 import { type BuildContext, type BundleFile, type ServiceModule, textFile } from '../bundle/types.js';
 import { ToolError } from '../errors.js';
 import { BUNDLE, mailPaths } from '../mail/paths.js';
@@ -75,7 +75,7 @@ async function readLog(path: string): Promise<string> {
  */
 async function check(ctx: BuildContext, files: BundleFile[]): Promise<void> {
   const root = ctx.profile.root;
-  await stageTree([...files, ...ctx.keys.files], root);
+  await stageTree([...files, ...keyFilesUnder(ctx.keys, 'keys/tls/')], root);
   await prepareMailDirs(ctx.profile);
   const configDir = mailPaths(ctx.profile).postfixConfigDir;
   // postconf first: it names an unknown parameter on stderr, where postfix check may stay silent.
