@@ -21,7 +21,13 @@ export interface Layers {
 }
 
 /** Ask the user for what is still missing (the wizard); returns the completed request. */
-export type Ask = (input: SourcedInput, passwords: Map<string, string>, io: Io) => Promise<{ input: SourcedInput; passwords: Map<string, string> }>;
+export type Ask = (
+  input: SourcedInput,
+  passwords: Map<string, string>,
+  io: Io,
+  /** Mailboxes whose password hash the previous bundle holds. */
+  hashed?: ReadonlySet<string>,
+) => Promise<{ input: SourcedInput; passwords: Map<string, string> }>;
 
 /** What an interactive run shows once the bundle is written (the wizard's end screen). */
 export type EndScreen = (done: { config: Config; keys: KeySet; summary: Summary }, io: Io) => Promise<void>;
@@ -118,7 +124,11 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
 
   let input = await gatherInput(req.layers, disk.files.get('selfmail.yaml')?.data);
   let given = req.passwords;
-  if (req.interactive && req.ask) ({ input, passwords: given } = await req.ask(input, given, io));
+  if (req.interactive && req.ask) {
+    const { parseUsersFile } = await import('./mail/passwords.js');
+    const hashed = new Set(parseUsersFile(disk.files.get('dovecot/users')?.data).keys());
+    ({ input, passwords: given } = await req.ask(input, given, io, hashed));
+  }
 
   const { resolveConfig } = await import('./config/schema.js');
   const { config, warnings } = resolveConfig(input);

@@ -32,6 +32,8 @@ export const MIN_PASSWORD_LENGTH = 12;
 
 export interface WizardDeps {
   prompter: Prompter;
+  /** Mailboxes whose password hash the previous bundle already holds (keeping it is offered). */
+  hashed?: ReadonlySet<string>;
   /** This machine's interfaces (os.networkInterfaces); tests pass a fixed set. */
   interfaces?: () => Interfaces;
 }
@@ -52,8 +54,8 @@ export const showEndScreen: EndScreen = async (done, io) => {
 };
 
 /** `runWizard` as `generate` calls it: the terminal prompter and this machine's interfaces. */
-export const runWizard: Ask = async (input, passwords, io) =>
-  wizard(input, passwords, io, { prompter: await inquirerPrompter(io), interfaces: networkInterfaces });
+export const runWizard: Ask = async (input, passwords, io, hashed) =>
+  wizard(input, passwords, io, { prompter: await inquirerPrompter(io), interfaces: networkInterfaces, ...(hashed ? { hashed } : {}) });
 
 /** One entry per whitespace- or comma-separated word; "none" or blank gives an empty list. */
 function words(answer: string): string[] {
@@ -111,7 +113,11 @@ export async function wizard(
   const found = localAddresses((deps.interfaces ?? networkInterfaces)());
   const passwords = new Map(given);
   const typedHere = new Set<string>();
-  const bundleUsers = new Set(input.origins.users === 'bundle' ? (input.values.users ?? []).map(canonicalEmail) : []);
+  // Mailboxes whose hash the bundle holds, whether they are listed by the bundle or by flags.
+  const bundleUsers = new Set([
+    ...(input.origins.users === 'bundle' ? (input.values.users ?? []).map(canonicalEmail) : []),
+    ...[...(deps.hashed ?? [])].map(canonicalEmail),
+  ]);
   let draft = input;
 
   for (const line of WELCOME) io.say(line);

@@ -80,10 +80,10 @@ const NO_INTERFACES = (): Interfaces => ({});
 const PW = 'correct horse battery';
 const empty = () => sourced({}, 'default');
 
-async function run(input: SourcedInput, steps: Step[], opts: { passwords?: Map<string, string>; interfaces?: () => Interfaces } = {}) {
+async function run(input: SourcedInput, steps: Step[], opts: { passwords?: Map<string, string>; interfaces?: () => Interfaces; hashed?: Set<string> } = {}) {
   const prompter = scripted(steps);
   const io = fakeIo();
-  const result = await wizard(input, opts.passwords ?? new Map(), io, { prompter, interfaces: opts.interfaces ?? NO_INTERFACES });
+  const result = await wizard(input, opts.passwords ?? new Map(), io, { prompter, interfaces: opts.interfaces ?? NO_INTERFACES, ...(opts.hashed ? { hashed: opts.hashed } : {}) });
   expect(prompter.left()).toEqual([]);
   return { ...result, asked: prompter.asked, io, config: resolveConfig(result.input).config };
 }
@@ -299,6 +299,28 @@ describe('wizard', () => {
     expect(r.config).toMatchObject({ domains: ['example.org'], ipv4: '198.51.100.25', dnssec: false, adminSshFrom: ['198.51.100.0/24'] });
     expect(r.input.origins).toMatchObject({ domains: 'flag', users: 'flag', ipv4: 'file', adminSshFrom: 'file', hostname: 'wizard' });
     expect([...r.passwords.keys()].sort()).toEqual(['Alice@example.org', 'bob@example.org']);
+  });
+
+  it('offers to keep the stored password of a mailbox given by flag when the bundle holds its hash', async () => {
+    const file = sourced({ ipv4: '198.51.100.25', adminSshFrom: [] }, 'file', 'setup.yaml');
+    const flags = sourced({ domains: ['example.org'], users: ['alice@example.org', 'bob@example.org'], dnssec: true }, 'flag');
+    const r = await run(
+      overlay(file, flags),
+      [
+        ['Mail host name', ''],
+        ['How does mail reach', ''],
+        ['Public IPv6', ''],
+        ['name server on this host', ''],
+        ['Secondary name servers', ''],
+        ['Keep the current password of alice@example.org', ''],
+        ['Password for bob', PW],
+        ['same password again', PW],
+        ['Admin address', ''],
+        ['Write the bundle', ''],
+      ],
+      { hashed: new Set(['alice@example.org']) },
+    );
+    expect([...r.passwords.keys()]).toEqual(['bob@example.org']);
   });
 
   it('asks for a given value the schema rejects, saying why', async () => {
