@@ -14,6 +14,21 @@ export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `selfmail-${prefix}-`));
 }
 
+/** Temp dirs for one test file: `fresh(prefix)` makes one, `cleanup()` (in afterAll) removes them all. */
+export function tempDirs(): { fresh: (prefix: string) => Promise<string>; cleanup: () => Promise<void> } {
+  const dirs: string[] = [];
+  return {
+    fresh: async (prefix) => {
+      const d = await tempDir(prefix);
+      dirs.push(d);
+      return d;
+    },
+    cleanup: async () => {
+      for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+    },
+  };
+}
+
 export const MAIN_CF = `compatibility_level = 3.6
 myhostname = mail.example.org
 mydomain = example.org

@@ -1,17 +1,12 @@
-import { lstat, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
+import { lstat, readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyBundle } from '../../src/apply/index.js';
 import { InputError, ToolError } from '../../src/errors.js';
-import { copyBundle, editBundle, makeBundle, MASTER_CF, tempDir, treeDigest } from '../helpers/apply-bundle.js';
+import { copyBundle, editBundle, makeBundle, MASTER_CF, tempDirs, treeDigest } from '../helpers/apply-bundle.js';
 
-const dirs: string[] = [];
-const fresh = async (p: string) => {
-  const d = await tempDir(p);
-  dirs.push(d);
-  return d;
-};
+const { fresh, cleanup } = tempDirs();
 let bundle: string;
 
 beforeAll(async () => {
@@ -19,7 +14,7 @@ beforeAll(async () => {
   await makeBundle(bundle);
 });
 afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
+  await cleanup();
 });
 
 const mtimes = async (root: string, paths: string[]) =>

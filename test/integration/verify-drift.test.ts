@@ -9,15 +9,10 @@ import { run } from '../../src/tools/run.js';
 import { parseZone, earliestRrsigExpiry } from '../../src/verify/dns.js';
 import { verifyBundle } from '../../src/verify/index.js';
 import type { Finding } from '../../src/verify/index.js';
-import { copyBundle, editBundle, makeBundle, tempDir, treeDigest } from '../helpers/apply-bundle.js';
+import { copyBundle, editBundle, makeBundle, tempDirs, treeDigest } from '../helpers/apply-bundle.js';
 import { recordingIo } from '../helpers/apply-io.js';
 
-const dirs: string[] = [];
-const fresh = async (p: string) => {
-  const d = await tempDir(p);
-  dirs.push(d);
-  return d;
-};
+const { fresh, cleanup } = tempDirs();
 let bundle: string;
 let root: string;
 let expiry: Date;
@@ -31,7 +26,7 @@ beforeAll(async () => {
   expiry = earliestRrsigExpiry(parseZone(signed, 'example.org')) ?? new Date(0);
 });
 afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
+  await cleanup();
 });
 
 const summary = (fs: Finding[]) => fs.map((f) => `${f.level} ${f.check} ${f.path}`);
