@@ -13,7 +13,7 @@ import { MANIFEST, readBundle, writeBundle } from './bundle/write.js';
 import type { PreviousBundle } from './bundle/types.js';
 import type { KeySet } from './keys/types.js';
 
-/** Where a request's values come from, lowest precedence first: demo, bundle, file, flags. */
+/** Where a request's values come from, lowest precedence first: this machine's release, demo, bundle, file, flags. */
 export interface Layers {
   flags: SourcedInput;
   configFile?: string;
@@ -59,8 +59,10 @@ export interface Summary {
 
 /** Merge the layers into one request, remembering where each value came from. */
 export async function gatherInput(layers: Layers, previousYaml: Buffer | undefined): Promise<SourcedInput> {
-  const { parseConfigText, loadConfigFile } = await import('./config/load.js');
-  let input: SourcedInput = sourced({}, 'default');
+  const [{ parseConfigText, loadConfigFile }, { hostRelease }] = await Promise.all([import('./config/load.js'), import('./config/release.js')]);
+  // Unless told otherwise (--target, or the bundle's own record), write for this machine's release.
+  const host = await hostRelease();
+  let input: SourcedInput = sourced(host.release ? { target: host.release } : {}, 'default');
   if (layers.demo) input = overlay(input, sourced(layers.demo, 'default'));
   if (previousYaml) input = overlay(input, sourced(await parseConfigText(previousYaml.toString('utf8'), 'selfmail.yaml'), 'bundle'));
   if (layers.configFile) input = overlay(input, sourced(await loadConfigFile(layers.configFile), 'file', layers.configFile));
@@ -80,6 +82,19 @@ function canonicalPasswords(config: Config, given: Map<string, string>): { passw
     passwords.set(parsed.value, pw);
   }
   return { passwords, issues };
+}
+
+/**
+ * The certificate this host serves for the bundle's TLS key, where apply installs it and
+ * selfmail-acme renews it: once a CA issued it, the bundle's MTA-STS policy says `enforce`.
+ */
+async function readInstalledCert(): Promise<Buffer | undefined> {
+  const [{ readFile }, { systemPathOf }] = await Promise.all([import('node:fs/promises'), import('./bundle/layout.js')]);
+  try {
+    return await readFile(systemPathOf('keys/tls/cert.pem'));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Run the whole generation; returns the exit code. */
@@ -116,9 +131,11 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     !req.interactive &&
     !req.rotateDkim &&
     !req.retireDkimSelectors;
+  const installedCert = await readInstalledCert();
   if (nothingAsked && disk.exists) {
-    const { buildId, unchangedState } = await import('./bundle/state.js');
-    const state = unchangedState(disk, await buildId(), now);
+    const [{ buildId, unchangedState }, { certSpkiSha256, mtaStsModeFor }] = await Promise.all([import('./bundle/state.js'), import('./web/mtasts.js')]);
+    const mode = (cert: Buffer) => mtaStsModeFor(installedCert, certSpkiSha256(cert), now);
+    const state = unchangedState(disk, await buildId(), now, mode);
     if (state) return reportUnchanged(req.out, state, disk, io);
   }
 
@@ -148,6 +165,9 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
   }
   if (issues.length > 0) throw new InputError(issues);
 
+  // Every program the run needs, named at once before any key is made.
+  const { INIT_TOOLS, JOURNAL_MODULE, requireTools } = await import('./tools/preflight.js');
+  await requireTools(INIT_TOOLS, 'selfmail init', [JOURNAL_MODULE]);
   const { buildBundle, checkBundle, MissingPasswords } = await import('./pipeline.js');
   const buildInput = {
     config,
@@ -157,6 +177,7 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     warnings,
     ...(req.rotateDkim ? { rotateDkim: req.rotateDkim } : {}),
     ...(req.retireDkimSelectors ? { retireDkimSelectors: req.retireDkimSelectors } : {}),
+    ...(installedCert ? { installedCert } : {}),
   };
   let built;
   io.say('Generating keys and configuration…');
@@ -176,7 +197,7 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
 
   lap('built in memory');
   const { buildId, stateFile } = await import('./bundle/state.js');
-  built.files.push(stateFile(built.files, await buildId(), warnings));
+  built.files.push(stateFile(built.files, await buildId(), warnings, built.mtaSts));
   const { manifestOf } = await import('./bundle/write.js');
   const unchanged =
     disk.exists &&
@@ -187,7 +208,7 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     disk.files.get(MANIFEST)?.data.equals(manifestOf(built.files).data);
   if (!unchanged) {
     io.say('Checking the generated configuration with the real tools…');
-    await checkBundle(built, buildInput);
+    built.warnings.push(...(await checkBundle(built, buildInput)));
     lap('checked');
   }
   io.say('Writing the bundle…');

@@ -18,6 +18,8 @@ export interface RawInput {
   ingress?: string;
   acmeCa?: string;
   dnssec?: boolean;
+  /** `debian-13` or `debian-12`: the release the bundle is written for. */
+  target?: string;
 
   // Requests that exist only to be refused with an explanation (src/policy/).
   tunnelProvider?: string;
@@ -49,6 +51,7 @@ export const FLAG_OF: Record<RawKey, string> = {
   ingress: '--ingress',
   acmeCa: '--acme-ca',
   dnssec: '--no-dnssec',
+  target: '--target',
   tunnelProvider: '--tunnel-provider',
   relayHost: '--relay-host',
   dkimKey: '--dkim-key',

@@ -5,6 +5,7 @@
  */
 import { InputError, type InputIssue, RefusalError } from '../errors.js';
 import { refusals } from '../policy/refusals.js';
+import { type Release, SUPPORTED_TEXT, parseRelease } from './release.js';
 import { type RawKey, type SourcedInput, fieldName } from './raw.js';
 import {
   type Parsed,
@@ -198,6 +199,16 @@ export function resolveConfig(input: SourcedInput): Resolved {
     else adminSshFrom.push(c);
   }
 
+  // The release: the host's (a default layer the caller adds), the bundle's, or --target.
+  let target: Release | undefined;
+  if (v.target === undefined) {
+    problem('target', `is required: this machine is not one of the supported releases, so say which one the mail host runs: --target debian-13 or --target debian-12 (${SUPPORTED_TEXT})`);
+  } else {
+    const r = parseRelease(v.target);
+    if (r.ok) target = r.value;
+    else problem('target', `${JSON.stringify(v.target)} ${r.error}`);
+  }
+
   const acmeCa = v.acmeCa !== undefined ? take('acmeCa', v.acmeCa, parseDomainName(v.acmeCa)) : (DEFAULT_ACME_CA as DomainName);
 
   if (refused.length > 0) throw new RefusalError(refused, issues);
@@ -217,6 +228,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
     ingress,
     acmeCa: acmeCa!,
     dnssec: v.dnssec ?? true,
+    target: target!,
   };
   return { config, warnings };
 }
@@ -241,5 +253,6 @@ export function toRaw(config: Config): Record<string, unknown> {
     adminSshFrom: config.adminSshFrom,
     acmeCa: config.acmeCa,
     dnssec: config.dnssec,
+    target: config.target,
   };
 }

@@ -4,6 +4,10 @@
  * `DomainName` is expected, so nothing unvalidated can reach a template.
  */
 
+import type { Release } from './release.js';
+
+export type { Release } from './release.js';
+
 declare const brand: unique symbol;
 export type Brand<T, B extends string> = T & { readonly [brand]: B };
 
@@ -50,6 +54,8 @@ export interface Config {
   /** The CA named in CAA records. */
   acmeCa: DomainName;
   dnssec: boolean;
+  /** The Debian release the bundle is written for (the host's, unless --target says otherwise). */
+  target: Release;
 }
 
 /** Secrets that come with a run but are never stored in clear: only hashes reach the bundle. */

@@ -78,6 +78,13 @@ export async function loadBundle(dir: string, opts: { passwordFile?: string; now
   const { gatherInput } = await import('../generate.js');
   const { resolveConfig } = await import('../config/schema.js');
   const { config } = resolveConfig(await gatherInput({ flags: sourced({}, 'flag') }, yaml));
+  // The rehearsal runs this machine's daemons on the bundle's files: they must speak its syntax.
+  const [{ installedDovecot }, { releaseInfo }] = await Promise.all([import('../dovecot/index.js'), import('../config/release.js')]);
+  const want = releaseInfo(config.target);
+  const have = await installedDovecot();
+  if (have !== want.dovecot) {
+    throw bundleIssue(`the bundle is made for ${config.target} (${want.name}, Dovecot ${want.dovecot}) and this machine has Dovecot ${have}: rehearse it on a ${config.target} machine, or make the bundle for this one (selfmail init --out ${dir} --target …)`);
+  }
 
   // The keys are the bundle's own. ensureKeys would make up any missing one; a rehearsal with a
   // key the bundle does not hold would prove nothing, so anything new is an error.

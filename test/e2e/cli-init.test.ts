@@ -145,6 +145,23 @@ describe('hostile and invalid values (exit 2, nothing written)', () => {
     await expect(stat(out)).rejects.toThrow();
   });
 
+  it('rejects a release it does not write for, by flag and by config file, naming the supported ones', async () => {
+    await writeFile(join(work, 'pw-t'), 'alice@example.org:correct horse battery staple\n', { mode: 0o600 });
+    const out = join(work, 'bad-target');
+    // Only the target is wrong: with a password file, everything else would pass.
+    const r = await runCli([...BASE, '--password-file', join(work, 'pw-t'), '--target', 'debian-11', '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^ {2}--target: "debian-11" is not a supported release: selfmail writes for debian-13 \(Debian 13 "trixie"\) and debian-12 \(Debian 12 "bookworm"\)$/m);
+    expect(r.stderr.match(/^ {2}--/gm)).toHaveLength(1);
+    await expect(stat(out)).rejects.toThrow();
+    const cfg = join(work, 'target.yaml');
+    await writeFile(cfg, 'domains: [example.org]\nipv4: 192.0.2.25\nusers: [alice@example.org]\ntarget: ubuntu-24.04\n');
+    const f = await runCli(['init', '--non-interactive', '--config', cfg, '--password-file', join(work, 'pw-t'), '--out', out]);
+    expect(f.code).toBe(2);
+    expect(f.stderr).toMatch(/target\.yaml: target: "ubuntu-24\.04" is not a supported release/);
+    await expect(stat(out)).rejects.toThrow();
+  });
+
   it('refuses to take over a folder that is not a bundle', async () => {
     const out = join(work, 'not-a-bundle');
     await rm(out, { recursive: true, force: true });
@@ -191,6 +208,11 @@ describe('a real bundle', () => {
     const listed = (await readFile(join(out, 'MANIFEST.sha256'), 'utf8')).trim().split('\n').length;
     const all = Object.keys(await treeState(out)).length;
     expect(listed).toBe(all - 1);
+  });
+
+  it('records the release it wrote for: this machine\'s, or --target', async () => {
+    const host = (await readFile('/etc/os-release', 'utf8')).match(/^VERSION_ID="?(\d+)/m)?.[1];
+    expect(await readFile(join(out, 'selfmail.yaml'), 'utf8')).toMatch(new RegExp(`^target: debian-${host}$`, 'm'));
   });
 
   it('keeps keys private and secrets out of selfmail.yaml', async () => {

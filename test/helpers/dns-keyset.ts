@@ -21,6 +21,7 @@ export function makeConfig(values: RawInput = {}): Config {
       ns: ['ns1.example.org', 'ns2.example.com=198.51.100.53'],
       users: ['alice@example.org', 'first.last@example.net'],
       admin: 'alice@example.org',
+      target: 'debian-12',
       ...values,
     },
     origins: {},
@@ -47,5 +48,6 @@ export function makeContext(config: Config, keys: KeySet, opts: { previous?: rea
     now: opts.now ?? new Date('2026-03-01T12:00:00Z'),
     passwordHashes: new Map(),
     warnings: [],
+    mtaSts: 'testing',
   };
 }

@@ -16,6 +16,7 @@ export const BASE_INPUT: RawInput = {
   ipv4: '203.0.113.10',
   ipv6: '2001:db8::10',
   users: ['alice@example.org', 'bob@example.net'],
+  target: 'debian-12',
 };
 
 /**
@@ -42,6 +43,7 @@ export function hostContext(input: RawInput = {}, opts: { root?: string; keys?: 
     now: new Date('2026-03-01T12:00:00Z'),
     passwordHashes: new Map(),
     warnings: [...warnings],
+    mtaSts: 'testing',
   };
 }
 

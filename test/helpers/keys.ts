@@ -29,6 +29,7 @@ export function keysTestConfig(over: Partial<Config> = {}): Config {
     ingress: 'direct',
     acmeCa: d('letsencrypt.org'),
     dnssec: true,
+    target: 'debian-12',
     ...over,
   };
 }

@@ -26,6 +26,7 @@ export function mailTestConfig(): Config {
         ipv4: '192.0.2.25',
         ipv6: '2001:db8::25',
         users: ['alice@example.org', 'bob@example.net'],
+        target: 'debian-12',
       },
       'flag',
     ),
@@ -63,6 +64,7 @@ export async function mailTestContext(
     now: KEYS_NOW,
     passwordHashes: hashes,
     warnings: [],
+    mtaSts: 'testing',
   };
   return { ctx, root, cleanup: () => rm(root, { recursive: true, force: true }) };
 }

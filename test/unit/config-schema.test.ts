@@ -7,6 +7,7 @@ const base: RawInput = {
   domains: ['example.org'],
   ipv4: '192.0.2.25',
   users: ['alice@example.org'],
+  target: 'debian-12',
 };
 
 function resolve(extra: RawInput = {}, origin: 'flag' | 'file' = 'flag') {
@@ -38,6 +39,7 @@ describe('resolveConfig', () => {
       ingress: 'direct',
       acmeCa: 'letsencrypt.org',
       dnssec: true,
+      target: 'debian-12',
     });
     expect(warnings.join('\n')).toMatch(/documentation address/);
   });

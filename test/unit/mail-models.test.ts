@@ -14,7 +14,7 @@ import type { DkimKey } from '../../src/keys/types.js';
 
 const config = resolveConfig(
   sourced(
-    { domains: ['example.org', 'example.net'], ipv4: '192.0.2.25', ipv6: '2001:db8::25', users: ['alice@example.org', 'bob@example.net'] },
+    { domains: ['example.org', 'example.net'], ipv4: '192.0.2.25', ipv6: '2001:db8::25', users: ['alice@example.org', 'bob@example.net'], target: 'debian-12' },
     'flag',
   ),
 ).config;

@@ -46,6 +46,7 @@ describe('end screen', () => {
           ingress: 'port-forward',
           listenIpv4: '192.168.1.20',
           users: ['alice@example.org'],
+          target: 'debian-12',
         },
         'wizard',
       ),
@@ -67,7 +68,7 @@ describe('end screen', () => {
   });
 
   it('says there is no DS without DNSSEC and no router step for direct ingress', () => {
-    const { config } = resolveConfig(sourced({ domains: ['example.org'], ipv4: '198.51.100.25', users: ['a@example.org'], admin: 'ops@example.com', dnssec: false }, 'wizard'));
+    const { config } = resolveConfig(sourced({ domains: ['example.org'], ipv4: '198.51.100.25', users: ['a@example.org'], admin: 'ops@example.com', dnssec: false, target: 'debian-12' }, 'wizard'));
     const text = endScreenLines({ config, keys: { ...keys, dnssec: [] } as KeySet, summary }).join('\n');
     expect(text).toContain('no DS record: DNSSEC is off');
     expect(text).not.toContain('router');

@@ -78,7 +78,7 @@ function fakeIo(): Io & { out: string[]; err: string[] } {
 
 const NO_INTERFACES = (): Interfaces => ({});
 const PW = 'correct horse battery';
-const empty = () => sourced({}, 'default');
+const empty = () => sourced({ target: 'debian-12' }, 'default');
 
 async function run(input: SourcedInput, steps: Step[], opts: { passwords?: Map<string, string>; interfaces?: () => Interfaces; hashed?: Set<string> } = {}) {
   const prompter = scripted(steps);
@@ -120,6 +120,7 @@ describe('wizard', () => {
       ingress: 'direct',
       acmeCa: 'letsencrypt.org',
       dnssec: true,
+      target: 'debian-12',
     });
     expect(r.passwords).toEqual(new Map([['alice@example.org', PW]]));
     // The defaults offered were the safe ones.
@@ -278,7 +279,7 @@ describe('wizard', () => {
 
   it('does not ask again what flags or the config file gave', async () => {
     const file = sourced({ ipv4: '198.51.100.25', adminSshFrom: ['198.51.100.0/24'] }, 'file', 'setup.yaml');
-    const flags = sourced({ domains: ['example.org'], users: ['alice@example.org', 'bob@example.org'], dnssec: false }, 'flag');
+    const flags = sourced({ domains: ['example.org'], users: ['alice@example.org', 'bob@example.org'], dnssec: false, target: 'debian-12' }, 'flag');
     const r = await run(
       overlay(file, flags),
       [
@@ -303,7 +304,7 @@ describe('wizard', () => {
 
   it('offers to keep the stored password of a mailbox given by flag when the bundle holds its hash', async () => {
     const file = sourced({ ipv4: '198.51.100.25', adminSshFrom: [] }, 'file', 'setup.yaml');
-    const flags = sourced({ domains: ['example.org'], users: ['alice@example.org', 'bob@example.org'], dnssec: true }, 'flag');
+    const flags = sourced({ domains: ['example.org'], users: ['alice@example.org', 'bob@example.org'], dnssec: true, target: 'debian-12' }, 'flag');
     const r = await run(
       overlay(file, flags),
       [
@@ -324,7 +325,7 @@ describe('wizard', () => {
   });
 
   it('asks for a given value the schema rejects, saying why', async () => {
-    const flags = sourced({ domains: ['example.org'], ipv4: '192.168.1.1' }, 'flag');
+    const flags = sourced({ domains: ['example.org'], ipv4: '192.168.1.1', target: 'debian-12' }, 'flag');
     const r = await run(flags, oneDomain.slice(1));
     expect(r.io.err[0]).toMatch(/^--ipv4: "192\.168\.1\.1" is a private address/);
     expect(r.config.ipv4).toBe('198.51.100.25');
@@ -343,6 +344,7 @@ describe('wizard', () => {
       adminSshFrom: ['203.0.113.0/24'],
       acmeCa: 'letsencrypt.org',
       dnssec: false,
+      target: 'debian-12',
     };
     const input = sourced(previous, 'bundle');
     const r = await run(input, [

@@ -27,6 +27,7 @@ export const INIT_OPTIONS = {
   ingress: { type: 'string' },
   'acme-ca': { type: 'string' },
   'no-dnssec': { type: 'boolean' },
+  target: { type: 'string' },
   out: { type: 'string' },
   config: { type: 'string' },
   'non-interactive': { type: 'boolean' },
@@ -75,6 +76,7 @@ export function parseInitArgs(args: string[]): InitOptions {
   if (v.ingress !== undefined) raw.ingress = v.ingress;
   if (v['acme-ca'] !== undefined) raw.acmeCa = v['acme-ca'];
   if (v['no-dnssec']) raw.dnssec = false;
+  if (v.target !== undefined) raw.target = v.target;
   if (v['tunnel-provider'] !== undefined) raw.tunnelProvider = v['tunnel-provider'];
   if (v['relay-host'] !== undefined) raw.relayHost = v['relay-host'];
   if (v['dkim-key'] !== undefined) raw.dkimKey = v['dkim-key'];
