@@ -1,17 +1,43 @@
 #!/usr/bin/env bash
-# Installs the Debian packages whose real programs the tests use to validate and run a bundle:
-# Postfix, Dovecot, OpenDKIM, NSD, ldns, BIND's checkers, unbound, nftables, OpenSSH, fail2ban,
-# nginx and swaks. Needs root. Services are not started (policy-rc.d), only their programs used.
+# Installs the Debian packages a selfmail mail host needs, on Debian 13 or Debian 12: the servers
+# (Postfix, Dovecot, OpenDKIM, NSD, unbound, nginx, fail2ban, OpenSSH), the tools selfmail checks
+# and signs with (ldns, BIND's checkers, nftables), and what keeps the host up on its own
+# (certbot for the certificate, python3-systemd for fail2ban's journal jails).
+#
+#   bash scripts/install-debian-packages.sh           a mail host (or the machine running selfmail init)
+#   bash scripts/install-debian-packages.sh --tests   the same plus what the test suite drives them with
+#
+# Needs root. No daemon is started by the installation (policy-rc.d): `selfmail apply` starts
+# them once their configuration is in place, so no Debian default (Dovecot's snakeoil TLS, an
+# open nginx site) ever serves in between.
 set -euo pipefail
+tests=no
+for arg in "$@"; do
+  case "$arg" in
+    --tests) tests=yes ;;
+    *) echo "usage: $0 [--tests]" >&2; exit 2 ;;
+  esac
+done
 if [ "$(id -u)" -ne 0 ]; then
   echo "run as root (apt-get install needs it)" >&2
   exit 1
 fi
+version=$(. /etc/os-release 2>/dev/null && echo "${ID:-}-${VERSION_ID:-}")
+case "$version" in
+  debian-13) nginx=nginx ;;
+  debian-12) nginx=nginx-light ;;
+  *) echo "selfmail supports Debian 13 and Debian 12; this system is ${version:-unknown}" >&2; exit 1 ;;
+esac
 packages=(
   postfix dovecot-core dovecot-imapd dovecot-lmtpd opendkim opendkim-tools nsd ldnsutils
-  bind9-utils bind9-dnsutils unbound nftables openssh-server fail2ban nginx-light swaks openssl
-  dns-root-data time
+  bind9-utils bind9-dnsutils unbound dns-root-data nftables openssh-server fail2ban python3-systemd
+  "$nginx" certbot openssl ca-certificates passwd
 )
+if [ "$tests" = yes ]; then
+  # swaks and GNU time for the suite and the benchmarks; debootstrap, systemd-nspawn and iproute2
+  # for the pristine-host tier, which boots fresh Debian roots in network namespaces of its own.
+  packages+=(swaks time debootstrap systemd-container iproute2)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,7 +46,7 @@ if [ "${#missing[@]}" -eq 0 ]; then
   echo "Debian packages: all present"
   exit 0
 fi
-# Keep package scripts from starting the daemons: the tests start their own, on loopback.
+# Keep package scripts from starting the daemons before selfmail has configured them.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d

@@ -1,7 +1,7 @@
 /**
  * fail2ban (principle 5: password guessing is throttled): jails for Postfix SASL logins, Dovecot,
  * sshd, and recidive for those who come back. Bans go through nftables in fail2ban's own table,
- * beside ours. Debian 12 logs to the journal, so the service jails read it (python3-systemd).
+ * beside ours. Debian 12 and 13 log to the journal only, so the service jails read it (python3-systemd).
  */
 import { appendFile, cp, mkdir, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -14,6 +14,8 @@ import { run } from '../tools/run.js';
 import { SSH_PORT } from '../nftables/index.js';
 
 export const JAIL_PATH = 'fail2ban/jail.d/selfmail.local';
+/** Debian's Dovecot filter plus Dovecot 2.4's wording (templates/fail2ban/selfmail-dovecot.conf.hbs). */
+export const DOVECOT_FILTER_PATH = 'fail2ban/filter.d/selfmail-dovecot.conf';
 
 export interface Jail {
   name: string;
@@ -21,6 +23,13 @@ export interface Jail {
   /** Comma-separated ports to ban (numbers), or undefined for the jail's default. */
   port?: string;
   backend: 'systemd' | 'auto';
+  /**
+   * With the journal backend: which journal entries the filter reads. Set for every journal jail,
+   * because the filters' own defaults miss Debian's units: Postfix runs as `postfix@-.service`,
+   * and sshd as `ssh.service` (Debian 12's filter looks for `sshd.service`), whose per-connection
+   * processes are `sshd-session` since OpenSSH 9.8 (Debian 13). The same match fits both releases.
+   */
+  journalmatch?: string;
   logpath?: string;
   maxretry: number;
   findtime: string;
@@ -33,13 +42,32 @@ export function jails(profile: Profile): Jail[] {
   const p = profile.ports;
   const mailPorts = [p.smtp, p.submissions, p.submission].join(',');
   return [
-    { name: 'sshd', filter: 'sshd', port: String(SSH_PORT), backend: 'systemd', maxretry: 3, findtime: '10m', bantime: '1h' },
-    { name: 'postfix-sasl', filter: 'postfix[mode=auth]', port: mailPorts, backend: 'systemd', maxretry: 5, findtime: '10m', bantime: '1h' },
+    {
+      name: 'sshd',
+      filter: 'sshd',
+      port: String(SSH_PORT),
+      backend: 'systemd',
+      journalmatch: '_SYSTEMD_UNIT=ssh.service + _COMM=sshd + _COMM=sshd-session',
+      maxretry: 3,
+      findtime: '10m',
+      bantime: '1h',
+    },
+    {
+      name: 'postfix-sasl',
+      filter: 'postfix[mode=auth]',
+      port: mailPorts,
+      backend: 'systemd',
+      journalmatch: '_SYSTEMD_UNIT=postfix@-.service',
+      maxretry: 5,
+      findtime: '10m',
+      bantime: '1h',
+    },
     {
       name: 'dovecot',
-      filter: 'dovecot',
+      filter: 'selfmail-dovecot',
       port: [p.imaps, p.submissions, p.submission].join(','),
       backend: 'systemd',
+      journalmatch: '_SYSTEMD_UNIT=dovecot.service',
       maxretry: 5,
       findtime: '10m',
       bantime: '1h',
@@ -61,9 +89,12 @@ export const fail2banService: ServiceModule = {
   name: 'fail2ban',
   async build(ctx: BuildContext): Promise<BundleFile[]> {
     // Strict templates: every field present, '' for "not set".
-    const data = jails(ctx.profile).map((j) => ({ ...j, port: j.port ?? '', logpath: j.logpath ?? '', banaction: j.banaction ?? '' }));
+    const data = jails(ctx.profile).map((j) => ({ ...j, port: j.port ?? '', journalmatch: j.journalmatch ?? '', logpath: j.logpath ?? '', banaction: j.banaction ?? '' }));
     const text = await render('fail2ban', 'selfmail.local', { jails: data });
-    return [textFile(JAIL_PATH, text, 'fail2ban jails: postfix-sasl, dovecot, sshd, recidive')];
+    return [
+      textFile(JAIL_PATH, text, 'fail2ban jails: postfix-sasl, dovecot, sshd, recidive'),
+      textFile(DOVECOT_FILTER_PATH, await render('fail2ban', 'selfmail-dovecot.conf', {}), "fail2ban's Dovecot filter with Dovecot 2.4's wording"),
+    ];
   },
   async check(ctx: BuildContext): Promise<void> {
     const root = ctx.profile.root;
@@ -81,6 +112,8 @@ export const fail2banService: ServiceModule = {
       await mkdir(dirname(j.logpath), { recursive: true });
       await appendFile(j.logpath, '');
     }
+    // fail2ban-client -t passes even when the journal backend cannot load: init's preflight
+    // (src/tools/preflight.ts) and apply's validators ask Python for python3-systemd.
     await run('fail2ban-client', ['-c', confdir, '-t']);
   },
 };

@@ -8,8 +8,10 @@ import { PACKAGE_OF, hasTool } from '../../src/tools/run.js';
 const NEEDED = [
   'postfix', 'postconf', 'postmap', 'doveconf', 'doveadm', 'dovecot', 'opendkim', 'nsd', 'nsd-checkconf', 'nsd-checkzone',
   'nsd-control', 'ldns-signzone', 'ldns-verify-zone', 'ldns-key2ds', 'ldns-keygen', 'named-checkzone', 'dnssec-signzone',
-  'dnssec-verify', 'dnssec-dsfromkey', 'dig', 'delv', 'unbound-checkconf', 'nft', 'sshd', 'ssh-keygen', 'fail2ban-client',
-  'nginx', 'openssl', 'sha256sum', 'unshare', 'runuser', 'diff', 'script',
+  'dnssec-verify', 'dnssec-dsfromkey', 'dig', 'delv', 'unbound-checkconf', 'nft', 'sshd', 'ssh-keygen', 'fail2ban-client', 'fail2ban-regex',
+  'nginx', 'openssl', 'sha256sum', 'unshare', 'runuser', 'diff', 'script', 'useradd', 'userdel', 'drill',
+  // The pristine-host tier (test/host/): fresh roots, booted with systemd in namespaces of its own.
+  'debootstrap', 'systemd-nspawn', 'ip', 'nsenter', 'tar', 'git',
 ];
 
 export default async function checkTools(): Promise<void> {
@@ -19,7 +21,7 @@ export default async function checkTools(): Promise<void> {
     const packages = [...new Set(missing.map((t) => PACKAGE_OF[t] ?? t))].sort();
     throw new Error(
       `the tests run the real servers and tools, and these are missing: ${missing.join(', ')}.\n` +
-        `Install them with: bash scripts/install-debian-packages.sh   (Debian packages: ${packages.join(' ')})`,
+        `Install them with: bash scripts/install-debian-packages.sh --tests   (Debian packages: ${packages.join(' ')})`,
     );
   }
 }
