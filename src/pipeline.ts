@@ -15,6 +15,7 @@ import { keyFilesUnder, stageTree } from './bundle/stage.js';
 import type { BuildContext, BundleFile, PreviousBundle } from './bundle/types.js';
 import type { KeySet } from './keys/types.js';
 import { services } from './services.js';
+import { type MtaStsMode, mtaStsModeFor } from './web/mtasts.js';
 
 export interface BuildInput {
   config: Config;
@@ -26,11 +27,14 @@ export interface BuildInput {
   warnings: string[];
   rotateDkim?: DomainName[];
   retireDkimSelectors?: string[];
+  /** The certificate installed on this host for the TLS key (`/etc/selfmail/tls/cert.pem`), if any. */
+  installedCert?: Buffer;
 }
 
 export interface Built {
   files: BundleFile[];
   keys: KeySet;
+  mtaSts: MtaStsMode;
   passwordHashes: Map<Email, string>;
   warnings: string[];
 }
@@ -67,11 +71,12 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
     now: input.now,
     passwordHashes: hashed.hashes,
     warnings,
+    mtaSts: mtaStsModeFor(input.installedCert, keys.tls.spkiSha256, input.now),
   };
   const files: BundleFile[] = [...keys.files];
   for (const service of await services()) files.push(...(await service.build(ctx)));
   files.push(await configFile(input.config));
-  return { files, keys, passwordHashes: hashed.hashes, warnings };
+  return { files, keys, passwordHashes: hashed.hashes, warnings, mtaSts: ctx.mtaSts };
 }
 
 /** `selfmail.yaml`: the resolved configuration with every default spelled out, and no secret. */
@@ -89,9 +94,10 @@ export async function configFile(config: Config): Promise<BundleFile> {
  * Check the bundle with the real tools: render each service again for a throwaway root of its
  * own, lay it out there, and let the service's own check run (postfix check, doveconf -n,
  * nsd-checkzone, …). The checks are independent, so they run side by side; a separate root each
- * means no check ever reads a file another is writing. The first failure is reported.
+ * means no check ever reads a file another is writing. The first failure is reported; returns
+ * what the checks could not judge here (the run's warnings say so).
  */
-export async function checkBundle(built: Built, input: BuildInput): Promise<void> {
+export async function checkBundle(built: Built, input: BuildInput): Promise<string[]> {
   if (process.getuid?.() !== 0) {
     throw new ToolError(
       'the checks with the real tools (postfix check, doveconf, opendkim -n, nsd-checkzone, …) run on a throwaway copy as root, ' +
@@ -116,6 +122,7 @@ export async function checkBundle(built: Built, input: BuildInput): Promise<void
   const builtFiles = new Map(built.files.map((f) => [f.path, f.data]));
   const previous: PreviousBundle = { dir: input.previous.dir, read: (p) => builtFiles.get(p) ?? input.previous.read(p) };
   const roots: string[] = [];
+  const warnings: string[] = [];
   try {
     const results = await Promise.allSettled(
       mods.map(async (m) => {
@@ -128,7 +135,8 @@ export async function checkBundle(built: Built, input: BuildInput): Promise<void
           profile: { ...base, root },
           now: input.now,
           passwordHashes: built.passwordHashes,
-          warnings: [],
+          warnings,
+          mtaSts: built.mtaSts,
         };
         const files = await m.build(ctx);
         // The TLS key and certificate are read by several services; other keys are staged by
@@ -141,6 +149,7 @@ export async function checkBundle(built: Built, input: BuildInput): Promise<void
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    return warnings;
   } finally {
     await Promise.all(roots.map((r) => rm(r, { recursive: true, force: true })));
   }

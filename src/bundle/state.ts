@@ -4,7 +4,8 @@
  * `selfmail.state.json` records the build of selfmail that wrote the bundle, a hash of the
  * selfmail.yaml it was built from, until when nothing time-bound needs redoing (the earliest
  * RRSIG nearing expiry, the bootstrap certificate nearing renewal), each file's mode and role, and
- * the configuration's warnings. When a later `init` brings no new input, runs the same build, and
+ * the configuration's warnings, and the MTA-STS mode (which follows the certificate installed on
+ * the host). When a later `init` brings no new input, runs the same build, and
  * every file still matches MANIFEST.sha256 and its mode, the result of a full run is known in
  * advance: nothing would change. Everything here is derived from the bundle's own bytes, so the
  * file is as deterministic as the rest of the bundle.
@@ -14,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { RESIGN_MARGIN_DAYS, earliestExpiry } from '../dns/sign.js';
 import { RENEW_BEFORE_DAYS } from '../keys/tls.js';
 import type { BundleFile } from './types.js';
+import type { MtaStsMode } from '../web/mtasts.js';
 import { MANIFEST, manifestPaths } from './write.js';
 
 export const STATE_PATH = 'selfmail.state.json';
@@ -25,6 +27,8 @@ export interface BundleState {
   validUntil: string;
   files: Array<[path: string, mode: string, role: string]>;
   warnings: string[];
+  /** The MTA-STS mode the bundle publishes: it follows the certificate installed on the host. */
+  mtaSts: MtaStsMode;
 }
 
 /** The id of this build of selfmail (written by scripts/bundle.mjs); 'dev' when run from sources. */
@@ -43,7 +47,7 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
  * because of the date alone: re-sign a zone (RESIGN_MARGIN_DAYS before its earliest RRSIG
  * expires) or renew the bootstrap certificate (RENEW_BEFORE_DAYS before it expires).
  */
-export function stateFile(files: readonly BundleFile[], build: string, warnings: readonly string[]): BundleFile {
+export function stateFile(files: readonly BundleFile[], build: string, warnings: readonly string[], mtaSts: MtaStsMode): BundleFile {
   let until = Number.POSITIVE_INFINITY;
   for (const f of files) {
     if (f.path.startsWith('dns/') && f.path.endsWith('.zone.signed')) {
@@ -63,6 +67,7 @@ export function stateFile(files: readonly BundleFile[], build: string, warnings:
       .map((f) => [f.path, f.mode.toString(8), f.role] as [string, string, string])
       .sort((a, b) => (a[0] < b[0] ? -1 : 1)),
     warnings: [...warnings],
+    mtaSts,
   };
   return { path: STATE_PATH, data: Buffer.from(`${JSON.stringify(state, null, 1)}\n`), mode: 0o644, role: 'what this bundle was built from (lets an unchanged re-run stop early)' };
 }
@@ -75,6 +80,7 @@ export function unchangedState(
   disk: { files: Map<string, { data: Buffer; mode: number }> },
   build: string,
   now: Date,
+  mtaSts: (bundleCert: Buffer) => MtaStsMode,
 ): BundleState | undefined {
   if (build === 'dev') return undefined;
   const raw = disk.files.get(STATE_PATH);
@@ -89,6 +95,13 @@ export function unchangedState(
   }
   if (state.build !== build || state.input !== sha256(yaml.data)) return undefined;
   if (!(now.getTime() < Date.parse(state.validUntil))) return undefined;
+  // A certificate installed (or gone) on the host since changes what the bundle publishes.
+  const cert = disk.files.get('keys/tls/cert.pem');
+  try {
+    if (state.mtaSts !== (cert ? mtaSts(cert.data) : 'testing')) return undefined;
+  } catch {
+    return undefined;
+  }
   const listed = manifestPaths(manifest.data);
   const lines = new Map<string, string>();
   for (const line of manifest.data.toString('utf8').split('\n')) {

@@ -1,6 +1,7 @@
 import type { Config, Email } from '../config/types.js';
 import type { KeySet } from '../keys/types.js';
 import type { Profile } from './layout.js';
+import type { MtaStsMode } from '../web/mtasts.js';
 
 /** One file of the bundle, in memory: nothing is on disk until the writer runs. */
 export interface BundleFile {
@@ -33,6 +34,8 @@ export interface BuildContext {
   passwordHashes: Map<Email, string>;
   /** Non-fatal remarks collected for the summary and REPORT.md. */
   warnings: string[];
+  /** `enforce` once a CA-issued certificate for the bundle's key is installed on this host. */
+  mtaSts: MtaStsMode;
 }
 
 /** A service module: pure apart from reading `previous`; returns the files it owns. */

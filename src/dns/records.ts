@@ -6,7 +6,7 @@
 import type { Config, DomainName } from '../config/types.js';
 import { domainOf, isInZone, localPartOf, zoneOf } from '../config/types.js';
 import type { KeySet } from '../keys/types.js';
-import { mtaStsId, mtaStsPolicy } from '../web/mtasts.js';
+import { type MtaStsMode, mtaStsId, mtaStsPolicy } from '../web/mtasts.js';
 
 /** One resource record. `name` is absolute without the trailing dot; rdata is presentation form. */
 export interface Rr {
@@ -90,7 +90,7 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * Every record of `zone` except DNSSEC's own (DNSKEY, RRSIG, NSEC are added by the signer), in
  * groups with their comments. `serial` goes into the SOA.
  */
-export function zoneRecords(config: Config, keys: Pick<KeySet, 'dkim' | 'tls'>, zone: DomainName, serial: number): RrGroup[] {
+export function zoneRecords(config: Config, keys: Pick<KeySet, 'dkim' | 'tls'>, zone: DomainName, serial: number, mtaSts: MtaStsMode): RrGroup[] {
   const groups: RrGroup[] = [];
   const add = (comment: string[], records: Rr[]) => {
     if (records.length > 0) groups.push({ comment, records });
@@ -156,7 +156,7 @@ export function zoneRecords(config: Config, keys: Pick<KeySet, 'dkim' | 'tls'>, 
   }
   add(
     ['MTA-STS (RFC 8461): senders must use TLS to the MX; the id changes whenever the policy at', `https://mta-sts.${zone}/.well-known/mta-sts.txt changes.`],
-    [{ name: `_mta-sts.${zone}`, type: 'TXT', rdata: txtRdata(`v=STSv1; id=${mtaStsId(mtaStsPolicy(config))}`) }],
+    [{ name: `_mta-sts.${zone}`, type: 'TXT', rdata: txtRdata(`v=STSv1; id=${mtaStsId(mtaStsPolicy(config, mtaSts))}`) }],
   );
   add(
     ['TLS reporting (RFC 8460): senders report TLS failures to this address.'],

@@ -40,8 +40,8 @@ export interface ZoneFiles {
  * secondaries only transfer a zone whose serial grew.
  */
 export async function buildZone(ctx: BuildContext, zone: DomainName): Promise<ZoneFiles> {
-  const { config, keys, previous, now } = ctx;
-  const draft = writeZone(zone, zoneRecords(config, keys, zone, 0));
+  const { config, keys, previous, now, mtaSts } = ctx;
+  const draft = writeZone(zone, zoneRecords(config, keys, zone, 0, mtaSts));
   const prevUnsigned = previous.read(`dns/${zone}.zone`)?.toString('utf8');
   const prevSigned = previous.read(`dns/${zone}.zone.signed`)?.toString('utf8');
   const prevSerial = prevUnsigned === undefined ? undefined : serialOf(prevUnsigned);

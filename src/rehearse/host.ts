@@ -11,6 +11,7 @@ import { type Profile, installedPath, sysPath } from '../bundle/layout.js';
 import type { BuildContext, BundleFile } from '../bundle/types.js';
 import { ToolError } from '../errors.js';
 import type { LoadedBundle } from './load.js';
+import { webPaths } from '../web/index.js';
 import { freeServicePorts } from '../bundle/ports.js';
 import { type Supervisor, requireTool, tail, tcpOpen, waitReady } from './supervisor.js';
 
@@ -72,6 +73,8 @@ export async function renderHost(bundle: LoadedBundle, profile: Profile): Promis
     now: new Date(),
     passwordHashes: bundle.passwordHashes,
     warnings: [],
+    // The rehearsal serves the bundle's zones as they are; its web files say what the bundle's say.
+    mtaSts: /^mode: enforce\r?$/m.test(bundle.files.get(webPaths(bundle.config.domains[0]!).policy)?.toString('utf8') ?? '') ? 'enforce' : 'testing',
   };
   const { services } = await import('../services.js');
   const files: BundleFile[] = [...bundle.keys.files];

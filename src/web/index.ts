@@ -83,7 +83,7 @@ export const webService: ServiceModule = {
       ctx.warnings.push(`the TLS certificate does not cover ${missing.join(', ')}; MTA-STS and client autoconfiguration fail on those names until it does`);
     }
     const files: BundleFile[] = [];
-    const policy = mtaStsPolicy(config);
+    const policy = mtaStsPolicy(config, ctx.mtaSts);
     for (const d of [...config.domains].sort()) {
       const p = webPaths(d);
       const s = clientSettings(config, ctx.profile.ports, d);

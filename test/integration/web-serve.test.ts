@@ -29,11 +29,11 @@ let cert: Buffer;
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'selfmail-web-'));
   await chmod(root, 0o755);
-  const { config } = resolveConfig(sourced({ domains: ['example.org', 'example.net'], ipv4: '192.0.2.25', users: ['alice@example.org'] }, 'flag'));
+  const { config } = resolveConfig(sourced({ domains: ['example.org', 'example.net'], ipv4: '192.0.2.25', users: ['alice@example.org'], target: 'debian-12' }, 'flag'));
   const now = new Date();
   const keys = await ensureKeys(config, { dir: root, read: () => undefined }, now);
   const profile: Profile = { kind: 'rehearsal', root, listen: { ipv4: '127.0.0.1' }, ports: await freeServicePorts(), mailUser: { name: 'nobody', group: 'nogroup' } };
-  ctx = { config, keys, previous: { dir: root, read: () => undefined }, profile, now, passwordHashes: new Map(), warnings: [] };
+  ctx = { config, keys, previous: { dir: root, read: () => undefined }, profile, now, passwordHashes: new Map(), warnings: [], mtaSts: 'testing' };
   const files = await webService.build(ctx);
   await stageTree([...keys.files, ...files], root);
   cert = keys.read(keys.tls.certPath);
@@ -76,7 +76,7 @@ describe('nginx serving the web side', () => {
     for (const d of ['example.org', 'example.net']) {
       const r = await get(`mta-sts.${d}`, '/.well-known/mta-sts.txt');
       expect(r.status).toBe(200);
-      expect(r.body).toBe(mtaStsPolicy(ctx.config));
+      expect(r.body).toBe(mtaStsPolicy(ctx.config, 'testing'));
     }
   });
 

@@ -21,9 +21,12 @@ function diskOf(files: BundleFile[]) {
 
 function bundle(build = 'b1') {
   const files = [f('selfmail.yaml', 'domains: [example.org]\n'), f('dns/example.org.zone.signed', signed), f('keys/x.private', 'k', 0o600)];
-  files.push(stateFile(files, build, ['ipv4: a warning']));
+  files.push(stateFile(files, build, ['ipv4: a warning'], 'testing'));
   return files;
 }
+
+/** The bundle has no certificate: its mode is testing whatever the host has. */
+const TESTING = () => 'testing' as const;
 
 describe('the bundle state (quick re-run)', () => {
   const before = new Date('2026-12-01T00:00:00Z');
@@ -35,28 +38,28 @@ describe('the bundle state (quick re-run)', () => {
   });
 
   it('knows an untouched bundle of the same build', () => {
-    const s = unchangedState(diskOf(bundle()), 'b1', before);
+    const s = unchangedState(diskOf(bundle()), 'b1', before, TESTING);
     expect(s?.warnings).toEqual(['ipv4: a warning']);
   });
 
   it('wants a full run from another build, or from the sources', () => {
-    expect(unchangedState(diskOf(bundle()), 'b2', before)).toBeUndefined();
-    expect(unchangedState(diskOf(bundle('dev')), 'dev', before)).toBeUndefined();
+    expect(unchangedState(diskOf(bundle()), 'b2', before, TESTING)).toBeUndefined();
+    expect(unchangedState(diskOf(bundle('dev')), 'dev', before, TESTING)).toBeUndefined();
   });
 
   it('wants a full run once a signature is due for renewal', () => {
-    expect(unchangedState(diskOf(bundle()), 'b1', new Date('2026-12-13T00:00:01Z'))).toBeUndefined();
+    expect(unchangedState(diskOf(bundle()), 'b1', new Date('2026-12-13T00:00:01Z'), TESTING)).toBeUndefined();
   });
 
   it('wants a full run when a file, its mode, or selfmail.yaml changed', () => {
     const disk = diskOf(bundle());
     disk.files.get('dns/example.org.zone.signed')!.data = Buffer.from(`${signed}; edited\n`);
-    expect(unchangedState(disk, 'b1', before)).toBeUndefined();
+    expect(unchangedState(disk, 'b1', before, TESTING)).toBeUndefined();
     const disk2 = diskOf(bundle());
     disk2.files.get('keys/x.private')!.mode = 0o644;
-    expect(unchangedState(disk2, 'b1', before)).toBeUndefined();
+    expect(unchangedState(disk2, 'b1', before, TESTING)).toBeUndefined();
     const disk3 = diskOf(bundle());
     disk3.files.delete('keys/x.private');
-    expect(unchangedState(disk3, 'b1', before)).toBeUndefined();
+    expect(unchangedState(disk3, 'b1', before, TESTING)).toBeUndefined();
   });
 });

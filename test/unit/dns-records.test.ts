@@ -31,7 +31,7 @@ function fakeKeys(): KeySet {
   };
 }
 
-const all = (zone: string, config = makeConfig(), keys = fakeKeys()) => zoneRecords(config, keys, zone as DomainName, 2026030101).flatMap((g) => g.records);
+const all = (zone: string, config = makeConfig(), keys = fakeKeys()) => zoneRecords(config, keys, zone as DomainName, 2026030101, 'enforce').flatMap((g) => g.records);
 
 describe('TXT character-strings', () => {
   it('splits a value longer than 255 bytes and joins back to the same value', () => {
@@ -110,8 +110,8 @@ describe('zone writer and serial', () => {
   it('writes the same bytes for the same input, with $ORIGIN, $TTL and comments', () => {
     const config = makeConfig();
     const keys = fakeKeys();
-    const a = writeZone('example.org' as DomainName, zoneRecords(config, keys, 'example.org' as DomainName, 2026030101));
-    const b = writeZone('example.org' as DomainName, zoneRecords(config, keys, 'example.org' as DomainName, 2026030101));
+    const a = writeZone('example.org' as DomainName, zoneRecords(config, keys, 'example.org' as DomainName, 2026030101, 'enforce'));
+    const b = writeZone('example.org' as DomainName, zoneRecords(config, keys, 'example.org' as DomainName, 2026030101, 'enforce'));
     expect(a).toBe(b);
     expect(a).toMatch(/^\$ORIGIN example\.org\.$/m);
     expect(a).toMatch(/^\$TTL 3600$/m);

@@ -56,12 +56,12 @@ function file(files: BundleFile[], path: string): string {
 }
 
 describe('MTA-STS', () => {
-  it('serves a policy that parses per RFC 8461: enforce, the MX host, at least a week', async () => {
-    const ctx = hostContext();
+  it.each(['testing', 'enforce'] as const)('serves a policy that parses per RFC 8461: mode %s as the host\'s certificate allows, the MX host, at least a week', async (mode) => {
+    const ctx = { ...hostContext(), mtaSts: mode };
     const files = await webService.build(ctx);
     for (const d of ctx.config.domains) {
       const p = parseStsPolicy(file(files, webPaths(d).policy));
-      expect(p.mode).toBe('enforce');
+      expect(p.mode).toBe(mode);
       expect(p.mx).toEqual(['mail.example.org']);
       expect(p.maxAge).toBeGreaterThanOrEqual(7 * 24 * 3600);
       expect(p.maxAge).toBe(MTA_STS_MAX_AGE);
@@ -74,10 +74,11 @@ describe('MTA-STS', () => {
   });
 
   it('its id changes when the policy changes, and only then', () => {
-    const a = mtaStsPolicy({ hostname: 'mail.example.org' as DomainName });
-    const b = mtaStsPolicy({ hostname: 'mx.example.org' as DomainName });
+    const a = mtaStsPolicy({ hostname: 'mail.example.org' as DomainName }, 'enforce');
+    const b = mtaStsPolicy({ hostname: 'mx.example.org' as DomainName }, 'enforce');
     expect(mtaStsId(a)).not.toBe(mtaStsId(b));
-    expect(mtaStsId(a)).toBe(mtaStsId(mtaStsPolicy({ hostname: 'mail.example.org' as DomainName })));
+    expect(mtaStsId(a)).not.toBe(mtaStsId(mtaStsPolicy({ hostname: 'mail.example.org' as DomainName }, 'testing')));
+    expect(mtaStsId(a)).toBe(mtaStsId(mtaStsPolicy({ hostname: 'mail.example.org' as DomainName }, 'enforce')));
     expect(mtaStsId(a)).toMatch(/^[A-Za-z0-9]{1,32}$/);
   });
 });
