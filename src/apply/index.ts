@@ -1,35 +1,51 @@
 /**
- * `apply`: install a bundle at its system paths, validate it with the real tools, roll back on
- * failure, reload what runs. Deciding (the plan) is separate from doing (backup, install,
- * rollback), so `--dry-run` only stops after the plan.
+ * `apply`: put a bundle on the host it was made for and leave that host running it. In order:
+ * 1. read the bundle (refused unless it matches its MANIFEST.sha256) and check that the host runs
+ *    the release it was made for;
+ * 2. plan: each file created, replaced, re-owned, kept or already there; installed files the bundle
+ *    dropped; the mail account; and stop (exit 2) if the new firewall or sshd settings would lock
+ *    the operator out;
+ * 3. validate the new files at their real paths in a private mount namespace (./validate.ts)
+ *    before anything live changes;
+ * 4. back up, install, remove, create the mail account and its folder;
+ * 5. enable every unit the bundle needs, start what is not running, reload or restart what a
+ *    change concerns (./units.ts).
+ * A failure in 3 changes nothing; a failure in 4 or 5 restores every file and account as it was.
+ * `--dry-run` stops after 2.
  */
 import { existsSync } from 'node:fs';
-import { chmod, chown, copyFile, link, lstat, mkdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, link, mkdir, mkdtemp, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { ruleFor, systemPathOf } from '../bundle/layout.js';
-import type { InstallRule } from '../bundle/layout.js';
-import { InputError, ToolError } from '../errors.js';
-import { run } from '../tools/run.js';
-import { readBundle } from './bundle.js';
-import type { BundleEntry } from './bundle.js';
+import { ruleFor } from '../bundle/layout.js';
 import { loadIds } from '../bundle/owners.js';
 import type { Ids } from '../bundle/owners.js';
-import { parseZone } from '../verify/dns.js';
-import { RRSIG_FAIL_DAYS } from '../verify/index.js';
-import { hostMaintained, judgeHostCopy, signedZoneOf } from '../verify/maintained.js';
+import { type Release, hostRelease, parseRelease, releaseInfo, SUPPORTED_TEXT } from '../config/release.js';
+import { InputError, ToolError } from '../errors.js';
+import { readBundle } from './bundle.js';
+import type { BundleEntry } from './bundle.js';
+import { createMailAccount, ensureMailRoot, mailAccount, mailAccountMissing, removeMailAccount } from './accounts.js';
+import { type ApplyAction, type PlanItem, type Removal, diffOf, dirPolicy, planFiles, planRemovals, serialWarnings } from './plan.js';
+import { admissionOf, lockoutProblems, loginUsers, sshClient, type SessionFacts } from './session.js';
+import { type UnitOutcome, applyUnits, shippedUnits, unitPlan } from './units.js';
 import { rootUnsafeForOverlay, runValidator, topLevelDirs, validatorsFor } from './validate.js';
+
+export type { ApplyAction } from './plan.js';
 
 export interface ApplyOptions {
   bundleDir: string;
   /** Install root; default `/`. */
   root?: string;
   dryRun?: boolean;
+  /** Install and validate, but leave the units alone. */
   noReload?: boolean;
+  /** Go on although the new firewall or sshd settings would lock the operator out. */
+  allowSshLockout?: boolean;
+  /** The session's facts (tests); read from /proc and the root's accounts otherwise. */
+  session?: SessionFacts;
   /** The clock for the host-maintained files' expiry tests (tests). */
   now?: Date;
 }
-
-export type ApplyAction = 'create' | 'replace' | 'metadata';
 
 export interface ApplyChange {
   bundlePath: string;
@@ -40,20 +56,26 @@ export interface ApplyChange {
 
 export interface ApplyResult {
   root: string;
+  /** The release the bundle was made for, and that the host runs. */
+  target: Release;
   dryRun: boolean;
-  /** What was (or, with dryRun, would be) changed, in bundle order. */
+  /** What was (or, with dryRun, would be) changed, in bundle order; removals last. */
   changes: ApplyChange[];
   /** Files already installed with the same bytes, mode and owner. */
   unchanged: number;
   /** Bundle files with no install rule (kept in the bundle only). */
   notInstalled: string[];
-  /** Where the replaced files were saved; undefined when nothing was replaced or created. */
+  /** System accounts created (or, with dryRun, to create): the mail account on a fresh host. */
+  accounts: string[];
+  /** Where the replaced and removed files were saved; undefined when nothing was saved or created. */
   backupDir?: string;
   /** The validators that passed. */
   validated: string[];
-  /** The services reloaded. */
+  /** Units enabled (every unit the bundle needs), started, and reloaded or restarted. */
+  enabled: string[];
+  started: string[];
   reloaded: string[];
-  /** Why no service was reloaded, when none was. */
+  /** Why units were not started or reloaded, when they were not. */
   reloadSkipped?: string;
   /** With dryRun: a unified diff of what would change (secret files named, never shown). */
   diff?: string;
@@ -64,144 +86,6 @@ export interface ApplyResult {
   kept: { bundlePath: string; systemPath: string; reason: string }[];
   /** Things the operator should know that did not stop the run. */
   warnings: string[];
-}
-
-/** One bundle file against what is installed at its place. */
-interface PlanItem {
-  entry: BundleEntry;
-  rule: InstallRule;
-  systemPath: string;
-  /** Absolute path under the install root. */
-  target: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  action: ApplyAction | 'same';
-  current?: { mode: number; uid: number; gid: number };
-  /** The bytes to install: the bundle's, or the host's own when it is kept. */
-  data: Buffer;
-  /** Why the host's copy is kept instead of the bundle's. */
-  kept?: string;
-  /** The installed bytes, when they differ from the bundle's. */
-  previous?: Buffer;
-}
-
-/** A file is secret when nobody but its owner may read it: its contents never reach a diff or a log. */
-function isSecret(item: PlanItem): boolean {
-  return (item.mode & 0o077) === 0 || (item.entry.mode & 0o077) === 0;
-}
-
-async function plan(entries: BundleEntry[], root: string, ids: Ids, now: Date): Promise<PlanItem[]> {
-  const items: PlanItem[] = [];
-  for (const entry of entries) {
-    const rule = ruleFor(entry.path);
-    if (!rule) continue;
-    const systemPath = systemPathOf(entry.path);
-    const target = join(root, systemPath);
-    const item: PlanItem = {
-      entry,
-      rule,
-      systemPath,
-      target,
-      mode: rule.mode ?? entry.mode,
-      uid: ids.uid(rule.owner),
-      gid: ids.gid(rule.group),
-      action: 'create',
-      data: entry.data,
-    };
-    let st;
-    try {
-      st = await lstat(target);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    if (st) {
-      if (!st.isFile()) throw new ToolError(`${target} exists and is not a regular file: move it away first`, 'apply');
-      item.current = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
-      const installed = await readFile(target);
-      let same = installed.equals(entry.data);
-      if (!same) item.previous = installed;
-      if (!same && hostMaintained(entry.path)) {
-        // Never undo the host's own upkeep: a newer re-signing of the same zone, or a CA-issued
-        // certificate for the same key, beats the bundle's copy of it.
-        const v = await judgeHostCopy({ bundlePath: entry.path, bundleData: entry.data, installed, file: target, entries, now, failDays: RRSIG_FAIL_DAYS });
-        if (v.keep) {
-          item.data = installed;
-          item.kept = v.summary;
-          same = true;
-        }
-      }
-      const metaSame = item.current.mode === item.mode && st.uid === item.uid && st.gid === item.gid;
-      item.action = !same ? 'replace' : metaSame ? 'same' : 'metadata';
-    }
-    items.push(item);
-  }
-  return items;
-}
-
-const octal = (m: number) => m.toString(8).padStart(4, '0');
-
-/** The unified diff of a plan, through `diff -u`; secret files are named with their size only. */
-async function diffOf(items: PlanItem[], bundleDir: string, ids: Ids): Promise<string> {
-  const parts: string[] = [];
-  for (const it of items) {
-    if (it.action === 'same') continue;
-    const meta = (m: number, u: number, g: number) => `${octal(m)} ${ids.userName(u)}:${ids.groupName(g)}`;
-    const want = meta(it.mode, it.uid, it.gid);
-    const have = it.current ? meta(it.current.mode, it.current.uid, it.current.gid) : undefined;
-    if (it.action === 'metadata') {
-      parts.push(`# ${it.systemPath}: ${have} -> ${want}\n`);
-      continue;
-    }
-    const header = it.action === 'create' ? `# ${it.systemPath}: new file, ${want}\n` : `# ${it.systemPath}: replaced${have !== want ? `, ${have} -> ${want}` : ''}\n`;
-    if (isSecret(it)) {
-      parts.push(`${header}# ${it.systemPath}: secret, contents not shown (${it.data.length} bytes)\n`);
-      continue;
-    }
-    const r = await run(
-      'diff',
-      ['-u', '--label', `a${it.systemPath}`, '--label', `b${it.systemPath}`, it.current ? it.target : '/dev/null', join(bundleDir, it.entry.path)],
-      { okCodes: [0, 1] },
-    );
-    parts.push(header + r.stdout);
-  }
-  return parts.join('');
-}
-
-/** mkdir -p that records every folder it created (outermost first), so a rollback can remove them. */
-async function ensureDir(dir: string, created: string[], modeOf: (d: string) => { mode: number; uid: number; gid: number }): Promise<void> {
-  const missing: string[] = [];
-  let d = dir;
-  while (!existsSync(d)) {
-    missing.unshift(d);
-    const up = dirname(d);
-    if (up === d) break;
-    d = up;
-  }
-  for (const m of missing) {
-    const { mode, uid, gid } = modeOf(m);
-    await mkdir(m, { mode });
-    created.push(m);
-    await chmod(m, mode);
-    await chown(m, uid, gid);
-  }
-}
-
-/**
- * Mode and owner of a folder apply creates: always owned by root, since a service that could
- * write beside its keys could swap them (OpenDKIM refuses such a path); 0750 with the files'
- * group when everything beneath is secret to one group (e.g. /etc/opendkim/keys), else 0755.
- */
-function dirPolicy(items: PlanItem[]): (d: string) => { mode: number; uid: number; gid: number } {
-  return (d) => {
-    const below = items.filter((it) => it.target.startsWith(`${d}/`));
-    const groups = new Set(below.map((it) => it.gid));
-    const first = below[0];
-    if (first && groups.size === 1 && below.every((it) => (it.mode & 0o007) === 0)) {
-      return { mode: 0o750, uid: 0, gid: first.gid };
-    }
-    return { mode: 0o755, uid: 0, gid: 0 };
-  };
 }
 
 /**
@@ -230,20 +114,36 @@ async function preserve(from: string, to: string): Promise<void> {
  * Write the new file beside its target and rename it into place, so a service never reads half a
  * file and the previous inode stays intact in the backup. A mode or owner repair is a rewrite too.
  */
-async function installFile(it: PlanItem): Promise<void> {
-  const tmp = join(dirname(it.target), `.selfmail-${process.pid}.tmp`);
+async function writeAt(target: string, data: Buffer, mode: number, uid: number, gid: number, mtime?: Date): Promise<void> {
+  const tmp = join(dirname(target), `.selfmail-${process.pid}.tmp`);
   // Created 0600 and chowned before the content is complete: a secret is never readable by others.
-  await writeFile(tmp, it.data, { mode: 0o600 });
-  await chown(tmp, it.uid, it.gid);
-  await chmod(tmp, it.mode);
-  await rename(tmp, it.target);
+  await writeFile(tmp, data, { mode: 0o600 });
+  await chown(tmp, uid, gid);
+  await chmod(tmp, mode);
+  if (mtime) await utimes(tmp, mtime, mtime);
+  await rename(tmp, target);
 }
 
-/**
- * Validators at once. Most of a validation run is waiting, not computing: Postfix's tools pause
- * ("let the file cool down") up to two seconds on a main.cf modified in the last second or two,
- * which is every fresh install; running the other checks meanwhile hides that pause.
- */
+/** mkdir -p that records every folder it created (outermost first), so a rollback can remove them. */
+async function ensureDir(dir: string, created: string[], modeOf: (d: string) => { mode: number; uid: number; gid: number }): Promise<void> {
+  const missing: string[] = [];
+  let d = dir;
+  while (!existsSync(d)) {
+    missing.unshift(d);
+    const up = dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  for (const m of missing) {
+    const { mode, uid, gid } = modeOf(m);
+    await mkdir(m, { mode });
+    created.push(m);
+    await chmod(m, mode);
+    await chown(m, uid, gid);
+  }
+}
+
+/** Validators at once: most of a validation run is waiting on Postfix, not computing. */
 const VALIDATOR_CONCURRENCY = 4;
 
 /** Run `task` over `items`, at most `limit` at a time; the outcome of each, in `items` order. */
@@ -264,6 +164,36 @@ async function inParallel<T>(items: readonly T[], limit: number, task: (item: T)
   return out;
 }
 
+/**
+ * Lay out the files to install under `staged` at their system paths, with their owners and modes,
+ * and every folder with the owner and mode it has (or will get) on the host: the overlay shows the
+ * uppermost layer's folder, so a 0700 staging folder would hide /etc/opendkim from opendkim. Files
+ * already in place need no copy: the overlay shows the installed ones beneath.
+ */
+async function stage(items: readonly PlanItem[], all: readonly PlanItem[], staged: string, root: string): Promise<void> {
+  const policy = dirPolicy(all);
+  for (const it of items) {
+    const parts = dirname(it.systemPath).split('/').filter(Boolean);
+    let sys = '';
+    for (const p of parts) {
+      sys += `/${p}`;
+      const dir = join(staged, sys);
+      if (existsSync(dir)) continue;
+      let meta = policy(join(root, sys));
+      try {
+        const st = await stat(join(root, sys));
+        meta = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+      } catch {
+        // a folder apply will create: the policy's owner and mode
+      }
+      await mkdir(dir, { mode: meta.mode });
+      await chmod(dir, meta.mode);
+      await chown(dir, meta.uid, meta.gid);
+    }
+    await writeAt(join(staged, it.systemPath), it.data, it.mode, it.uid, it.gid, new Date(Date.now() - 60_000));
+  }
+}
+
 function timestamp(now: Date): string {
   return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
@@ -276,11 +206,16 @@ interface Transaction {
   saved: PlanItem[];
   /** Items written where no file was before. */
   created: PlanItem[];
+  /** Files removed (a copy of each is in the backup). */
+  removed: Removal[];
+  /** The mail account was created by this run. */
+  account: boolean;
 }
 
-/** Undo a transaction: restore the saved files, delete the new ones, remove the new folders and the backup. */
+/** Undo a transaction: restore the saved and removed files, delete the new ones and the new folders, the backup and the account. */
 async function rollback(tx: Transaction, root: string): Promise<void> {
   for (const it of tx.saved) await preserve(join(tx.backupDir, it.systemPath), it.target);
+  for (const r of tx.removed) await preserve(join(tx.backupDir, r.systemPath), r.target);
   for (const it of tx.created) await rm(it.target, { force: true });
   // Leftover temporary files from an interrupted write would make the root differ.
   for (const it of [...tx.saved, ...tx.created]) await rm(join(dirname(it.target), `.selfmail-${process.pid}.tmp`), { force: true });
@@ -288,53 +223,51 @@ async function rollback(tx: Transaction, root: string): Promise<void> {
   for (const d of [...tx.createdDirs].reverse()) {
     if (d === tx.backupDir || !d.startsWith(root)) continue;
     await rmdir(d).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
+      if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY') throw err;
     });
   }
+  if (tx.account) await removeMailAccount(root);
 }
 
-async function reload(changed: PlanItem[], root: string, noReload: boolean): Promise<{ reloaded: string[]; skipped?: string }> {
-  if (noReload) return { reloaded: [], skipped: '--no-reload' };
-  if (root !== '/') return { reloaded: [], skipped: 'installed under another root' };
-  if (!existsSync('/run/systemd/system')) return { reloaded: [], skipped: 'no service manager (systemd) running' };
-  if (changed.some((it) => it.entry.path.startsWith('systemd/'))) await run('systemctl', ['daemon-reload']);
-  const services = [...new Set(changed.map((it) => it.rule.service).filter((s): s is string => !!s))].sort();
-  const reloaded: string[] = [];
-  for (const s of services) {
-    // Only units that are running are touched: try-reload-or-restart leaves stopped ones stopped.
-    const active = await run('systemctl', ['is-active', '--quiet', s], { okCodes: [0, 1, 3, 4] });
-    if (active.exitCode !== 0) continue;
-    await run('systemctl', ['try-reload-or-restart', s]);
-    reloaded.push(s);
+/** The release and SSH admission a bundle records in its selfmail.yaml. */
+async function bundleSettings(entries: readonly BundleEntry[]): Promise<{ target: Release; adminSshFrom: string[] }> {
+  const yaml = entries.find((e) => e.path === 'selfmail.yaml');
+  if (!yaml) throw new InputError([{ field: '--bundle', message: 'the bundle has no selfmail.yaml: is it a bundle written by selfmail init?' }]);
+  const { parseConfigText } = await import('../config/load.js');
+  const raw = await parseConfigText(yaml.data.toString('utf8'), 'selfmail.yaml');
+  const r = raw.target === undefined ? undefined : parseRelease(raw.target);
+  if (!r?.ok) {
+    throw new InputError([
+      {
+        field: '--bundle',
+        message: `the bundle does not say which release it was made for (selfmail.yaml: target): re-run selfmail init --out BUNDLE on the mail host, or with --target (${SUPPORTED_TEXT})`,
+      },
+    ]);
   }
-  return { reloaded };
+  return { target: r.value, adminSshFrom: raw.adminSshFrom ?? [] };
+}
+
+/** Stop unless the host runs the release the bundle was made for. */
+async function checkRelease(root: string, target: Release, warnings: string[]): Promise<void> {
+  const host = await hostRelease(root);
+  if (host.release === target) return;
+  const made = `this bundle was made for ${target} (${releaseInfo(target).name})`;
+  if (host.release) {
+    throw new InputError([
+      {
+        field: '--bundle',
+        message: `${made}, and ${root === '/' ? 'this host' : root} runs ${host.release} (${host.description}): the software differs between them (Dovecot ${releaseInfo(target).dovecot} against ${releaseInfo(host.release).dovecot}). Make the bundle for this host: selfmail init --out BUNDLE --target ${host.release}`,
+      },
+    ]);
+  }
+  warnings.push(`${made}; ${root === '/' ? 'this host' : root} is ${host.description}, which selfmail does not know: the validators below are its only check`);
 }
 
 /**
- * A zone replaced by one whose serial is not higher than the served one: secondaries compare
- * serials and would keep serving the old zone (typically the host re-signed it since `init`).
- */
-function serialWarnings(items: PlanItem[]): string[] {
-  const out: string[] = [];
-  for (const it of items) {
-    const zone = signedZoneOf(it.entry.path);
-    if (it.action !== 'replace' || !zone || !it.previous) continue;
-    const serial = (b: Buffer) => Number(parseZone(b.toString('utf8'), zone).find((r) => r.type === 'SOA')?.rdata[2]);
-    const was = serial(it.previous);
-    const now = serial(it.data);
-    if (Number.isInteger(was) && Number.isInteger(now) && now <= was) {
-      out.push(`${zone}: the new zone's serial ${now} is not above the served one (${was}); secondaries compare serials and will keep serving serial ${was}: raise the bundle's serial above it (selfmail dns resign --bundle DIR) and apply again`);
-    }
-  }
-  return out;
-}
-
-/**
- * Install the bundle at `bundleDir` under `root` (default `/`). Refuses a bundle that does not
- * match its MANIFEST.sha256 (InputError). Skips files already installed identically; saves every
- * file it replaces under `<root>/var/backups/selfmail/<timestamp>/`; validates with the services'
- * tools and, when one rejects the result, restores the previous state exactly and throws its
- * ToolError. Reloads running services on `/` unless `noReload`. With `dryRun`, only plans and diffs.
+ * Install the bundle at `bundleDir` under `root` (default `/`). Throws InputError (exit 2) for a
+ * bundle that does not match its manifest, a host of another release, or a lockout; ToolError
+ * (exit 4) when a validator rejects the new configuration (nothing changed) or a unit does not
+ * run afterwards (everything restored). With `dryRun`, only plans and diffs.
  */
 export async function applyBundle(opts: ApplyOptions): Promise<ApplyResult> {
   const root = resolve(opts.root ?? '/');
@@ -342,77 +275,197 @@ export async function applyBundle(opts: ApplyOptions): Promise<ApplyResult> {
     throw new InputError([{ field: '--root', message: `${root}: use a path without spaces, quotes, commas or colons` }]);
   }
   if (!existsSync(root)) throw new InputError([{ field: '--root', message: `${root} does not exist` }]);
+  if (root !== '/' && !(existsSync(join(root, 'etc/passwd')) && existsSync(join(root, 'etc/group')))) {
+    throw new InputError([
+      { field: '--root', message: `${root} has no etc/passwd and etc/group: apply installs onto a system root (a debootstrap root, an image), whose accounts own the files` },
+    ]);
+  }
   const { entries, manifest } = await readBundle(opts.bundleDir);
+  const warnings: string[] = [];
+  const settings = await bundleSettings(entries);
+  await checkRelease(root, settings.target, warnings);
   const ids = await loadIds(root);
   const all = [...entries, manifest];
-  const items = await plan(all, root, ids, opts.now ?? new Date());
-  const notInstalled = all.filter((e) => !ruleFor(e.path)).map((e) => e.path);
+  const items = await planFiles(all, root, ids, opts.now ?? new Date());
+  const removals = await planRemovals(entries, root);
+  const needsAccount = mailAccountMissing(ids);
   const changedItems = items.filter((it) => it.action !== 'same');
   const result: ApplyResult = {
     root,
+    target: settings.target,
     dryRun: !!opts.dryRun,
-    changes: changedItems.map((it) => ({ bundlePath: it.entry.path, systemPath: it.systemPath, action: it.action as ApplyAction })),
+    changes: [
+      ...changedItems.map((it) => ({ bundlePath: it.entry.path, systemPath: it.systemPath, action: it.action as ApplyAction })),
+      ...removals.map((r) => ({ bundlePath: r.bundlePath, systemPath: r.systemPath, action: 'remove' as const })),
+    ],
     unchanged: items.length - changedItems.length,
-    notInstalled,
+    notInstalled: all.filter((e) => !ruleFor(e.path)).map((e) => e.path),
+    accounts: needsAccount ? [mailAccount().user] : [],
     validated: [],
+    enabled: [],
+    started: [],
     reloaded: [],
     kept: items.filter((it) => it.kept).map((it) => ({ bundlePath: it.entry.path, systemPath: it.systemPath, reason: it.kept ?? '' })),
-    warnings: serialWarnings(changedItems),
+    warnings: [...warnings, ...serialWarnings(changedItems)],
   };
-  if (opts.dryRun) {
-    result.diff = await diffOf(items, opts.bundleDir, ids);
-    return result;
+
+  // The session runs on this system only when the root is `/`.
+  if (root === '/') {
+    const facts = opts.session ?? { ...(await sshClientFact()), logins: await loginUsers(root) };
+    const problems = lockoutProblems(admissionOf(settings.adminSshFrom), facts);
+    if (problems.length > 0 && !opts.allowSshLockout) {
+      if (opts.dryRun) result.warnings.push(...problems.map((p) => `apply would stop: ${p}`));
+      else {
+        throw new InputError(
+          problems.map((message) => ({ field: 'apply', message: `${message}. Nothing was changed (--allow-ssh-lockout goes on anyway)` })),
+        );
+      }
+    } else if (problems.length > 0) result.warnings.push(...problems.map((p) => `going on despite: ${p}`));
   }
-  if (changedItems.length === 0) {
-    result.reloadSkipped = 'nothing changed';
+
+  const units = unitPlan(
+    shippedUnits(entries),
+    changedItems.map((it) => it.entry.path),
+    removals.map((r) => r.bundlePath),
+  );
+  if (opts.dryRun) {
+    result.diff = await diffOf(items, removals, opts.bundleDir, ids);
+    result.enabled = units.wanted;
     return result;
   }
 
+  const nothingToInstall = changedItems.length === 0 && removals.length === 0 && !needsAccount;
+  let tx: Transaction | undefined;
+  if (!nothingToInstall) {
+    await validate(items, root, settings.target, result);
+    tx = await install(items, changedItems, removals, needsAccount, root, opts.bundleDir, ids);
+    result.backupDir = tx.backupDir;
+  }
+  // Nothing to install: still repair the mail root's owner or mode, and bring every unit up.
+  else if (!(await ensureMailRoot(root, ids))) result.reloadSkipped = 'nothing changed';
+  const outcome = await startUnits(units, root, !!opts.noReload, tx);
+  result.enabled = outcome.enabled;
+  result.started = outcome.started;
+  result.reloaded = [...outcome.reloaded, ...outcome.restarted].sort();
+  if (outcome.skipped) result.reloadSkipped = outcome.skipped;
+  return result;
+}
+
+async function sshClientFact(): Promise<{ sshClient?: string }> {
+  const client = await sshClient();
+  return client ? { sshClient: client } : {};
+}
+
+/** Every validator against the staged files; the first failure in the fixed order is thrown. */
+async function validate(items: readonly PlanItem[], root: string, target: Release, result: ApplyResult): Promise<void> {
+  const staged = await mkdtemp(join(tmpdir(), 'selfmail-stage-'));
+  try {
+    await chmod(staged, 0o755);
+    await stage(items.filter((it) => it.action !== 'same'), items, staged, root);
+    const installed = new Map(items.map((it) => [it.entry.path, it.systemPath]));
+    const tree = { staged, root, overlay: topLevelDirs(items.map((it) => it.systemPath)) };
+    const validators = validatorsFor(installed, target);
+    const { JOURNAL_BACKEND_CHECK, JOURNAL_MODULE, requireTools } = await import('../tools/preflight.js');
+    const JOURNAL_MODULE_CMD = JOURNAL_BACKEND_CHECK.cmd;
+    const programs = validators.map((v) => v.cmd).filter((c) => !c.startsWith('/'));
+    const journal = validators.some((v) => v.cmd === JOURNAL_MODULE_CMD) ? [JOURNAL_MODULE] : [];
+    await requireTools([...programs, 'unshare', 'script', 'runuser', 'useradd', ...(root === '/' ? ['systemctl'] : [])], 'selfmail apply', journal);
+    const failures = await inParallel(validators, VALIDATOR_CONCURRENCY, async (v) => {
+      const t = Date.now();
+      try {
+        await runValidator(v, tree);
+      } finally {
+        if (process.env.SELFMAIL_DEBUG) process.stderr.write(`validator ${v.name}: ${Date.now() - t} ms\n`);
+      }
+    });
+    // The first failure in the fixed order, so the same broken bundle always gives the same message.
+    const failed = failures.find((f) => f !== undefined);
+    if (failed) {
+      const err = failed.error;
+      if (err instanceof ToolError) throw new ToolError(`${err.message}\napply: nothing was changed`, err.tool, err.output);
+      throw err;
+    }
+    result.validated.push(...validators.map((v) => v.name));
+  } finally {
+    await rm(staged, { recursive: true, force: true });
+  }
+}
+
+/** Back up, install, remove, create the account: one transaction, undone entirely on any failure. */
+async function install(
+  items: readonly PlanItem[],
+  changedItems: readonly PlanItem[],
+  removals: readonly Removal[],
+  needsAccount: boolean,
+  root: string,
+  bundleDir: string,
+  ids: Ids,
+): Promise<Transaction> {
   const backupBase = join(root, 'var/backups/selfmail');
   let backupDir = join(backupBase, timestamp(new Date()));
   for (let n = 2; existsSync(backupDir); n++) backupDir = join(backupBase, `${timestamp(new Date())}-${n}`);
-  const tx: Transaction = { backupDir, createdDirs: [], saved: [], created: [] };
+  const tx: Transaction = { backupDir, createdDirs: [], saved: [], created: [], removed: [], account: false };
   const policy = dirPolicy(items);
+  const rootOnly = () => ({ mode: 0o700, uid: 0, gid: 0 });
   try {
     // Backups hold the previous secrets too: the folder is root's alone.
-    await ensureDir(backupDir, tx.createdDirs, () => ({ mode: 0o700, uid: 0, gid: 0 }));
+    await ensureDir(backupDir, tx.createdDirs, rootOnly);
     for (const it of changedItems) {
       if (it.action === 'create') continue;
       const copy = join(backupDir, it.systemPath);
-      await ensureDir(dirname(copy), tx.createdDirs, () => ({ mode: 0o700, uid: 0, gid: 0 }));
+      await ensureDir(dirname(copy), tx.createdDirs, rootOnly);
       await preserve(it.target, copy);
       tx.saved.push(it);
     }
+    for (const r of removals) {
+      const copy = join(backupDir, r.systemPath);
+      await ensureDir(dirname(copy), tx.createdDirs, rootOnly);
+      await preserve(r.target, copy);
+    }
     // A record for a manual rollback: which files this run created (they have no backup copy).
     const record = {
-      bundle: resolve(opts.bundleDir),
+      bundle: resolve(bundleDir),
       created: changedItems.filter((it) => it.action === 'create').map((it) => it.systemPath),
       replaced: tx.saved.map((it) => it.systemPath),
+      removed: removals.map((r) => r.systemPath),
+      accounts: needsAccount ? [mailAccount().user] : [],
     };
     await writeFile(join(backupDir, 'selfmail-apply.json'), `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    if (needsAccount) {
+      await createMailAccount(root, ids);
+      tx.account = true;
+    }
+    const mailRoot = join(root, mailAccount().home);
+    const mailRootExisted = existsSync(mailRoot);
+    await ensureMailRoot(root, await loadIds(root));
+    if (!mailRootExisted) tx.createdDirs.push(mailRoot);
     for (const it of changedItems) {
       await ensureDir(dirname(it.target), tx.createdDirs, policy);
       if (it.action === 'create') tx.created.push(it);
-      await installFile(it);
+      await writeAt(it.target, it.data, it.mode, it.uid, it.gid);
     }
-    const installed = new Map(items.map((it) => [it.entry.path, it.systemPath]));
-    const overlay = topLevelDirs(items.map((it) => it.systemPath));
-    const validators = validatorsFor(installed);
-    const failures = await inParallel(validators, VALIDATOR_CONCURRENCY, (v) => runValidator(v, root, overlay));
-    // The first failure in the fixed order, so the same broken bundle always gives the same message.
-    const failed = failures.find((f) => f !== undefined);
-    if (failed) throw failed.error;
-    result.validated.push(...validators.map((v) => v.name));
+    for (const r of removals) {
+      await rm(r.target);
+      tx.removed.push(r);
+    }
+    return tx;
   } catch (err) {
     await rollback(tx, root);
-    if (err instanceof ToolError) {
-      throw new ToolError(`${err.message}\napply: every file was restored as it was before; nothing changed`, err.tool, err.output);
-    }
     throw err;
   }
-  result.backupDir = backupDir;
-  const r = await reload(changedItems, root, !!opts.noReload);
-  result.reloaded = r.reloaded;
-  if (r.skipped) result.reloadSkipped = r.skipped;
-  return result;
+}
+
+/** Units after a successful install; if one does not run, the install is undone and the units restarted on the old files. */
+async function startUnits(units: ReturnType<typeof unitPlan>, root: string, noReload: boolean, tx: Transaction | undefined): Promise<UnitOutcome> {
+  if (noReload) return { enabled: [], started: [], reloaded: [], restarted: [], skipped: '--no-reload' };
+  if (root !== '/') return { enabled: [], started: [], reloaded: [], restarted: [], skipped: 'installed under another root' };
+  try {
+    return await applyUnits(units);
+  } catch (err) {
+    if (!tx || !(err instanceof ToolError)) throw err;
+    await rollback(tx, root);
+    // Back on the previous files: the units a change concerned take them again (best effort).
+    await applyUnits({ ...units, daemonReload: true }).catch(() => undefined);
+    throw new ToolError(`${err.message}\napply: every file was restored as it was before`, err.tool, err.output);
+  }
 }

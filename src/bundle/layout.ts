@@ -12,40 +12,46 @@ export interface InstallRule {
   from: string;
   /** The system path it maps to (prefix or exact, like `from`). */
   to: string;
-  /** Owner and group on the host (names; created by the Debian packages, or by apply for vmail). */
+  /** Owner and group on the host (names; created by the Debian packages, or by apply for the mail account). */
   owner: string;
   group: string;
   /** Mode for files, overriding the bundle's mode; undefined keeps the bundle's. */
   mode?: number;
-  /** The service to reload after a change (systemd unit name). */
-  service?: string;
+  /** The systemd units that read these files: reloaded or restarted by apply after a change. */
+  units?: string[];
 }
+
+/** OpenDKIM runs twice (one instance per algorithm, see src/opendkim/model.ts): a key change concerns both. */
+const OPENDKIM = ['opendkim.service', 'opendkim-ed25519.service'];
+/** Every server that offers TLS with the host's key and certificate. */
+const TLS_READERS = ['dovecot.service', 'nginx.service', 'postfix.service'];
 
 /** The most specific rule wins: exact paths first, then longer prefixes. */
 export const INSTALL_RULES: InstallRule[] = [
   { from: 'selfmail.yaml', to: '/etc/selfmail/selfmail.yaml', owner: 'root', group: 'root' },
   { from: 'REPORT.md', to: '/etc/selfmail/REPORT.md', owner: 'root', group: 'root' },
   { from: 'MANIFEST.sha256', to: '/etc/selfmail/MANIFEST.sha256', owner: 'root', group: 'root' },
-  { from: 'keys/dkim/', to: '/etc/opendkim/keys/', owner: 'opendkim', group: 'opendkim', service: 'opendkim' },
-  { from: 'keys/tls/', to: '/etc/selfmail/tls/', owner: 'root', group: 'root', service: 'postfix' },
+  { from: 'keys/dkim/', to: '/etc/opendkim/keys/', owner: 'opendkim', group: 'opendkim', units: OPENDKIM },
+  { from: 'keys/tls/', to: '/etc/selfmail/tls/', owner: 'root', group: 'root', units: TLS_READERS },
   { from: 'keys/dnssec/', to: '/etc/selfmail/dnssec/', owner: 'root', group: 'root' },
   { from: 'keys/tsig/', to: '/etc/selfmail/tsig/', owner: 'root', group: 'nsd', mode: 0o640 },
   { from: 'keys/', to: '/etc/selfmail/keys/', owner: 'root', group: 'root' },
-  { from: 'dns/', to: '/etc/nsd/zones/', owner: 'root', group: 'nsd', service: 'nsd' },
-  { from: 'nsd/nsd.conf', to: '/etc/nsd/nsd.conf', owner: 'root', group: 'nsd', mode: 0o640, service: 'nsd' },
-  { from: 'nsd/', to: '/etc/nsd/', owner: 'root', group: 'nsd', mode: 0o640, service: 'nsd' },
-  { from: 'postfix/', to: '/etc/postfix/', owner: 'root', group: 'root', service: 'postfix' },
-  { from: 'dovecot/users', to: '/etc/dovecot/users', owner: 'dovecot', group: 'dovecot', mode: 0o600, service: 'dovecot' },
-  { from: 'dovecot/', to: '/etc/dovecot/', owner: 'root', group: 'root', service: 'dovecot' },
-  { from: 'opendkim/opendkim.conf', to: '/etc/opendkim.conf', owner: 'root', group: 'root', service: 'opendkim' },
+  { from: 'dns/', to: '/etc/nsd/zones/', owner: 'root', group: 'nsd', units: ['nsd.service'] },
+  { from: 'nsd/nsd.conf', to: '/etc/nsd/nsd.conf', owner: 'root', group: 'nsd', mode: 0o640, units: ['nsd.service'] },
+  { from: 'nsd/', to: '/etc/nsd/', owner: 'root', group: 'nsd', mode: 0o640, units: ['nsd.service'] },
+  { from: 'postfix/', to: '/etc/postfix/', owner: 'root', group: 'root', units: ['postfix.service'] },
+  { from: 'dovecot/users', to: '/etc/dovecot/users', owner: 'dovecot', group: 'dovecot', mode: 0o600, units: ['dovecot.service'] },
+  { from: 'dovecot/', to: '/etc/dovecot/', owner: 'root', group: 'root', units: ['dovecot.service'] },
+  { from: 'opendkim/opendkim.conf', to: '/etc/opendkim.conf', owner: 'root', group: 'root', units: ['opendkim.service'] },
   // Tables are read by opendkim but not writable by it: a compromised signer cannot redirect keys.
-  { from: 'opendkim/', to: '/etc/opendkim/', owner: 'root', group: 'opendkim', mode: 0o640, service: 'opendkim' },
-  { from: 'nftables/', to: '/etc/selfmail/nftables/', owner: 'root', group: 'root', service: 'selfmail-firewall' },
-  { from: 'ssh/', to: '/etc/ssh/', owner: 'root', group: 'root', service: 'ssh' },
-  { from: 'fail2ban/', to: '/etc/fail2ban/', owner: 'root', group: 'root', service: 'fail2ban' },
-  { from: 'unbound/', to: '/etc/unbound/unbound.conf.d/', owner: 'root', group: 'root', service: 'unbound' },
-  { from: 'resolver/resolv.conf', to: '/etc/resolv.conf', owner: 'root', group: 'root', mode: 0o644 },
-  { from: 'nginx/', to: '/etc/nginx/conf.d/', owner: 'root', group: 'root', service: 'nginx' },
+  { from: 'opendkim/', to: '/etc/opendkim/', owner: 'root', group: 'opendkim', mode: 0o640, units: OPENDKIM },
+  { from: 'nftables/', to: '/etc/selfmail/nftables/', owner: 'root', group: 'root', units: ['selfmail-firewall.service'] },
+  { from: 'ssh/', to: '/etc/ssh/', owner: 'root', group: 'root', units: ['ssh.service'] },
+  { from: 'fail2ban/', to: '/etc/fail2ban/', owner: 'root', group: 'root', units: ['fail2ban.service'] },
+  { from: 'unbound/', to: '/etc/unbound/unbound.conf.d/', owner: 'root', group: 'root', units: ['unbound.service'] },
+  // Not /etc/resolv.conf itself: selfmail-resolver.service points the host there once unbound answers.
+  { from: 'resolver/resolv.conf', to: '/etc/selfmail/resolv.conf', owner: 'root', group: 'root', mode: 0o644, units: ['selfmail-resolver.service'] },
+  { from: 'nginx/', to: '/etc/nginx/conf.d/', owner: 'root', group: 'root', units: ['nginx.service'] },
   { from: 'www/', to: '/var/www/selfmail/', owner: 'root', group: 'root' },
   { from: 'systemd/', to: '/etc/systemd/system/', owner: 'root', group: 'root' },
   { from: 'bin/', to: '/usr/local/lib/selfmail/', owner: 'root', group: 'root', mode: 0o755 },

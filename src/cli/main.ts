@@ -20,8 +20,8 @@ export const HELP = `selfmail — set up a self-hosted mail host with no third p
 Usage:
   selfmail init [flags]                      create or update a bundle (a wizard on a terminal)
   selfmail rehearse --bundle DIR             run the bundle on loopback and exchange test mail
-  selfmail apply --bundle DIR [--root DIR] [--dry-run] [--no-reload]
-                                             install the bundle, validate, reload; roll back on failure
+  selfmail apply --bundle DIR [--root DIR] [--dry-run] [--no-reload] [--allow-ssh-lockout]
+                                             validate, install, start and enable; roll back on failure
   selfmail verify --bundle DIR [--root DIR]  compare what is installed with MANIFEST.sha256
   selfmail keys list|rotate|retire --bundle DIR …   inspect and rotate keys (never prints private parts)
   selfmail dns resign --bundle DIR           re-sign zones whose signatures near expiry
@@ -41,6 +41,7 @@ init flags:
   --listen-ipv6 ADDR         with port-forward: the IPv6 address services bind to
   --acme-ca NAME             the CA named in CAA records (default letsencrypt.org)
   --no-dnssec                do not sign the zones (for registrars that take no DS)
+  --target RELEASE           debian-13 | debian-12: the mail host's release (default: this machine's)
   --out DIR                  bundle directory (default ./selfmail-bundle)
   --config FILE              YAML or JSON with the same settings; flags override it
   --non-interactive          never prompt; report every missing or invalid value at once

@@ -11,6 +11,11 @@ import type { BundleEntry } from '../apply/bundle.js';
 import { loadIds } from '../bundle/owners.js';
 import { ruleFor, systemPathOf } from '../bundle/layout.js';
 import { hostMaintained, judgeHostCopy, TLS_CERT } from './maintained.js';
+import type { Ids } from '../bundle/owners.js';
+import { MAIL_ROOT_MODE, mailAccount, mailAccountMissing } from '../apply/accounts.js';
+import { planRemovals } from '../apply/plan.js';
+import { RESOLV_CONF_PATH } from '../unbound/index.js';
+import { certSpkiSha256, mtaStsModeFor } from '../web/mtasts.js';
 import { dsDigest, earliestRrsigExpiry, parseDnskey, parseDs, parseZone, tlsaPins } from './dns.js';
 import type { ZoneRecord } from './dns.js';
 
@@ -18,7 +23,21 @@ import type { ZoneRecord } from './dns.js';
 export type FindingLevel = 'failure' | 'warning' | 'note';
 
 /** `resigned` / `renewed`: a host-maintained file differs from the bundle, legitimately (a note). */
-export type FindingCheck = 'missing' | 'changed' | 'mode' | 'owner' | 'rrsig' | 'certificate' | 'tlsa' | 'ds' | 'resigned' | 'renewed';
+export type FindingCheck =
+  | 'missing'
+  | 'changed'
+  | 'mode'
+  | 'owner'
+  | 'stale'
+  | 'account'
+  | 'resolver'
+  | 'mta-sts'
+  | 'rrsig'
+  | 'certificate'
+  | 'tlsa'
+  | 'ds'
+  | 'resigned'
+  | 'renewed';
 
 /** One thing that drifted or is about to. */
 export interface Finding {
@@ -137,6 +156,7 @@ export async function verifyBundle(opts: VerifyOptions): Promise<Finding[]> {
     findings.push(...dsFindings(e, zones));
   }
   findings.push(...certFindings(entries, served, zones, now));
+  findings.push(...(await hostFindings(entries, root, ids, served, now)));
 
   const rank = (f: Finding) => (f.level === 'failure' ? 0 : f.level === 'warning' ? 1 : 2);
   return findings.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map(({ f }) => f);
@@ -250,6 +270,45 @@ function certFindings(
           message: `its public key (SPKI sha256 ${spki}) is pinned by no TLSA 3 1 1 record (${[...new Set(pins.map((p) => p.owner))].join(', ')}): DANE senders will refuse to deliver`,
         });
       }
+    }
+  }
+  return out;
+}
+
+/**
+ * What apply sets up beside the files: no file of an earlier bundle left behind, the mail account
+ * and its folder, the host pointed at its own resolver, MTA-STS `enforce` once a CA-issued
+ * certificate is installed.
+ */
+async function hostFindings(entries: BundleEntry[], root: string, ids: Ids, served: Map<string, Buffer>, now: Date): Promise<Finding[]> {
+  const out: Finding[] = [];
+  for (const r of await planRemovals(entries, root)) {
+    out.push({ level: 'failure', check: 'stale', path: r.systemPath, message: `should be gone: the bundle no longer has ${r.bundlePath} (apply removes it, keeping a copy in its backup)` });
+  }
+  const account = mailAccount();
+  if (mailAccountMissing(ids)) {
+    out.push({ level: 'failure', check: 'account', path: '/etc/passwd', message: `no ${account.user} account: Dovecot cannot store or read mail (apply creates it)` });
+  } else {
+    const st = await lstat(join(root, account.home)).catch(() => undefined);
+    if (!st?.isDirectory()) out.push({ level: 'failure', check: 'account', path: account.home, message: `the mail folder is missing (apply creates it, owned by ${account.user})` });
+    else if (st.uid !== ids.uid(account.user) || (st.mode & 0o7777) !== MAIL_ROOT_MODE) {
+      out.push({ level: 'failure', check: 'account', path: account.home, message: `owned by ${ids.userName(st.uid)} with mode ${octal(st.mode & 0o7777)}, expected ${account.user} and ${octal(MAIL_ROOT_MODE)}` });
+    }
+  }
+  // Another root (an image) switches its resolver when it boots; only a running host is judged.
+  const resolv = root === '/' ? entries.find((e) => e.path === RESOLV_CONF_PATH) : undefined;
+  if (resolv) {
+    const current = await readIfPresent(join(root, 'etc/resolv.conf'));
+    if (!current?.equals(resolv.data)) {
+      out.push({ level: 'warning', check: 'resolver', path: '/etc/resolv.conf', message: 'does not point at the local unbound yet (selfmail-resolver.service switches it once unbound answers); outgoing DANE needs it' });
+    }
+  }
+  const cert = served.get(TLS_CERT);
+  const bundleCert = entries.find((e) => e.path === TLS_CERT);
+  if (cert && bundleCert && mtaStsModeFor(cert, certSpkiSha256(bundleCert.data), now) === 'enforce') {
+    const testing = entries.filter((e) => /^www\/[^/]+\/\.well-known\/mta-sts\.txt$/.test(e.path) && /^mode: testing\r?$/m.test(e.data.toString('utf8')));
+    for (const e of testing) {
+      out.push({ level: 'warning', check: 'mta-sts', path: systemPathOf(e.path), message: 'says mode: testing although a CA-issued certificate is installed: re-run selfmail init and apply to publish mode: enforce' });
     }
   }
   return out;

@@ -13,7 +13,7 @@ import { applyBundle } from '../../src/apply/index.js';
 import { run } from '../../src/tools/run.js';
 import { verifyBundle } from '../../src/verify/index.js';
 import type { Finding } from '../../src/verify/index.js';
-import { copyBundle, dnsTime, treeDigest } from '../helpers/apply-bundle.js';
+import { copyBundle, dnsTime, seedSystemRoot, treeDigest } from '../helpers/apply-bundle.js';
 import { runCli } from '../helpers/cli.js';
 import { ensureBuilt } from '../helpers/rehearse-cli.js';
 
@@ -25,6 +25,11 @@ const CERT = 'etc/selfmail/tls/cert.pem';
 const DAY = 86_400_000;
 
 const fresh = (name: string) => mkdtemp(join(work, `${name}-`));
+const freshRoot = async () => {
+  const d = await fresh('root');
+  await chmod(d, 0o755);
+  return seedSystemRoot(d);
+};
 
 beforeAll(async () => {
   ensureBuilt();
@@ -92,13 +97,13 @@ const failures = (f: Finding[]) => f.filter((x) => x.level === 'failure');
 
 let installed: string;
 beforeAll(async () => {
-  installed = await fresh('root');
+  installed = await freshRoot();
   await applyBundle({ bundleDir: bundle, root: installed, noReload: true });
 }, 60_000);
 
 /** A root with the demo bundle installed (a copy of one installed once, to save the validators' time). */
 async function installedRoot(): Promise<string> {
-  const root = await fresh('root');
+  const root = await freshRoot();
   await run('cp', ['-a', `${installed}/.`, root]);
   return root;
 }

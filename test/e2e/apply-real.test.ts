@@ -11,7 +11,7 @@ import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyBundle, treeDigest } from '../helpers/apply-bundle.js';
+import { copyBundle, seedSystemRoot, treeDigest } from '../helpers/apply-bundle.js';
 import { runCli } from '../helpers/cli.js';
 import { ensureBuilt } from '../helpers/rehearse-cli.js';
 
@@ -20,6 +20,9 @@ let demo: string;
 let two: string;
 
 const fresh = (name: string) => mkdtemp(join(work, `${name}-`));
+/** A system root to install into: this machine's accounts and os-release, as apply wants (helpers/apply-bundle.ts). */
+const freshRoot = async () => seedSystemRoot(await chmodded(await fresh('root')));
+const chmodded = async (d: string) => (await chmod(d, 0o755), d);
 
 /** The validators every real bundle must pass (names as apply reports them). */
 const VALIDATORS = [
@@ -67,6 +70,17 @@ async function editWithManifest(bundle: string, path: string, edit: (t: string) 
   await writeFile(join(bundle, 'MANIFEST.sha256'), lines.join('\n'));
 }
 
+/** What the validators would leave on this machine if they ran outside their namespace. */
+async function hostTraces(): Promise<Record<string, string[] | boolean>> {
+  const list = (d: string) => readdir(d).then((n) => n.sort(), () => []);
+  return {
+    queue: await list('/var/spool/postfix'),
+    nginxPid: existsSync('/run/nginx.pid'),
+    sshd: existsSync('/run/sshd'),
+    nginxLib: await list('/var/lib/nginx'),
+  };
+}
+
 beforeAll(async () => {
   ensureBuilt();
   work = await mkdtemp(join(tmpdir(), 'selfmail-e2e-apply-'));
@@ -96,8 +110,9 @@ describe('selfmail apply / verify on real bundles', () => {
     ['a two-domain bundle with a secondary name server', () => two, ['example.net', 'example.org']],
   ])('installs %s with every validator passing, and a second run changes nothing', async (_label, bundleOf, zones) => {
     const bundle = bundleOf();
-    const root = await fresh('root');
+    const root = await freshRoot();
     const hostAnchor = existsSync('/var/lib/unbound/root.key');
+    const traces = await hostTraces();
     const first = await apply(['--bundle', bundle, '--root', root, '--no-reload']);
     expect(first.code, first.stderr).toBe(0);
     expect(first.result.changes.every((c) => c.action === 'create')).toBe(true);
@@ -105,10 +120,16 @@ describe('selfmail apply / verify on real bundles', () => {
     for (const z of zones) {
       expect(first.result.validated).toContain(`nsd-checkzone ${z} /etc/nsd/zones/${z}.zone.signed`);
     }
-    expect(await readFile(join(root, 'etc/resolv.conf'), 'utf8')).toBe(await readFile(join(bundle, 'resolver/resolv.conf'), 'utf8'));
+    // The host's resolver is switched by selfmail-resolver.service once unbound answers, not by apply.
+    expect(await readFile(join(root, 'etc/selfmail/resolv.conf'), 'utf8')).toBe(await readFile(join(bundle, 'resolver/resolv.conf'), 'utf8'));
+    expect(existsSync(join(root, 'etc/resolv.conf'))).toBe(false);
+    // The mail account, in the root's own account table, owning the mail folder.
+    expect(await readFile(join(root, 'etc/passwd'), 'utf8')).toMatch(/^vmail:x:\d+:\d+:selfmail mailboxes:\/var\/vmail:\/usr\/sbin\/nologin$/m);
     // The trust anchor was only lent to unbound-checkconf: neither the root nor the host got one written.
     expect(await readdir(join(root, 'var/lib')).catch(() => [])).not.toContain('unbound');
     expect(existsSync('/var/lib/unbound/root.key')).toBe(hostAnchor);
+    // What the validators write while testing (Postfix's queue, nginx's pid, sshd's folder) stayed in their namespace.
+    expect(await hostTraces()).toEqual(traces);
 
     const digest = await treeDigest(root);
     const second = await apply(['--bundle', bundle, '--root', root, '--no-reload']);
@@ -123,7 +144,7 @@ describe('selfmail apply / verify on real bundles', () => {
   });
 
   it('verify names a tampered installed file and exits 4', async () => {
-    const root = await fresh('root');
+    const root = await freshRoot();
     expect((await apply(['--bundle', demo, '--root', root, '--no-reload'])).code).toBe(0);
     const main = join(root, 'etc/postfix/main.cf');
     await writeFile(main, `${await readFile(main, 'utf8')}relayhost = [smtp.example.com]\n`);
@@ -140,7 +161,7 @@ describe('selfmail apply / verify on real bundles', () => {
   });
 
   it('--dry-run on a changed bundle shows the diff and leaves the root untouched', async () => {
-    const root = await fresh('root');
+    const root = await freshRoot();
     expect((await apply(['--bundle', demo, '--root', root, '--no-reload'])).code).toBe(0);
     const changed = await fresh('changed');
     await copyBundle(demo, changed);
@@ -167,7 +188,7 @@ describe('selfmail apply / verify on real bundles', () => {
   });
 
   it('a broken Postfix setting: apply exits 4 and the root is byte-identical', async () => {
-    const root = await fresh('root');
+    const root = await freshRoot();
     expect((await apply(['--bundle', demo, '--root', root, '--no-reload'])).code).toBe(0);
     const broken = await fresh('broken');
     await copyBundle(demo, broken);
@@ -176,14 +197,14 @@ describe('selfmail apply / verify on real bundles', () => {
     const r = await runCli(['apply', '--bundle', broken, '--root', root, '--no-reload']);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/smtpd_tls_frobnicate/);
-    expect(r.stderr).toMatch(/restored/);
+    expect(r.stderr).toMatch(/nothing was changed/);
     expect(await treeDigest(root)).toBe(digest);
 
-    // The same into an empty root leaves it empty.
-    const empty = await fresh('empty');
-    await chmod(empty, 0o755);
+    // The same into a fresh root leaves it as it was: no file, no mail account.
+    const empty = await freshRoot();
+    const before = await treeDigest(empty);
     const e = await runCli(['apply', '--bundle', broken, '--root', empty, '--no-reload']);
     expect(e.code).toBe(4);
-    expect(await readdir(empty)).toEqual([]);
+    expect(await treeDigest(empty)).toBe(before);
   });
 });

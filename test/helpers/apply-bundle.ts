@@ -14,14 +14,33 @@ export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `selfmail-${prefix}-`));
 }
 
+/**
+ * Make `dir` a system root as apply wants one: the accounts of this machine (the Debian packages'
+ * opendkim, dovecot, nsd… and whatever else), and its os-release, as a root built from the same
+ * packages would have them. apply adds the mail account there, never on this machine.
+ */
+export async function seedSystemRoot(dir: string): Promise<string> {
+  await mkdir(join(dir, 'etc'), { recursive: true, mode: 0o755 });
+  for (const f of ['passwd', 'group', 'shadow', 'gshadow', 'os-release']) {
+    await run('cp', ['-pL', `/etc/${f}`, join(dir, 'etc', f)]);
+  }
+  return dir;
+}
+
 /** Temp dirs for one test file: `fresh(prefix)` makes one, `cleanup()` (in afterAll) removes them all. */
-export function tempDirs(): { fresh: (prefix: string) => Promise<string>; cleanup: () => Promise<void> } {
+export function tempDirs(): { fresh: (prefix: string) => Promise<string>; freshRoot: () => Promise<string>; cleanup: () => Promise<void> } {
   const dirs: string[] = [];
   return {
     fresh: async (prefix) => {
       const d = await tempDir(prefix);
       dirs.push(d);
       return d;
+    },
+    freshRoot: async () => {
+      const d = await tempDir('root');
+      dirs.push(d);
+      await chmod(d, 0o755);
+      return seedSystemRoot(d);
     },
     cleanup: async () => {
       for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
@@ -193,7 +212,7 @@ _25._tcp.mail IN TLSA 3 1 1 ${spkiSha256(certPem)}
     await put(dir, `keys/dnssec/example.org/${base}.key`, await readFile(join(work, `${base}.key`)));
     await put(dir, `keys/dnssec/example.org/${base}.private`, await readFile(join(work, `${base}.private`)), 0o600);
 
-    await put(dir, 'selfmail.yaml', 'domains:\n  - example.org\nhostname: mail.example.org\n');
+    await put(dir, 'selfmail.yaml', 'domains:\n  - example.org\nhostname: mail.example.org\ntarget: debian-12\n');
     await put(dir, 'REPORT.md', '# What this setup protects\n\nA test bundle.\n');
     await put(dir, 'postfix/main.cf', MAIN_CF);
     await put(dir, 'postfix/master.cf', MASTER_CF);

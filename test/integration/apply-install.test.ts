@@ -3,10 +3,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyBundle } from '../../src/apply/index.js';
+import { verifyBundle } from '../../src/verify/index.js';
 import { InputError, ToolError } from '../../src/errors.js';
 import { copyBundle, editBundle, makeBundle, MASTER_CF, tempDirs, treeDigest } from '../helpers/apply-bundle.js';
 
-const { fresh, cleanup } = tempDirs();
+const { fresh, freshRoot, cleanup } = tempDirs();
 let bundle: string;
 
 beforeAll(async () => {
@@ -22,7 +23,7 @@ const mtimes = async (root: string, paths: string[]) =>
 
 describe('applyBundle into a temporary root', () => {
   it('installs every file with its owner and mode, validates, and changes nothing the second time', async () => {
-    const root = await fresh('root');
+    const root = await freshRoot();
     const first = await applyBundle({ bundleDir: bundle, root });
     expect(first.changes.length).toBeGreaterThan(10);
     expect(first.changes.every((c) => c.action === 'create')).toBe(true);
@@ -65,7 +66,7 @@ describe('applyBundle into a temporary root', () => {
   });
 
   it('repairs a mode drift in place and backs up the file first', async () => {
-    const root = await fresh('root');
+    const root = await freshRoot();
     await applyBundle({ bundleDir: bundle, root });
     const { chmod } = await import('node:fs/promises');
     await chmod(join(root, 'etc/dovecot/users'), 0o644);
@@ -75,8 +76,41 @@ describe('applyBundle into a temporary root', () => {
     expect(existsSync(join(r.backupDir ?? '', 'etc/dovecot/users'))).toBe(true);
   });
 
+  it('removes what a later bundle dropped, keeping a 0600 copy, and verify names it until then', async () => {
+    const root = await freshRoot();
+    await applyBundle({ bundleDir: bundle, root });
+    // The next bundle no longer has the DKIM key (as after `keys retire dkim`).
+    const next = await fresh('next');
+    await copyBundle(bundle, next);
+    const { unlink } = await import('node:fs/promises');
+    await unlink(join(next, 'keys/dkim/example.org/s1.private'));
+    await editBundle(next, 'postfix/main.cf', (t) => t);
+    const stale = await verifyBundle({ bundleDir: next, root });
+    expect(stale).toContainEqual(expect.objectContaining({ level: 'failure', check: 'stale', path: '/etc/opendkim/keys/example.org/s1.private' }));
+    const r = await applyBundle({ bundleDir: next, root });
+    expect(r.changes).toContainEqual({ bundlePath: 'keys/dkim/example.org/s1.private', systemPath: '/etc/opendkim/keys/example.org/s1.private', action: 'remove' });
+    expect(existsSync(join(root, 'etc/opendkim/keys/example.org/s1.private'))).toBe(false);
+    const copy = await lstat(join(r.backupDir ?? '', 'etc/opendkim/keys/example.org/s1.private'));
+    expect(copy.mode & 0o777).toBe(0o600);
+    expect((await verifyBundle({ bundleDir: next, root })).filter((f) => f.check === 'stale')).toEqual([]);
+  });
+
+  it('creates the mail account in the root\'s own account table, and its folder', async () => {
+    const root = await freshRoot();
+    const r = await applyBundle({ bundleDir: bundle, root });
+    expect(r.accounts).toEqual(['vmail']);
+    const passwd = await readFile(join(root, 'etc/passwd'), 'utf8');
+    const line = passwd.split('\n').find((l) => l.startsWith('vmail:'));
+    expect(line).toMatch(/^vmail:x:\d+:\d+:selfmail mailboxes:\/var\/vmail:\/usr\/sbin\/nologin$/);
+    const home = await lstat(join(root, 'var/vmail'));
+    expect([home.mode & 0o777, home.uid]).toEqual([0o700, Number(line?.split(':')[2])]);
+    // Never on this machine itself.
+    expect(await readFile('/etc/passwd', 'utf8')).not.toMatch(/^vmail:.*selfmail mailboxes/m);
+    expect((await applyBundle({ bundleDir: bundle, root })).accounts).toEqual([]);
+  });
+
   it('rolls back a broken Postfix setting and leaves the root byte-identical', async () => {
-    const root = await fresh('root');
+    const root = await freshRoot();
     await applyBundle({ bundleDir: bundle, root });
     const digest = await treeDigest(root);
     const backups = await readdir(join(root, 'var/backups/selfmail'));
@@ -93,14 +127,14 @@ describe('applyBundle into a temporary root', () => {
     expect(err).toBeInstanceOf(ToolError);
     expect((err as ToolError).exitCode).toBe(4);
     expect((err as ToolError).message).toMatch(/smtpd_tls_frobnicate/);
-    expect((err as ToolError).message).toMatch(/restored/);
+    expect((err as ToolError).message).toMatch(/nothing was changed/);
     expect(await treeDigest(root)).toBe(digest);
     expect(await readdir(join(root, 'var/backups/selfmail'))).toEqual(backups);
     expect(existsSync(join(root, 'etc/postfix/maps'))).toBe(false);
   });
 
   it('rolls back a bad master.cf line into an empty root, leaving it empty', async () => {
-    const root = await fresh('root');
+    const root = await freshRoot();
     const broken = await fresh('broken');
     await copyBundle(bundle, broken);
     await editBundle(broken, 'postfix/master.cf', () => `${MASTER_CF}submission inet n\n`);
@@ -108,12 +142,12 @@ describe('applyBundle into a temporary root', () => {
     const err = await applyBundle({ bundleDir: broken, root }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ToolError);
     expect((err as ToolError).message).toMatch(/master\.cf.*bad field count/);
-    expect(await readdir(root)).toEqual([]);
+    expect(await readdir(root)).toEqual(['etc']);
     expect(await treeDigest(root)).toBe(digest);
   });
 
   it('--dry-run shows a unified diff, hides secrets, and changes nothing', async () => {
-    const root = await fresh('root');
+    const root = await freshRoot();
     await applyBundle({ bundleDir: bundle, root });
     const changed = await fresh('changed');
     await copyBundle(bundle, changed);
@@ -126,15 +160,15 @@ describe('applyBundle into a temporary root', () => {
     expect(r.diff).toContain('+smtpd_tls_security_level = encrypt');
     expect(await treeDigest(root)).toBe(digest);
 
-    const empty = await fresh('root');
+    const empty = await freshRoot();
     const all = await applyBundle({ bundleDir: bundle, root: empty, dryRun: true });
     expect(all.diff).toMatch(/keys\/example\.org\/s1\.private: secret, contents not shown/);
     expect(all.diff).not.toContain('PRIVATE KEY');
-    expect(await readdir(empty)).toEqual([]);
+    expect(await readdir(empty)).toEqual(['etc']);
   });
 
   it('refuses a bundle whose files do not match MANIFEST.sha256, touching nothing', async () => {
-    const root = await fresh('root');
+    const root = await freshRoot();
     const bad = await fresh('bad');
     await copyBundle(bundle, bad);
     await writeFile(join(bad, 'postfix/main.cf'), 'myhostname = evil.example\n');
@@ -143,6 +177,6 @@ describe('applyBundle into a temporary root', () => {
     expect(err).toBeInstanceOf(InputError);
     expect((err as InputError).message).toMatch(/postfix\/main\.cf does not match MANIFEST\.sha256/);
     expect((err as InputError).message).toMatch(/unlisted\.txt is not listed/);
-    expect(await readdir(root)).toEqual([]);
+    expect(await readdir(root)).toEqual(['etc']);
   });
 });

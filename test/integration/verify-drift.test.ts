@@ -12,7 +12,7 @@ import type { Finding } from '../../src/verify/index.js';
 import { copyBundle, editBundle, makeBundle, tempDirs, treeDigest } from '../helpers/apply-bundle.js';
 import { recordingIo } from '../helpers/apply-io.js';
 
-const { fresh, cleanup } = tempDirs();
+const { fresh, freshRoot, cleanup } = tempDirs();
 let bundle: string;
 let root: string;
 let expiry: Date;
@@ -20,7 +20,7 @@ let expiry: Date;
 beforeAll(async () => {
   bundle = await fresh('bundle');
   await makeBundle(bundle);
-  root = await fresh('root');
+  root = await freshRoot();
   await applyBundle({ bundleDir: bundle, root });
   const signed = await readFile(join(bundle, 'dns/example.org.zone.signed'), 'utf8');
   expiry = earliestRrsigExpiry(parseZone(signed, 'example.org')) ?? new Date(0);
@@ -40,7 +40,7 @@ describe('verify', () => {
   });
 
   it('names a tampered file and a loosened key, and the command exits 4', async () => {
-    const r = await fresh('root');
+    const r = await freshRoot();
     await applyBundle({ bundleDir: bundle, root: r });
     await writeFile(join(r, 'etc/postfix/main.cf'), 'myhostname = mail.example.org\nsmtpd_tls_security_level = none\n');
     await chmod(join(r, 'etc/opendkim/keys/example.org/s1.private'), 0o644);
@@ -91,7 +91,7 @@ describe('verify', () => {
   });
 
   it('fails a certificate whose key TLSA does not pin', async () => {
-    const r = await fresh('root');
+    const r = await freshRoot();
     await applyBundle({ bundleDir: bundle, root: r });
     const w = await fresh('work');
     await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(w, 'k.pem'), '-out', join(w, 'c.pem'), '-days', '5', '-subj', '/CN=mail.example.org']);
@@ -116,14 +116,14 @@ describe('the apply and verify commands', () => {
   });
 
   it('apply --dry-run prints the diff and changes nothing; --json gives the result', async () => {
-    const r = await fresh('root');
+    const r = await freshRoot();
     const io = recordingIo();
     expect(await applyCommand(['--bundle', bundle, '--root', r, '--dry-run'], io)).toBe(0);
     const out = io.lines.join('\n');
     expect(out).toMatch(/\+\+\+ b\/etc\/postfix\/main\.cf/);
     expect(out).toMatch(/nothing was changed/);
     expect(out).not.toMatch(/PRIVATE KEY/);
-    expect(await treeDigest(r)).toBe(await treeDigest(await fresh('empty')));
+    expect(await treeDigest(r)).toBe(await treeDigest(await freshRoot()));
     const jio = recordingIo(true);
     expect(await applyCommand(['--bundle', bundle, '--root', r, '--json', '--no-reload'], jio)).toBe(0);
     const doc = jio.docs[0] as { changes: unknown[]; validated: string[] };

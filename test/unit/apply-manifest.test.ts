@@ -65,17 +65,23 @@ describe('apply helpers', () => {
       'opendkim -n -x /etc/opendkim.conf',
       'nginx -t',
       'fail2ban-client -t',
+      'fail2ban journal backend (python3-systemd)',
     ]);
     const byName = new Map(validatorsFor(m).map((v) => [v.name, v]));
     // A fresh host has no trust anchor until unbound first runs; nginx -t binds its listeners.
     expect(byName.get('unbound-checkconf')?.seeds).toEqual([{ path: '/var/lib/unbound/root.key', from: '/usr/share/dns/root.key', pkg: 'dns-root-data' }]);
     expect(byName.get('nginx -t')?.ownNetwork).toBe(true);
+    // Postfix complains only to a terminal: its check gets one.
+    expect(byName.get('postfix check')?.pty).toBe(true);
     expect(validatorsFor(new Map([['dovecot/users', '/etc/dovecot/users']])).map((v) => v.name)).toEqual(['doveconf -n']);
+    // Dovecot 2.4 opens the certificate and key only with -x.
+    expect(validatorsFor(new Map([['dovecot/users', '/etc/dovecot/users']]), 'debian-13').map((v) => [v.name, v.args])).toEqual([['doveconf -n -x', ['-n', '-x']]]);
     expect(validatorsFor(new Map())).toEqual([]);
   });
 
-  it('overlays only the top-level folders in use, and refuses roots overlayfs cannot name', () => {
-    expect(topLevelDirs(['/etc/postfix/main.cf', '/var/www/selfmail/x', '/etc/nsd/nsd.conf'])).toEqual(['etc', 'var']);
+  it('overlays the folders the tools write to and those the files go to, and refuses roots overlayfs cannot name', () => {
+    expect(topLevelDirs(['/etc/postfix/main.cf', '/var/www/selfmail/x', '/etc/nsd/nsd.conf'])).toEqual(['etc', 'run', 'var']);
+    expect(topLevelDirs(['/usr/local/lib/selfmail/selfmail-acme'])).toEqual(['etc', 'run', 'usr', 'var']);
     expect(rootUnsafeForOverlay('/tmp/selfmail-root-abc')).toBe(false);
     expect(rootUnsafeForOverlay('/tmp/a,upperdir=/etc')).toBe(true);
     expect(rootUnsafeForOverlay('/tmp/a:b')).toBe(true);

@@ -1,6 +1,7 @@
 /**
- * `selfmail apply --bundle DIR [--root R] [--dry-run] [--no-reload] [--json]`: install a bundle,
- * validate it with the services' own tools, roll back on failure, reload what runs.
+ * `selfmail apply --bundle DIR [--root R] [--dry-run] [--no-reload] [--allow-ssh-lockout] [--json]`:
+ * validate a bundle with the services' own tools, install it, start and enable what it needs,
+ * roll back on failure.
  */
 import { parseArgs } from 'node:util';
 import { applyBundle } from '../../apply/index.js';
@@ -17,6 +18,7 @@ export const run: Command = async (args, io) => {
         root: { type: 'string' },
         'dry-run': { type: 'boolean' },
         'no-reload': { type: 'boolean' },
+        'allow-ssh-lockout': { type: 'boolean' },
         json: { type: 'boolean' },
       },
       strict: true,
@@ -33,26 +35,32 @@ export const run: Command = async (args, io) => {
     root: values.root ?? '/',
     dryRun: values['dry-run'] ?? false,
     noReload: values['no-reload'] ?? false,
+    allowSshLockout: values['allow-ssh-lockout'] ?? false,
   });
   if (io.jsonMode) {
     io.json(result);
     return 0;
   }
   for (const k of result.kept) io.say(`kept     ${k.systemPath}: ${k.reason}`);
-  for (const w of result.warnings) io.warn(w);
+  for (const w of result.warnings) io.warn(`warning: ${w}`);
   if (result.dryRun) {
     if (result.diff) io.say(result.diff.replace(/\n$/, ''));
+    for (const a of result.accounts) io.say(`# account ${a}: would be created (system user, no shell, no password)`);
     io.say(`dry run: ${result.changes.length} file(s) would change, ${result.unchanged} already installed; nothing was changed`);
     return 0;
   }
   for (const c of result.changes) io.say(`${c.action.padEnd(8)} ${c.systemPath}`);
-  if (result.changes.length === 0) {
-    io.say(`nothing to do: all ${result.unchanged} file(s) already installed`);
-    return 0;
-  }
+  for (const a of result.accounts) io.say(`account  ${a} created (system user, no shell, no password)`);
   if (result.validated.length > 0) io.say(`validated: ${result.validated.join(', ')}`);
   if (result.backupDir) io.say(`previous files saved in ${result.backupDir}`);
+  if (result.started.length > 0) io.say(`started: ${result.started.join(', ')}`);
   if (result.reloaded.length > 0) io.say(`reloaded: ${result.reloaded.join(', ')}`);
-  else if (result.reloadSkipped) io.say(`no service reloaded: ${result.reloadSkipped}`);
+  if (result.reloadSkipped) io.say(`units: ${result.reloadSkipped}`);
+  else if (result.enabled.length > 0) io.say(`enabled and running: ${result.enabled.join(', ')}`);
+  io.say(
+    result.changes.length === 0 && result.accounts.length === 0
+      ? `nothing to install: all ${result.unchanged} file(s) already in place`
+      : `applied: ${result.changes.length} file(s) changed, ${result.unchanged} already in place`,
+  );
   return 0;
 };
