@@ -1,0 +1,160 @@
+#!/usr/bin/env node
+// The pristine-host tier's client: run inside the "outside" network namespace, where it is a
+// machine of the internet that talks to the booted host over the test's own veth link. It reads
+// one JSON request on stdin (passwords travel there, never in argv) and prints one JSON answer.
+// Real clients only: nodemailer (SMTP), imapflow (IMAP), mailauth (DKIM), node's TLS and DNS.
+import { Resolver } from 'node:dns/promises';
+import { connect as tlsConnect } from 'node:tls';
+import { connect as netConnect } from 'node:net';
+
+const input = JSON.parse(await new Promise((res) => {
+  let s = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (d) => (s += d));
+  process.stdin.on('end', () => res(s));
+}));
+
+const ops = {
+  /** One message over SMTP; `expect` 'reject' turns a refusal into success. */
+  async send(q) {
+    const { createTransport } = await import('nodemailer');
+    const t = createTransport({
+      host: q.host,
+      port: q.port,
+      secure: q.port === 465,
+      requireTLS: q.port === 587,
+      ignoreTLS: q.port === 25 && q.plain === true,
+      auth: q.user ? { user: q.user, pass: q.pass } : undefined,
+      name: q.helo ?? 'client.example.net',
+      localAddress: q.from_address,
+      tls: { rejectUnauthorized: false, servername: q.servername },
+      connectionTimeout: 15_000,
+      greetingTimeout: 15_000,
+      socketTimeout: 30_000,
+    });
+    try {
+      const info = await t.sendMail({ from: q.from, to: q.to, subject: q.subject, text: q.body ?? 'pristine-host tier\n', headers: q.headers });
+      return { ok: true, response: info.response };
+    } catch (e) {
+      return { ok: false, error: String(e.message ?? e), code: e.responseCode };
+    } finally {
+      t.close();
+    }
+  },
+
+  /** Wait until a message with `subject` is in the INBOX of `user`; return it whole. */
+  async fetch(q) {
+    const { ImapFlow } = await import('imapflow');
+    const deadline = Date.now() + (q.wait ?? 30) * 1000;
+    let lastError = '';
+    while (Date.now() < deadline) {
+      const c = new ImapFlow({ host: q.host, port: 993, secure: true, auth: { user: q.user, pass: q.pass }, logger: false, tls: { rejectUnauthorized: false, servername: q.servername } });
+      try {
+        await c.connect();
+        const lock = await c.getMailboxLock('INBOX');
+        let found;
+        try {
+          const uids = await c.search({ subject: q.subject }, { uid: true });
+          if (uids && uids.length > 0) found = (await c.fetchOne(String(uids[uids.length - 1]), { source: true }, { uid: true })).source.toString('utf8');
+        } finally {
+          lock.release();
+        }
+        await c.logout();
+        if (found !== undefined) return { ok: true, source: found };
+      } catch (e) {
+        lastError = String(e.message ?? e);
+        try { c.close(); } catch { /* already closed */ }
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    return { ok: false, error: `no message "${q.subject}" for ${q.user} within ${q.wait ?? 30} s${lastError ? ` (last error: ${lastError})` : ''}` };
+  },
+
+  /** DKIM verdicts of a message, with DNS asked of the host's own NSD only. */
+  async dkim(q) {
+    const { authenticate } = await import('mailauth');
+    const resolver = new Resolver({ timeout: 3000, tries: 2 });
+    resolver.setServers([q.dns]);
+    const res = await authenticate(Buffer.from(q.source), {
+      ip: q.ip,
+      sender: q.sender,
+      helo: q.helo,
+      mta: 'pristine-tier',
+      resolver: (name, type) => resolver.resolve(name, type),
+      disableArc: true,
+      disableBimi: true,
+    });
+    return {
+      ok: true,
+      dkim: (res.dkim.results ?? []).map((r) => ({ algo: r.algo, selector: r.selector, domain: r.signingDomain, result: r.status.result, comment: r.status.comment })),
+      spf: res.spf ? res.spf.status.result : 'none',
+      dmarc: res.dmarc ? res.dmarc.status.result : 'none',
+    };
+  },
+
+  /** An HTTPS GET with SNI `servername`; the certificate's key is returned for pinning. */
+  async https(q) {
+    return new Promise((resolve) => {
+      const s = tlsConnect({ host: q.host, port: q.port ?? 443, servername: q.servername, rejectUnauthorized: false, localAddress: q.from_address }, () => {
+        s.write(`GET ${q.path} HTTP/1.1\r\nHost: ${q.servername}\r\nConnection: close\r\n\r\n`);
+      });
+      let data = '';
+      s.setEncoding('utf8');
+      s.on('data', (d) => (data += d));
+      s.on('end', () => {
+        const [head = '', ...rest] = data.split('\r\n\r\n');
+        resolve({ ok: true, status: Number(head.split(' ')[1]), body: rest.join('\r\n\r\n') });
+      });
+      s.on('error', (e) => resolve({ ok: false, error: String(e.message) }));
+      s.setTimeout(15_000, () => { s.destroy(); resolve({ ok: false, error: 'timeout' }); });
+    });
+  },
+
+  /**
+   * One IMAPS login by hand from `from_address`: 'ok', 'no' (refused), or how the connection
+   * failed ('timeout' when a firewall drops it).
+   */
+  async imapLogin(q) {
+    return new Promise((resolve) => {
+      let buf = '';
+      let sent = false;
+      const s = tlsConnect({ host: q.host, port: 993, rejectUnauthorized: false, localAddress: q.from_address, servername: q.servername });
+      const done = (r) => { s.destroy(); resolve({ ok: true, result: r }); };
+      s.setEncoding('utf8');
+      s.setTimeout((q.timeout ?? 8) * 1000, () => done('timeout'));
+      s.on('error', (e) => done(`error: ${e.code ?? e.message}`));
+      s.on('data', (d) => {
+        buf += d;
+        if (!sent && /^\* OK/m.test(buf)) {
+          sent = true;
+          s.write(`a LOGIN "${q.user}" "${q.pass}"\r\n`);
+        } else if (/^a OK/m.test(buf)) done('ok');
+        else if (/^a NO/m.test(buf)) done('no');
+      });
+    });
+  },
+
+  /** Can a TCP connection to host:port be opened from `from_address`? */
+  async tcp(q) {
+    return new Promise((resolve) => {
+      const s = netConnect({ host: q.host, port: q.port, localAddress: q.from_address });
+      const done = (r) => { s.destroy(); resolve({ ok: true, result: r }); };
+      s.setTimeout((q.timeout ?? 5) * 1000, () => done('timeout'));
+      s.on('connect', () => done('open'));
+      s.on('error', (e) => done(`error: ${e.code ?? e.message}`));
+    });
+  },
+};
+
+const op = ops[input.op];
+if (!op) {
+  process.stdout.write(JSON.stringify({ ok: false, error: `unknown op ${input.op}` }));
+} else {
+  try {
+    process.stdout.write(JSON.stringify(await op(input)));
+  } catch (e) {
+    process.stdout.write(JSON.stringify({ ok: false, error: String(e?.stack ?? e) }));
+  }
+}
+// A client library may keep a socket open: the answer is out, so the probe is done.
+process.stdout.write('', () => process.exit(0));

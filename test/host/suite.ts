@@ -1,0 +1,320 @@
+/**
+ * The pristine-host tier, one release at a time: on a fresh debootstrap root, exactly what the
+ * README tells a person to do (the package script, the README's main command in a checkout,
+ * selfmail installed from `npm pack`, then `selfmail init`, `apply`, `verify`), then the host
+ * booted with systemd and proven from the outside: units, mail in and out, DKIM, DNSSEC, MTA-STS,
+ * fail2ban, a reboot, a DKIM rotation and a CA-issued certificate.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { NET, PristineHost, REPO, type TierRelease, must } from './machine.js';
+
+const DOMAIN = 'example.org';
+const HOSTNAME = `mail.${DOMAIN}`;
+const ALICE = { user: `alice@${DOMAIN}`, pass: 'alice-pristine-password-1' };
+const BOB = { user: `bob@${DOMAIN}`, pass: 'bob-pristine-password-22' };
+const BUNDLE = '/root/bundle';
+
+/** Every unit a selfmail host runs, each of which must be active and enabled. */
+export const HOST_UNITS = [
+  'postfix.service',
+  'dovecot.service',
+  'nsd.service',
+  'unbound.service',
+  'nginx.service',
+  'opendkim.service',
+  'opendkim-ed25519.service',
+  'fail2ban.service',
+  'ssh.service',
+  'selfmail-resign.timer',
+  'selfmail-acme.timer',
+  'selfmail-firewall.service',
+  'selfmail-resolver.service',
+];
+
+interface Dkim {
+  algo: string;
+  selector: string;
+  domain: string;
+  result: string;
+  comment?: string;
+}
+
+const MINUTE = 60_000;
+
+export function pristineTier(release: TierRelease): void {
+  let host: PristineHost;
+  let sshKey: string;
+  const tag = () => `${release} ${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+
+  /** Submit a message as alice on `port`, fetch it from bob's mailbox, and return its DKIM verdicts. */
+  async function submitAndVerify(port: 587 | 465): Promise<Dkim[]> {
+    const subject = `submission ${port} ${tag()}`;
+    const sent = await host.probe({ op: 'send', host: NET.host4, port, servername: HOSTNAME, user: ALICE.user, pass: ALICE.pass, from: ALICE.user, to: BOB.user, subject });
+    expect(sent, JSON.stringify(sent)).toMatchObject({ ok: true });
+    const got = await host.probe<{ source: string }>({ op: 'fetch', host: NET.host4, servername: HOSTNAME, user: BOB.user, pass: BOB.pass, subject, wait: 40 });
+    expect(got.ok, got.error).toBe(true);
+    const v = await host.probe<{ dkim: Dkim[] }>({ op: 'dkim', source: got.source, dns: NET.host4, ip: NET.host4, sender: ALICE.user, helo: HOSTNAME });
+    expect(v.ok, v.error).toBe(true);
+    return v.dkim;
+  }
+
+  function expectBothSignaturesPass(dkim: Dkim[]): { rsa: string; ed: string } {
+    const rsa = dkim.find((d) => d.algo === 'rsa-sha256');
+    const ed = dkim.find((d) => d.algo === 'ed25519-sha256');
+    expect(rsa, JSON.stringify(dkim)).toMatchObject({ result: 'pass', domain: DOMAIN });
+    expect(ed, JSON.stringify(dkim)).toMatchObject({ result: 'pass', domain: DOMAIN });
+    return { rsa: rsa!.selector, ed: ed!.selector };
+  }
+
+  async function unitStates(): Promise<string[]> {
+    const bad: string[] = [];
+    for (const u of HOST_UNITS) {
+      const active = (await host.exec(['systemctl', 'is-active', u])).stdout.trim();
+      const enabled = (await host.exec(['systemctl', 'is-enabled', u])).stdout.trim();
+      if (active !== 'active' || enabled !== 'enabled') bad.push(`${u}: ${active}, ${enabled}`);
+    }
+    return bad;
+  }
+
+  async function apply(...extra: string[]) {
+    return host.exec(['selfmail', 'apply', '--bundle', BUNDLE, ...extra], { timeout: 5 * MINUTE });
+  }
+
+  beforeAll(async () => {
+    host = await PristineHost.create(release);
+    // What the Debian installer writes: the host's name resolves without asking the network.
+    await host.put('etc/hostname', 'mail\n');
+    await host.put('etc/hosts', `127.0.0.1\tlocalhost\n127.0.1.1\t${HOSTNAME} mail\n::1\t\tlocalhost ip6-localhost ip6-loopback\n`);
+    // npm trusts only the root's certificates; this machine's reach the registry through its proxy.
+    const ca = process.env.NODE_EXTRA_CA_CERTS ?? '/etc/ssl/certs/ca-certificates.crt';
+    await host.put('usr/local/share/selfmail-test/ca.crt', await readFile(ca, 'utf8'));
+    const npmEnv = { NODE_EXTRA_CA_CERTS: '/usr/local/share/selfmail-test/ca.crt' };
+
+    // Node.js 20 and npm, the README's prerequisite: Debian 13 ships them; Debian 12 ships
+    // Node 18, so the machine brings its own Node.js 20 (as NodeSource's package would).
+    if (release === 'debian-13') {
+      const r = await host.prepare(['sh', '-c', 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm'], { timeout: 15 * MINUTE });
+      expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    } else {
+      const npmDir = join(process.execPath, '../../lib/node_modules/npm');
+      await must('tar', ['-cf', join(host.dir, 'node.tar'), '-C', '/', process.execPath.slice(1), npmDir.slice(1)]);
+      await must('tar', ['-xf', join(host.dir, 'node.tar'), '-C', host.root]);
+      await host.prepare(['sh', '-c', 'ln -sf ../lib/node_modules/npm/bin/npm-cli.js /usr/bin/npm && ln -sf ../lib/node_modules/npm/bin/npx-cli.js /usr/bin/npx']);
+    }
+
+    // The README's main command, in a checkout of the project: the files git would commit.
+    const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO })
+      .toString('utf8')
+      .split('\0')
+      .filter((f) => f && existsSync(join(REPO, f)));
+    const list = join(host.dir, 'files.txt');
+    await writeFile(list, files.join('\n'));
+    await mkdir(join(host.root, 'root/selfmail'), { recursive: true });
+    await must('tar', ['-C', REPO, '-cf', join(host.dir, 'checkout.tar'), '-T', list]);
+    await must('tar', ['-C', join(host.root, 'root/selfmail'), '-xf', join(host.dir, 'checkout.tar')]);
+    const main = await host.prepare(['sh', '-c', 'cd /root/selfmail && bash scripts/install-debian-packages.sh && npm install && npx selfmail init --demo'], {
+      env: npmEnv,
+      timeout: 20 * MINUTE,
+    });
+    expect(main.code, `${main.stdout.slice(-3000)}\n${main.stderr.slice(-3000)}`).toBe(0);
+    expect(main.stdout).toMatch(/Bundle written to \/root\/selfmail\/selfmail-bundle/);
+
+    // selfmail as a user installs it: the package made by `npm pack` of this very build.
+    const pack = await must('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', host.dir], { timeout: 2 * MINUTE, env: { npm_config_loglevel: 'error' } });
+    const tgz = (JSON.parse(pack.stdout) as Array<{ filename: string }>)[0]!.filename;
+    await must('cp', [join(host.dir, tgz), join(host.root, 'root/selfmail.tgz')]);
+    const inst = await host.prepare(['npm', 'install', '-g', '--no-audit', '--no-fund', '/root/selfmail.tgz'], { env: npmEnv, timeout: 10 * MINUTE });
+    expect(inst.code, inst.stderr.slice(-3000)).toBe(0);
+
+    // The administrator's SSH key, made on "their own machine" (here), put on the host later.
+    const keys = await mkdtemp(join(tmpdir(), 'selfmail-tier-ssh-'));
+    await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'tier-admin', '-f', join(keys, 'id')]);
+    sshKey = await readFile(join(keys, 'id.pub'), 'utf8');
+    await rm(keys, { recursive: true, force: true });
+
+    const state = await host.boot();
+    // Fresh Debian units fail on their empty defaults (Postfix "No configuration", NSD without zones).
+    expect(['running', 'degraded']).toContain(state);
+  }, 45 * MINUTE);
+
+  afterAll(async () => {
+    await host?.destroy();
+  }, 5 * MINUTE);
+
+  it('init writes the bundle for this release; apply refuses to lock the admin out, then installs; verify is clean', async () => {
+    await host.put('root/passwords', `${ALICE.user}:${ALICE.pass}\n${BOB.user}:${BOB.pass}\n`, 0o600);
+    const init = await host.exec(
+      [
+        'selfmail', 'init', '--non-interactive', '--domain', DOMAIN, '--ipv4', NET.host4, '--ipv6', NET.host6,
+        '--user', ALICE.user, '--user', BOB.user, '--password-file', '/root/passwords',
+        '--admin-ssh-from', '203.0.113.0/24', '--out', BUNDLE,
+      ],
+      { timeout: 5 * MINUTE },
+    );
+    expect(init.code, init.stderr).toBe(0);
+    expect(await host.read('root/bundle/selfmail.yaml')).toMatch(new RegExp(`^target: ${release}$`, 'm'));
+
+    // keys-only sshd while root has no authorized key: stop, change nothing.
+    const refused = await apply();
+    expect(refused.code, refused.stdout + refused.stderr).toBe(2);
+    expect(refused.stderr).toMatch(/no login user \(root\) has an authorized key/);
+    expect((await host.exec(['sh', '-c', 'test ! -e /etc/selfmail && ! getent passwd vmail'])).code).toBe(0);
+
+    await host.put('root/.ssh/authorized_keys', sshKey, 0o600);
+    await chmod(join(host.root, 'root/.ssh'), 0o700);
+    const applied = await apply();
+    expect(applied.code, `${applied.stdout}\n${applied.stderr}`).toBe(0);
+    expect(applied.stdout).toMatch(/^account {2}vmail created/m);
+    const verify = await host.exec(['selfmail', 'verify', '--bundle', BUNDLE]);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/every installed file matches/);
+  }, 15 * MINUTE);
+
+  it('runs every unit, enabled; the mail account has no shell; /etc/resolv.conf points at unbound', async () => {
+    expect(await unitStates()).toEqual([]);
+    expect((await host.exec(['systemctl', 'is-system-running'])).stdout.trim()).toBe('running');
+    expect(await host.run('getent passwd vmail | cut -d: -f7')).toBe('/usr/sbin/nologin\n');
+    expect(await host.read('etc/resolv.conf')).toMatch(/^nameserver 127\.0\.0\.1$/m);
+    expect(await host.run('nft list table inet selfmail >/dev/null && echo loaded')).toBe('loaded\n');
+    // The renewal has its client (certbot is given the bundle's CSR), and the re-signing job runs.
+    expect((await host.exec(['certbot', '--version'])).code).toBe(0);
+    expect((await host.exec(['systemctl', 'start', 'selfmail-resign.service'], { timeout: 60_000 })).code).toBe(0);
+  }, 5 * MINUTE);
+
+  it('takes mail from outside on port 25, over IPv4 and IPv6, into the mailbox', async () => {
+    for (const server of [NET.host4, NET.host6]) {
+      const subject = `inbound ${server} ${tag()}`;
+      const sent = await host.probe({ op: 'send', host: server, port: 25, from: 'someone@example.net', to: ALICE.user, subject, helo: 'outside.example.net' });
+      expect(sent, JSON.stringify(sent)).toMatchObject({ ok: true });
+      const got = await host.probe({ op: 'fetch', host: NET.host4, servername: HOSTNAME, ...ALICE, subject, wait: 40 });
+      expect(got.ok, got.error).toBe(true);
+    }
+  }, 5 * MINUTE);
+
+  it('signs submissions on 587 and 465 with both DKIM keys, and refuses to relay', async () => {
+    expectBothSignaturesPass(await submitAndVerify(587));
+    expectBothSignaturesPass(await submitAndVerify(465));
+    const relay = await host.probe({ op: 'send', host: NET.host4, port: 25, from: 'someone@example.net', to: 'victim@example.com', subject: 'relay?' });
+    expect(relay.ok).toBe(false);
+    expect(String(relay.error)).toMatch(/Relay access denied/i);
+    const anonymous = await host.probe({ op: 'send', host: NET.host4, port: 587, servername: HOSTNAME, from: ALICE.user, to: 'victim@example.com', subject: 'no auth' });
+    expect(anonymous.ok).toBe(false);
+  }, 5 * MINUTE);
+
+  it('serves DNS answers that validate against the DS given to the registrar, and the MTA-STS policy', async () => {
+    const ds = (await host.read(`root/bundle/dns/${DOMAIN}.ds`)).split('\n').filter((l) => !l.startsWith(';') && /\sIN\s+DS\s/.test(l));
+    const anchors = ds.map((l) => {
+      const words = l.trim().split(/\s+/);
+      const [tag, alg, type, ...digest] = words.slice(words.indexOf('DS') + 1);
+      return `  ${DOMAIN}. static-ds ${tag} ${alg} ${type} "${digest.join('')}";`;
+    });
+    const anchorFile = join(host.dir, 'anchors.conf');
+    await writeFile(anchorFile, `trust-anchors {\n${anchors.join('\n')}\n};\n`);
+    for (const [name, type] of [[DOMAIN, 'MX'], [`_25._tcp.${HOSTNAME}`, 'TLSA'], [`_dmarc.${DOMAIN}`, 'TXT'], [HOSTNAME, 'AAAA']] as const) {
+      const r = await host.fromOutside(['delv', `@${NET.host4}`, '-a', anchorFile, `+root=${DOMAIN}`, name, type], { timeout: 30_000 });
+      expect(r.stdout + r.stderr, `${name} ${type}`).toMatch(/; fully validated/);
+    }
+    const policy = await host.probe<{ status: number; body: string }>({ op: 'https', host: NET.host4, servername: `mta-sts.${DOMAIN}`, path: '/.well-known/mta-sts.txt' });
+    expect(policy.status, policy.error).toBe(200);
+    expect(policy.body).toBe(await host.read(`root/bundle/www/${DOMAIN}/.well-known/mta-sts.txt`));
+    // The certificate is still the self-signed bootstrap one: senders must not enforce yet.
+    expect(policy.body).toMatch(/^mode: testing\r$/m);
+  }, 5 * MINUTE);
+
+  it('bans an address after failed logins: IMAP (dovecot), SMTP AUTH (postfix-sasl), SSH (sshd)', async () => {
+    const [imapClient, smtpClient, sshClient] = NET.clients;
+    for (let i = 0; i < 6; i++) {
+      const r = await host.probe<{ result: string }>({ op: 'imapLogin', host: NET.host4, servername: HOSTNAME, user: ALICE.user, pass: 'wrong-password', from_address: imapClient });
+      if (r.result !== 'no') break;
+    }
+    for (let i = 0; i < 6; i++) {
+      const r = await host.probe({ op: 'send', host: NET.host4, port: 587, servername: HOSTNAME, user: BOB.user, pass: 'wrong-password', from: BOB.user, to: ALICE.user, subject: 'x', from_address: smtpClient });
+      if (r.ok) throw new Error('a wrong password was accepted on 587');
+    }
+    for (let i = 0; i < 4; i++) {
+      await host.fromOutside(['ssh', '-b', sshClient!, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=5', `nosuchuser@${NET.host4}`, 'true'], { timeout: 30_000 });
+    }
+    const banned = async (jail: string, ip: string) => {
+      for (let i = 0; i < 40; i++) {
+        const s = await host.exec(['fail2ban-client', 'status', jail]);
+        if (new RegExp(`Banned IP list:.*\\b${ip.replace(/\./g, '\\.')}\\b`).test(s.stdout)) return true;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      return false;
+    };
+    expect(await banned('dovecot', imapClient!)).toBe(true);
+    expect(await banned('postfix-sasl', smtpClient!)).toBe(true);
+    expect(await banned('sshd', sshClient!)).toBe(true);
+    // The banned address is turned away (fail2ban's nftables action rejects); another one still gets in.
+    expect((await host.probe<{ result: string }>({ op: 'tcp', host: NET.host4, port: 993, from_address: imapClient })).result).toMatch(/^(timeout|error: ECONNREFUSED)$/);
+    expect((await host.probe<{ result: string }>({ op: 'imapLogin', host: NET.host4, servername: HOSTNAME, ...ALICE, from_address: NET.out4 })).result).toBe('ok');
+  }, 5 * MINUTE);
+
+  it('comes back after a reboot: every unit running, mail signed and delivered', async () => {
+    await host.poweroff();
+    expect(await host.boot()).toBe('running');
+    expect(await unitStates()).toEqual([]);
+    expectBothSignaturesPass(await submitAndVerify(587));
+  }, 10 * MINUTE);
+
+  it('rotates DKIM: both new selectors sign after apply; retired keys are gone from disk, kept 0600 in the backup', async () => {
+    const before = expectBothSignaturesPass(await submitAndVerify(587));
+    const rotate = await host.exec(['selfmail', 'keys', 'rotate', 'dkim', '--bundle', BUNDLE], { timeout: 5 * MINUTE });
+    expect(rotate.code, rotate.stderr).toBe(0);
+    const a1 = await apply();
+    expect(a1.code, a1.stdout + a1.stderr).toBe(0);
+    const after = expectBothSignaturesPass(await submitAndVerify(587));
+    expect(after.rsa).not.toBe(before.rsa);
+    expect(after.ed).not.toBe(before.ed);
+
+    const retire = await host.exec(['selfmail', 'keys', 'retire', 'dkim', '--bundle', BUNDLE, '--selector', before.rsa, '--selector', before.ed], { timeout: 5 * MINUTE });
+    expect(retire.code, retire.stderr).toBe(0);
+    const stale = await host.exec(['selfmail', 'verify', '--bundle', BUNDLE]);
+    for (const sel of [before.rsa, before.ed]) expect(stale.stdout).toContain(`FAIL stale /etc/opendkim/keys/${DOMAIN}/${sel}.private: should be gone`);
+    const a2 = await apply('--json');
+    expect(a2.code, a2.stderr).toBe(0);
+    const result = JSON.parse(a2.stdout) as { changes: { systemPath: string; action: string }[]; backupDir: string };
+    for (const sel of [before.rsa, before.ed]) {
+      const path = `/etc/opendkim/keys/${DOMAIN}/${sel}.private`;
+      expect(result.changes).toContainEqual(expect.objectContaining({ systemPath: path, action: 'remove' }));
+      expect((await host.exec(['test', '-e', path])).code).not.toBe(0);
+      expect(await host.run(`stat -c %a ${result.backupDir}${path}`)).toBe('600\n');
+    }
+    expect((await host.exec(['selfmail', 'verify', '--bundle', BUNDLE])).code).toBe(0);
+    expectBothSignaturesPass(await submitAndVerify(465));
+  }, 15 * MINUTE);
+
+  it('publishes MTA-STS enforce once a CA-issued certificate for the bundle key is installed', async () => {
+    // A CA of the test's own signs the bundle's CSR, as an ACME CA would for selfmail-acme.
+    const ca = await mkdtemp(join(tmpdir(), 'selfmail-tier-ca-'));
+    try {
+      await must('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(ca, 'ca.key'), '-out', join(ca, 'ca.pem'), '-days', '30', '-subj', '/CN=selfmail tier test CA']);
+      await writeFile(join(ca, 'csr.pem'), await host.read('etc/selfmail/tls/csr.pem'));
+      await must('openssl', ['x509', '-req', '-in', join(ca, 'csr.pem'), '-CA', join(ca, 'ca.pem'), '-CAkey', join(ca, 'ca.key'), '-CAcreateserial', '-days', '20', '-copy_extensions', 'copy', '-out', join(ca, 'cert.pem')]);
+      const chain = (await readFile(join(ca, 'cert.pem'), 'utf8')) + (await readFile(join(ca, 'ca.pem'), 'utf8'));
+      await host.put('etc/selfmail/tls/cert.pem.new', chain, 0o644);
+      await host.run('mv -f /etc/selfmail/tls/cert.pem.new /etc/selfmail/tls/cert.pem && systemctl reload postfix dovecot nginx');
+    } finally {
+      await rm(ca, { recursive: true, force: true });
+    }
+    const oldTxt = (await host.fromOutside(['dig', '+short', `@${NET.host4}`, `_mta-sts.${DOMAIN}`, 'TXT'])).stdout.trim();
+    const init = await host.exec(['selfmail', 'init', '--out', BUNDLE, '--non-interactive'], { timeout: 5 * MINUTE });
+    expect(init.code, init.stderr).toBe(0);
+    expect(await host.read(`root/bundle/www/${DOMAIN}/.well-known/mta-sts.txt`)).toMatch(/^mode: enforce\r$/m);
+    const a = await apply();
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    const policy = await host.probe<{ body: string }>({ op: 'https', host: NET.host4, servername: `mta-sts.${DOMAIN}`, path: '/.well-known/mta-sts.txt' });
+    expect(policy.body).toMatch(/^mode: enforce\r$/m);
+    const newTxt = (await host.fromOutside(['dig', '+short', `@${NET.host4}`, `_mta-sts.${DOMAIN}`, 'TXT'])).stdout.trim();
+    expect(newTxt).toMatch(/v=STSv1; id=/);
+    expect(newTxt).not.toBe(oldTxt);
+    const v = await host.exec(['selfmail', 'verify', '--bundle', BUNDLE]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect(v.stdout).toMatch(/NOTE renewed \/etc\/selfmail\/tls\/cert\.pem: issued by a CA/);
+  }, 10 * MINUTE);
+}
