@@ -35,8 +35,9 @@ packages=(
 )
 if [ "$tests" = yes ]; then
   # swaks and GNU time for the suite and the benchmarks; debootstrap, systemd-nspawn and iproute2
-  # for the pristine-host tier, which boots fresh Debian roots in network namespaces of its own.
-  packages+=(swaks time debootstrap systemd-container iproute2)
+  # for the pristine-host tier, which boots fresh Debian roots in network namespaces of its own;
+  # testssl.sh, the independent scanner the tier points at every TLS port.
+  packages+=(swaks time debootstrap systemd-container iproute2 testssl.sh)
 fi
 missing=()
 for p in "${packages[@]}"; do

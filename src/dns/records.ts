@@ -22,7 +22,11 @@ export interface RrGroup {
 }
 
 /** SOA timers (seconds), in the ranges RFC 1912 §2.2 recommends; `minimum` is the negative-caching TTL (RFC 2308). */
-export const SOA_TIMERS = { refresh: 7200, retry: 3600, expire: 1209600, minimum: 3600 } as const;
+/**
+ * SOA timers inside the ranges Zonemaster checks (refresh ≥ 4 h, retry ≥ 1 h and below refresh,
+ * expire ≥ 1 week): secondaries re-check every 4 hours (NOTIFY tells them of changes at once).
+ */
+export const SOA_TIMERS = { refresh: 14400, retry: 3600, expire: 1209600, minimum: 3600 } as const;
 
 /** Default TTL of every record ($TTL). An hour keeps changes (and key rollovers) quick to spread. */
 export const DEFAULT_TTL = 3600;

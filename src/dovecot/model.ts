@@ -6,6 +6,7 @@ import type { Profile } from '../bundle/layout.js';
 import type { Config, Email } from '../config/types.js';
 import type { TlsKey } from '../keys/types.js';
 import { BUNDLE, installed, mailPaths } from '../mail/paths.js';
+import { CLIENT_CIPHER_STRING } from '../tls/policy.js';
 
 /** Simultaneous IMAP connections per user and client address. */
 export const MAX_USERIP_CONNECTIONS = 10;
@@ -34,6 +35,8 @@ export interface DovecotModel {
   postmaster: Email;
   maxUserIpConnections: number;
   users: DovecotUser[];
+  /** TLS 1.2 suites (src/tls/policy.ts). */
+  clientCiphers: string;
 }
 
 /**
@@ -73,5 +76,6 @@ export function dovecotModel(
     postmaster: config.admin,
     maxUserIpConnections: MAX_USERIP_CONNECTIONS,
     users,
+    clientCiphers: CLIENT_CIPHER_STRING,
   };
 }

@@ -6,6 +6,7 @@ import type { Profile } from '../bundle/layout.js';
 import type { Config, DomainName, Email } from '../config/types.js';
 import type { TlsKey } from '../keys/types.js';
 import { BUNDLE, installed, mailPaths } from '../mail/paths.js';
+import { CLIENT_CIPHER_STRING } from '../tls/policy.js';
 
 /** 25 MiB: what most providers accept, and below Postfix's mailbox_size_limit default. */
 export const MESSAGE_SIZE_LIMIT = 26_214_400;
@@ -49,6 +50,8 @@ export interface PostfixModel {
   /** Milters on submission: both signers. */
   submissionMilters: string;
   messageSizeLimit: number;
+  /** TLS 1.2 suites where TLS is required (src/tls/policy.ts). */
+  clientCiphers: string;
 }
 
 /**
@@ -107,6 +110,7 @@ export function postfixModel(config: Config, tls: Pick<TlsKey, 'keyPath' | 'cert
     inboundMilters: milter(paths.milterRsa),
     submissionMilters: [milter(paths.milterRsa), milter(paths.milterEd25519)].join(', '),
     messageSizeLimit: MESSAGE_SIZE_LIMIT,
+    clientCiphers: CLIENT_CIPHER_STRING,
   };
 }
 

@@ -57,6 +57,7 @@ export const PACKAGE_OF: Record<string, string> = {
   'systemd-nspawn': 'systemd-container',
   ip: 'iproute2',
   nsenter: 'util-linux',
+  testssl: 'testssl.sh',
   drill: 'ldnsutils',
 };
 

@@ -12,6 +12,7 @@ import { installedPath, sysPath } from '../bundle/layout.js';
 import { stageTree } from '../bundle/stage.js';
 import type { Config, DomainName } from '../config/types.js';
 import { render } from '../render/index.js';
+import { CLIENT_CIPHER_STRING } from '../tls/policy.js';
 import { run } from '../tools/run.js';
 import { clientSettings, outlookAutodiscover, thunderbirdConfig } from './autoconfig.js';
 import { mtaStsPolicy } from './mtasts.js';
@@ -71,6 +72,7 @@ export async function renderNginx(ctx: Pick<BuildContext, 'config' | 'profile' |
     key: installedPath(profile, ctx.keys.tls.keyPath),
     webRoot: sysPath(profile, '/var/www/selfmail'),
     sites: [...config.domains].sort().map((d) => ({ domain: d, ...siteNames(d) })),
+    clientCiphers: CLIENT_CIPHER_STRING,
   });
 }
 

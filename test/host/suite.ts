@@ -226,6 +226,38 @@ export function pristineTier(release: TierRelease): void {
     expect(policy.body).toMatch(/^mode: testing\r$/m);
   }, 5 * MINUTE);
 
+  it('offers only TLS 1.2 and 1.3 with ECDHE and AEAD ciphers on every client port, by an independent scanner (testssl)', async () => {
+    /** testssl's findings for one endpoint, scanned from outside. */
+    const scan = async (target: string, extra: string[]): Promise<Array<{ id: string; finding: string }>> => {
+      const json = join(host.dir, `testssl-${target.replace(/[^a-z0-9]/gi, '_')}.json`);
+      await rm(json, { force: true });
+      const r = await host.fromOutside(['testssl', '--quiet', '--color', '0', '--warnings', 'off', '--nodns', 'none', '--jsonfile', json, ...extra, target], { timeout: 5 * MINUTE });
+      const text = await readFile(json, 'utf8').catch(() => '');
+      if (!text) throw new Error(`testssl wrote no findings for ${target} (exit ${r.code})\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+      return JSON.parse(text) as Array<{ id: string; finding: string }>;
+    };
+    const endpoints: Array<[string, string[]]> = [
+      [`${NET.host4}:465`, ['-p', '-E']],
+      [`${NET.host4}:587`, ['-p', '-E', '--starttls', 'smtp']],
+      [`${NET.host4}:993`, ['-p', '-E']],
+      [`mta-sts.${DOMAIN}:443`, ['-p', '-E', '-B', '--ip', NET.host4]],
+    ];
+    const problems: string[] = [];
+    // Side by side: a scan mostly waits for handshakes.
+    const results = await Promise.all(endpoints.map(async ([target, args]) => [target, await scan(target, args)] as const));
+    for (const [target, findings] of results) {
+      const by = new Map(findings.map((f) => [f.id, f.finding]));
+      for (const old of ['SSLv2', 'SSLv3', 'TLS1', 'TLS1_1']) if (!/^not offered/.test(by.get(old) ?? '')) problems.push(`${target}: ${old} ${by.get(old)}`);
+      for (const ok of ['TLS1_2', 'TLS1_3']) if (!/^offered/.test(by.get(ok) ?? '')) problems.push(`${target}: ${ok} ${by.get(ok)}`);
+      const ciphers = findings.filter((f) => f.id.startsWith('cipher-tls1_2_'));
+      if (ciphers.length === 0) problems.push(`${target}: no TLS 1.2 cipher listed`);
+      // "TLS 1.2  xc030  ECDHE-RSA-AES256-GCM-SHA384  ECDH 253  AESGCM  256  TLS_ECDHE_…"
+      for (const c of ciphers) if (!/\sECDH \d+\s+(AESGCM|ChaCha20)\s/.test(c.finding)) problems.push(`${target}: offers ${c.finding.replace(/\s+/g, ' ')}`);
+      if (target.endsWith(':443') && !/^no gzip|^No compression|not vulnerable/i.test(by.get('BREACH') ?? '')) problems.push(`${target}: BREACH ${by.get('BREACH')}`);
+    }
+    expect(problems).toEqual([]);
+  }, 15 * MINUTE);
+
   it('bans an address after failed logins: IMAP (dovecot), SMTP AUTH (postfix-sasl), SSH (sshd)', async () => {
     const [imapClient, smtpClient, sshClient] = NET.clients;
     for (let i = 0; i < 6; i++) {

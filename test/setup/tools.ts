@@ -11,7 +11,7 @@ const NEEDED = [
   'dnssec-verify', 'dnssec-dsfromkey', 'dig', 'delv', 'unbound-checkconf', 'nft', 'sshd', 'ssh-keygen', 'fail2ban-client', 'fail2ban-regex',
   'nginx', 'openssl', 'sha256sum', 'unshare', 'runuser', 'diff', 'script', 'useradd', 'userdel', 'drill',
   // The pristine-host tier (test/host/): fresh roots, booted with systemd in namespaces of its own.
-  'debootstrap', 'systemd-nspawn', 'ip', 'nsenter', 'tar', 'git',
+  'debootstrap', 'systemd-nspawn', 'ip', 'nsenter', 'tar', 'git', 'testssl',
 ];
 
 export default async function checkTools(): Promise<void> {

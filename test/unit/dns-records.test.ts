@@ -84,7 +84,7 @@ describe('records', () => {
     const org = all('example.org');
     const has = (name: string, type: string, rdata?: string) =>
       expect(org.some((r) => r.name === name && r.type === type && (rdata === undefined || r.rdata === rdata)), `${name} ${type} ${rdata}`).toBe(true);
-    has('example.org', 'SOA', 'ns1.example.org. alice.example.org. 2026030101 7200 3600 1209600 3600');
+    has('example.org', 'SOA', 'ns1.example.org. alice.example.org. 2026030101 14400 3600 1209600 3600');
     has('example.org', 'NS', 'ns1.example.org.');
     has('example.org', 'NS', 'ns2.example.com.');
     has('ns1.example.org', 'A', '192.0.2.10');
@@ -132,7 +132,7 @@ describe('zone writer and serial', () => {
 
 describe('signed zone reuse', () => {
   const signed = [
-    'example.org.\t3600\tIN\tSOA\tns1.example.org. alice.example.org. 1 7200 3600 1209600 3600',
+    'example.org.\t3600\tIN\tSOA\tns1.example.org. alice.example.org. 1 14400 3600 1209600 3600',
     'example.org.\t3600\tIN\tRRSIG\tSOA 13 2 3600 20260331120000 20260301110000 222 example.org. c2ln',
     'example.org.\t3600\tIN\tCAA\t0 issuewild ";"',
     'example.org.\t3600\tIN\tDNSKEY\t256 3 13 ZSKKEY== ;{id = 222 (zsk), size = 256b}',
@@ -209,7 +209,7 @@ describe('serial across runs (no DNSSEC, so no signer involved)', () => {
     expect(changed.serial).toBe(2026030102);
     expect(changed.unsigned).toContain('0 issue "sectigo.com"');
     const unsignedNow = await buildZone(
-      makeContext(config, fakeKeys(), { now: day2, previous: [...prev, file('dns/example.org.zone.signed', 'example.org.\t3600\tIN\tSOA\tns1.example.org. alice.example.org. 2026030105 7200 3600 1209600 3600\n')] }),
+      makeContext(config, fakeKeys(), { now: day2, previous: [...prev, file('dns/example.org.zone.signed', 'example.org.\t3600\tIN\tSOA\tns1.example.org. alice.example.org. 2026030105 14400 3600 1209600 3600\n')] }),
       zone,
     );
     expect(unsignedNow.serial).toBe(2026030201);
