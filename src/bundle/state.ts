@@ -8,9 +8,10 @@
  * the host). When a later `init` brings no new input, runs the same build, and
  * every file still matches MANIFEST.sha256 and its mode, the result of a full run is known in
  * advance: nothing would change. Everything here is derived from the bundle's own bytes, so the
- * file is as deterministic as the rest of the bundle.
+ * file is as deterministic as the rest of the bundle. The state is authenticated (`mac`): the
+ * quick path trusts nothing that a hand edit could have made consistent.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, createHmac, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { RESIGN_MARGIN_DAYS, earliestExpiry } from '../dns/sign.js';
 import { RENEW_BEFORE_DAYS } from '../keys/tls.js';
@@ -25,10 +26,24 @@ export interface BundleState {
   build: string;
   input: string;
   validUntil: string;
-  files: Array<[path: string, mode: string, role: string]>;
+  /** Every file this run wrote, with its mode, role and SHA-256 (the manifest is only a copy). */
+  files: Array<[path: string, mode: string, role: string, sha256: string]>;
   warnings: string[];
   /** The MTA-STS mode the bundle publishes: it follows the certificate installed on the host. */
   mtaSts: MtaStsMode;
+  /**
+   * HMAC-SHA256 of everything above, keyed with a digest of the bundle's TLS private key: a hand
+   * edit that also rewrites MANIFEST.sha256, or this file, cannot make a re-run skip the work.
+   */
+  mac: string;
+}
+
+/** The key of the state's MAC: derived from a secret only the bundle holds (keys/tls/key.pem, 0600). */
+export const STATE_KEY_SOURCE = 'keys/tls/key.pem';
+
+function stateMac(state: Omit<BundleState, 'mac'>, secret: Buffer): string {
+  const key = createHash('sha256').update('selfmail state v1\0').update(secret).digest();
+  return createHmac('sha256', key).update(JSON.stringify(state)).digest('hex');
 }
 
 /** The id of this build of selfmail (written by scripts/bundle.mjs); 'dev' when run from sources. */
@@ -58,17 +73,19 @@ export function stateFile(files: readonly BundleFile[], build: string, warnings:
     }
   }
   const yaml = files.find((f) => f.path === 'selfmail.yaml');
-  const state: BundleState = {
+  const secret = files.find((f) => f.path === STATE_KEY_SOURCE)?.data ?? Buffer.alloc(0);
+  const body: Omit<BundleState, 'mac'> = {
     build,
     input: yaml ? sha256(yaml.data) : '',
     validUntil: Number.isFinite(until) ? new Date(until).toISOString() : '9999-12-31T00:00:00.000Z',
     files: files
       .filter((f) => f.path !== STATE_PATH)
-      .map((f) => [f.path, f.mode.toString(8), f.role] as [string, string, string])
+      .map((f) => [f.path, f.mode.toString(8), f.role, sha256(f.data)] as [string, string, string, string])
       .sort((a, b) => (a[0] < b[0] ? -1 : 1)),
     warnings: [...warnings],
     mtaSts,
   };
+  const state: BundleState = { ...body, mac: stateMac(body, secret) };
   return { path: STATE_PATH, data: Buffer.from(`${JSON.stringify(state, null, 1)}\n`), mode: 0o644, role: 'what this bundle was built from (lets an unchanged re-run stop early)' };
 }
 
@@ -93,6 +110,9 @@ export function unchangedState(
   } catch {
     return undefined;
   }
+  const { mac, ...body } = state;
+  const secret = disk.files.get(STATE_KEY_SOURCE)?.data;
+  if (!secret || typeof mac !== 'string' || mac !== stateMac(body, secret)) return undefined;
   if (state.build !== build || state.input !== sha256(yaml.data)) return undefined;
   if (!(now.getTime() < Date.parse(state.validUntil))) return undefined;
   // A certificate installed (or gone) on the host since changes what the bundle publishes.
@@ -109,9 +129,10 @@ export function unchangedState(
     if (m) lines.set(m[2]!, m[1]!);
   }
   if (state.files.length + 1 !== listed.size) return undefined;
-  for (const [path, mode] of state.files) {
+  for (const [path, mode, , hash] of state.files) {
     const f = disk.files.get(path);
-    if (!f || f.mode.toString(8) !== mode || lines.get(path) !== sha256(f.data)) return undefined;
+    // The bytes against the state's own hash, then the manifest against it: both must be this run's.
+    if (!f || f.mode.toString(8) !== mode || sha256(f.data) !== hash || lines.get(path) !== hash) return undefined;
   }
   if (lines.get(STATE_PATH) !== sha256(raw.data)) return undefined;
   return state;

@@ -20,7 +20,7 @@ function diskOf(files: BundleFile[]) {
 }
 
 function bundle(build = 'b1') {
-  const files = [f('selfmail.yaml', 'domains: [example.org]\n'), f('dns/example.org.zone.signed', signed), f('keys/x.private', 'k', 0o600)];
+  const files = [f('selfmail.yaml', 'domains: [example.org]\n'), f('dns/example.org.zone.signed', signed), f('keys/x.private', 'k', 0o600), f('keys/tls/key.pem', 'a secret only the bundle holds', 0o600)];
   files.push(stateFile(files, build, ['ipv4: a warning'], 'testing'));
   return files;
 }
@@ -49,6 +49,26 @@ describe('the bundle state (quick re-run)', () => {
 
   it('wants a full run once a signature is due for renewal', () => {
     expect(unchangedState(diskOf(bundle()), 'b1', new Date('2026-12-13T00:00:01Z'), TESTING)).toBeUndefined();
+  });
+
+  it('wants a full run when a file was edited and MANIFEST.sha256 made to match it', () => {
+    const files = bundle();
+    const zone = files.find((x) => x.path === 'dns/example.org.zone.signed')!;
+    zone.data = Buffer.from(`${signed}; edited, manifest updated\n`);
+    // diskOf writes a fresh manifest over the edited bytes, as a careful hand would.
+    expect(unchangedState(diskOf(files), 'b1', before, TESTING)).toBeUndefined();
+  });
+
+  it('wants a full run when the state file itself was edited or its key is gone', () => {
+    const files = bundle();
+    const st = files.find((x) => x.path === STATE_PATH)!;
+    const doc = JSON.parse(st.data.toString()) as { files: string[][] };
+    const zone = doc.files.find((e) => e[0] === 'dns/example.org.zone.signed')!;
+    zone[3] = createHash('sha256').update('forged').digest('hex');
+    st.data = Buffer.from(JSON.stringify(doc));
+    expect(unchangedState(diskOf(files), 'b1', before, TESTING)).toBeUndefined();
+    const keyless = bundle().filter((x) => x.path !== 'keys/tls/key.pem');
+    expect(unchangedState(diskOf(keyless), 'b1', before, TESTING)).toBeUndefined();
   });
 
   it('wants a full run when a file, its mode, or selfmail.yaml changed', () => {
