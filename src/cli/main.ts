@@ -25,6 +25,7 @@ Usage:
   selfmail verify --bundle DIR [--root DIR]  compare what is installed with MANIFEST.sha256
   selfmail keys list|rotate|retire --bundle DIR …   inspect and rotate keys (never prints private parts)
   selfmail dns resign --bundle DIR           re-sign zones whose signatures near expiry
+  selfmail <command> --help                  that command's flags and an example
   selfmail --help | --version
 
 init flags:
@@ -36,7 +37,7 @@ init flags:
   --user EMAIL               a mailbox; repeatable (at least one)
   --password-file FILE       lines "email:password" ("-" reads stdin); never passwords in argv
   --admin-ssh-from CIDR      networks allowed to reach SSH; repeatable; none: SSH closed
-  --ingress MODE             direct | port-forward | own-vps (default direct)
+  --ingress MODE             direct | port-forward (default direct)
   --listen-ipv4 ADDR         with port-forward: this host's LAN address
   --listen-ipv6 ADDR         with port-forward: the IPv6 address services bind to
   --acme-ca NAME             the CA named in CAA records (default letsencrypt.org)
@@ -72,14 +73,19 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return first === undefined ? EXIT.input : EXIT.ok;
     }
-    if (first === '--version' || first === '-v') {
+    if (first === '--version' || first === '-v' || first === '-V') {
       process.stdout.write(`${await version()}\n`);
       return EXIT.ok;
     }
     const load = COMMANDS[first];
-    if (!load) throw new InputError([{ field: first, message: `is not a selfmail command; see selfmail --help` }]);
+    if (!load) {
+      const { didYouMean } = await import('./usage.js');
+      const guess = didYouMean(first, Object.keys(COMMANDS));
+      throw new InputError([{ field: first, message: `is not a selfmail command${guess ? ` (did you mean ${guess}?)` : ''}; see selfmail --help` }]);
+    }
     if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(HELP);
+      const { USAGE } = await import('./usage.js');
+      process.stdout.write(USAGE[first] ?? HELP);
       return EXIT.ok;
     }
     const { run } = await load();

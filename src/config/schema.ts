@@ -107,7 +107,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
     } else if (i === 'direct' || i === 'port-forward') {
       ingress = i;
     } else if (!['upnp', 'nat-pmp', 'natpmp', 'pcp', 'tunnel', 'relay'].includes(i)) {
-      problem('ingress', `${JSON.stringify(v.ingress)} is not one of: direct, port-forward, own-vps`);
+      problem('ingress', `${JSON.stringify(v.ingress)} is not one of: direct, port-forward`);
     }
   }
   let listenIpv4: IPv4 | undefined;

@@ -552,42 +552,57 @@ function dkimSpki(key: DkimKey): Buffer {
  * SHA-256 fingerprint of the public key. Built from public parts only, so no private byte can
  * reach the listing.
  */
-export function describeKeys(keys: KeySet): KeyRow[] {
+/**
+ * One row per key, public parts only. `present` says whether a key's private file is in the
+ * bundle; a key that is not is listed as `missing`, without a fingerprint (none exists yet).
+ */
+export function describeKeys(keys: KeySet, present: (path: string) => boolean = () => true): KeyRow[] {
   const rows: KeyRow[] = [];
+  const row = (r: Omit<KeyRow, 'state'> & { state: 'active' | 'published' }): KeyRow =>
+    present(r.file) ? r : { ...r, state: 'missing', fingerprint: '' };
   for (const k of keys.dkim) {
-    rows.push({
-      type: 'dkim',
-      name: k.domain,
-      id: k.selector,
-      algorithm: k.algorithm === 'rsa' ? 'rsa-2048' : 'ed25519',
-      state: k.state,
-      created: k.created,
-      fingerprint: sha256Hex(dkimSpki(k)),
-    });
+    rows.push(
+      row({
+        type: 'dkim',
+        name: k.domain,
+        id: k.selector,
+        algorithm: k.algorithm === 'rsa' ? 'rsa-2048' : 'ed25519',
+        state: k.state,
+        created: k.created,
+        fingerprint: sha256Hex(dkimSpki(k)),
+        file: k.privateKeyPath,
+      }),
+    );
   }
   for (const k of keys.dnssec) {
     const pub = Buffer.from(k.dnskey.split(' ')[3] ?? '', 'base64');
-    rows.push({
-      type: k.role === 'ksk' ? 'dnssec-ksk' : 'dnssec-zsk',
-      name: k.zone,
-      id: String(k.tag),
-      algorithm: 'ecdsap256sha256',
-      state: 'active',
-      created: k.created,
-      fingerprint: sha256Hex(p256Spki(pub)),
-    });
+    rows.push(
+      row({
+        type: k.role === 'ksk' ? 'dnssec-ksk' : 'dnssec-zsk',
+        name: k.zone,
+        id: String(k.tag),
+        algorithm: 'ecdsap256sha256',
+        state: 'active',
+        created: k.created,
+        fingerprint: sha256Hex(p256Spki(pub)),
+        file: `${k.basePath}.private`,
+      }),
+    );
   }
-  rows.push({
-    type: 'tls',
-    name: keys.tls.names[0] ?? '',
-    id: '',
-    algorithm: 'rsa-2048',
-    state: 'active',
-    created: keys.tls.created,
-    fingerprint: keys.tls.spkiSha256,
-  });
+  rows.push(
+    row({
+      type: 'tls',
+      name: keys.tls.names[0] ?? '',
+      id: '',
+      algorithm: 'rsa-2048',
+      state: 'active',
+      created: keys.tls.created,
+      fingerprint: keys.tls.spkiSha256,
+      file: keys.tls.keyPath,
+    }),
+  );
   for (const k of keys.tsig) {
-    rows.push({ type: 'tsig', name: k.server, id: k.name, algorithm: 'hmac-sha256', state: 'active', created: k.created, fingerprint: '' });
+    rows.push(row({ type: 'tsig', name: k.server, id: k.name, algorithm: 'hmac-sha256', state: 'active', created: k.created, fingerprint: '', file: k.secretPath }));
   }
   return rows;
 }

@@ -78,9 +78,14 @@ export interface KeyRow {
   /** DKIM selector, DNSSEC key tag, TSIG key name; empty for TLS. */
   id: string;
   algorithm: string;
-  /** `active` (signs), or `published` (a DKIM selector kept in DNS after a rotation). */
-  state: 'active' | 'published';
+  /**
+   * `active` (signs), `published` (a DKIM selector kept in DNS after a rotation), or `missing`:
+   * the bundle should hold this key and does not (keys list names it; init would make it).
+   */
+  state: 'active' | 'published' | 'missing';
   created: string;
   /** SHA-256 of the public key's SubjectPublicKeyInfo, lower-case hex; empty for TSIG (a shared secret has no public part). */
   fingerprint: string;
+  /** The key's private file in the bundle. */
+  file: string;
 }

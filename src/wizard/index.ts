@@ -87,7 +87,6 @@ export function ingressChoices(): Array<Choice<IngressChoice>> {
       name: 'A port forward I set by hand on my router',
       description: 'This host sits on your LAN; you forward the mail ports to it in the router, yourself.',
     },
-    { value: 'own-vps', name: 'A VPS I own, joined over WireGuard', disabled: 'not built yet' },
     { value: 'upnp', name: 'Let this machine open router ports (UPnP, NAT-PMP)', disabled: upnp },
     { value: 'tunnel', name: 'A tunnel or relay service run by someone else', disabled: tunnel },
   ];

@@ -46,6 +46,29 @@ describe('selfmail keys', () => {
     expect(human.stdout).not.toMatch(/PRIVATE/);
   });
 
+  it('only reads: on a bundle whose DKIM and TLS keys were deleted it names them missing, shows no made-up key, exits 2 and writes nothing', async () => {
+    const copy = join(work, 'keyless');
+    const { cp, rm: remove } = await import('node:fs/promises');
+    await cp(out, copy, { recursive: true });
+    const before = (await list()).filter((r) => r.type === 'dkim' || r.type === 'tls');
+    await remove(join(copy, 'keys/dkim'), { recursive: true });
+    await remove(join(copy, 'keys/tls/key.pem'));
+    const { treeState } = await import('../helpers/cli.js');
+    const tree = await treeState(copy);
+    const r = await runCli(['keys', 'list', '--bundle', copy, '--json']);
+    expect(r.code).toBe(2);
+    const doc = JSON.parse(r.stdout) as { ok: boolean; keys: Row[]; missing: string[] };
+    expect(doc.ok).toBe(false);
+    const gone = doc.keys.filter((k) => k.type === 'dkim' || k.type === 'tls');
+    expect(gone.map((k) => k.state)).toEqual(gone.map(() => 'missing'));
+    expect(gone.map((k) => k.fingerprint)).toEqual(gone.map(() => ''));
+    // The fingerprints of the keys that were there, and no other, never appear as if new ones existed.
+    for (const k of gone) expect(before.some((b) => b.fingerprint === k.fingerprint)).toBe(false);
+    expect(doc.missing).toEqual(expect.arrayContaining(['keys/tls/key.pem']));
+    expect(r.stderr).toMatch(/missing: tls key for mail\.example\.org: keys\/tls\/key\.pem is not in the bundle/);
+    expect(await treeState(copy)).toEqual(tree);
+  });
+
   it('rotates DKIM: a new active pair, the old one still published, signing switched', async () => {
     const before = (await list()).filter((r) => r.type === 'dkim');
     const r = await runCli(['keys', 'rotate', 'dkim', '--bundle', out]);

@@ -281,6 +281,10 @@ describe('describeKeys', () => {
     for (const r of rows.filter((r) => r.type !== 'tsig')) expect(r.fingerprint).toMatch(/^[0-9a-f]{64}$/);
     const out = JSON.stringify(rows);
     expect(out).not.toMatch(/PRIVATE KEY|PrivateKey/);
+    // A key whose file the bundle lacks is missing, with no fingerprint to show.
+    const without = describeKeys(k, (p) => p !== k.tls.keyPath);
+    expect(without.find((r) => r.type === 'tls')).toMatchObject({ state: 'missing', fingerprint: '', file: 'keys/tls/key.pem' });
+    expect(without.filter((r) => r.state === 'missing')).toHaveLength(1);
     for (const f of k.files.filter((f) => f.mode === 0o600)) {
       // No private file's content (or its base64 payload lines) reaches the listing.
       for (const line of f.data.toString('utf8').split('\n').filter((l) => l.length > 20)) {

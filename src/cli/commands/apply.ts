@@ -7,25 +7,23 @@ import { parseArgs } from 'node:util';
 import { applyBundle } from '../../apply/index.js';
 import { InputError } from '../../errors.js';
 import type { Command } from '../io.js';
+import { argsMessage } from '../usage.js';
+
+const OPTIONS = {
+  bundle: { type: 'string' },
+  root: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  'no-reload': { type: 'boolean' },
+  'allow-ssh-lockout': { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
 
 export const run: Command = async (args, io) => {
   let values;
   try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        bundle: { type: 'string' },
-        root: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        'no-reload': { type: 'boolean' },
-        'allow-ssh-lockout': { type: 'boolean' },
-        json: { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    ({ values } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }));
   } catch (err) {
-    throw new InputError([{ field: 'apply', message: (err as Error).message }]);
+    throw new InputError([{ field: 'selfmail apply', message: argsMessage(err, OPTIONS) }]);
   }
   if (!values.bundle) {
     throw new InputError([{ field: '--bundle', message: 'missing: name the bundle folder written by selfmail init (--bundle DIR)' }]);

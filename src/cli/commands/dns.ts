@@ -7,16 +7,22 @@ import { parseArgs } from 'node:util';
 import { InputError } from '../../errors.js';
 import { sourced } from '../../config/raw.js';
 import type { Io } from '../io.js';
+import { argsMessage } from '../usage.js';
 
 export async function run(args: string[], io: Io): Promise<number> {
   let parsed;
+  const options = { bundle: { type: 'string' }, json: { type: 'boolean' } } as const;
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { bundle: { type: 'string' }, json: { type: 'boolean' } } });
+    parsed = parseArgs({ args, allowPositionals: true, options });
   } catch (err) {
-    throw new InputError([{ field: 'selfmail dns', message: (err as Error).message }]);
+    throw new InputError([{ field: 'selfmail dns', message: argsMessage(err, options) }]);
   }
-  if (parsed.positionals[0] !== 'resign') throw new InputError([{ field: 'selfmail dns', message: 'usage: selfmail dns resign --bundle DIR' }]);
+  if (parsed.positionals[0] !== 'resign' || parsed.positionals.length > 1) throw new InputError([{ field: 'selfmail dns', message: 'usage: selfmail dns resign --bundle DIR' }]);
   if (!parsed.values.bundle) throw new InputError([{ field: '--bundle', message: 'is required: selfmail dns resign --bundle DIR' }]);
+  const { existsSync } = await import('node:fs');
+  if (!existsSync(`${resolve(parsed.values.bundle)}/selfmail.yaml`)) {
+    throw new InputError([{ field: '--bundle', message: `${resolve(parsed.values.bundle)} is not a selfmail bundle (no selfmail.yaml); create one with selfmail init --out ${parsed.values.bundle}` }]);
+  }
   const { generate } = await import('../../generate.js');
   return generate(
     { out: resolve(parsed.values.bundle), layers: { flags: sourced({}, 'flag') }, passwords: new Map(), passwordIssues: [], interactive: false, demo: false },

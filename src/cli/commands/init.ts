@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { InputError, type InputIssue } from '../../errors.js';
 import { type RawInput, type SourcedInput, sourced } from '../../config/raw.js';
 import type { Io } from '../io.js';
+import { argsMessage } from '../usage.js';
 
 export const INIT_OPTIONS = {
   domain: { type: 'string', multiple: true },
@@ -58,8 +59,7 @@ export function parseInitArgs(args: string[]): InitOptions {
   try {
     parsed = parseArgs({ args, options: INIT_OPTIONS, allowPositionals: false, strict: true });
   } catch (err) {
-    const msg = (err as Error).message.replace(/\. To specify an option argument.*$/s, '');
-    throw new InputError([{ field: 'selfmail init', message: msg }]);
+    throw new InputError([{ field: 'selfmail init', message: argsMessage(err, INIT_OPTIONS) }]);
   }
   const v = parsed.values;
   const raw: RawInput = {};

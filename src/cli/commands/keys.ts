@@ -9,29 +9,41 @@ import { sourced } from '../../config/raw.js';
 import type { DomainName } from '../../config/types.js';
 import { parseDomainName } from '../../config/values.js';
 import type { Io } from '../io.js';
+import { argsMessage } from '../usage.js';
 
 const USAGE = 'usage: selfmail keys list --bundle DIR | keys rotate dkim --bundle DIR [--domain D] | keys retire dkim --bundle DIR --selector S';
+
+const OPTIONS = {
+  bundle: { type: 'string' },
+  domain: { type: 'string', multiple: true },
+  selector: { type: 'string', multiple: true },
+  json: { type: 'boolean' },
+} as const;
 
 export async function run(args: string[], io: Io): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        bundle: { type: 'string' },
-        domain: { type: 'string', multiple: true },
-        selector: { type: 'string', multiple: true },
-        json: { type: 'boolean' },
-      },
-    });
+    parsed = parseArgs({ args, allowPositionals: true, options: OPTIONS });
   } catch (err) {
-    throw new InputError([{ field: 'selfmail keys', message: (err as Error).message }]);
+    throw new InputError([{ field: 'selfmail keys', message: argsMessage(err, OPTIONS) }]);
   }
-  const [action, kind] = parsed.positionals;
+  const [action, kind, ...stray] = parsed.positionals;
   const v = parsed.values;
-  if (!v.bundle) throw new InputError([{ field: '--bundle', message: `is required; ${USAGE}` }]);
-  const out = resolve(v.bundle);
+  const issues: { field: string; message: string }[] = [];
+  if (action !== 'list' && action !== 'rotate' && action !== 'retire') issues.push({ field: 'selfmail keys', message: USAGE });
+  else if (action === 'list' ? kind !== undefined : kind !== 'dkim') {
+    issues.push({ field: `selfmail keys ${action}`, message: action === 'list' ? `takes no "${kind}"; ${USAGE}` : `only DKIM keys rotate this way ("keys ${action} dkim"); the TLS key stays so TLSA stays valid, DNSSEC keys are per zone` });
+  }
+  if (stray.length > 0) issues.push({ field: `selfmail keys ${action ?? ''}`.trim(), message: `does not take ${stray.map((w) => JSON.stringify(w)).join(', ')}; ${USAGE}` });
+  if (v.selector && action !== 'retire') issues.push({ field: '--selector', message: 'only goes with keys retire dkim' });
+  if (v.domain && action !== 'rotate') issues.push({ field: '--domain', message: 'only goes with keys rotate dkim' });
+  if (!v.bundle) issues.push({ field: '--bundle', message: `is required; ${USAGE}` });
+  if (issues.length > 0) throw new InputError(issues);
+  const out = resolve(v.bundle!);
+  const { existsSync } = await import('node:fs');
+  if (!existsSync(`${out}/selfmail.yaml`)) {
+    throw new InputError([{ field: '--bundle', message: `${out} is not a selfmail bundle (no selfmail.yaml); create one with selfmail init --out ${v.bundle}` }]);
+  }
   const { generate } = await import('../../generate.js');
   const base = { out, layers: { flags: sourced({}, 'flag') }, passwords: new Map<string, string>(), passwordIssues: [], interactive: false, demo: false };
 
@@ -44,18 +56,21 @@ export async function run(args: string[], io: Io): Promise<number> {
     const { config } = resolveConfig(await gatherInput(base.layers, disk.files.get('selfmail.yaml')?.data));
     const { ensureKeys } = await import('../../keys/store.js');
     const { describeKeys } = await import('../../keys/store.js');
-    const keys = await ensureKeys(config, { dir: out, read: (p) => disk.files.get(p)?.data }, new Date());
-    const rows = describeKeys(keys);
-    if (io.jsonMode) io.json({ ok: true, keys: rows });
+    // Only reads: the key set is worked out in memory, and a key the bundle should hold but does
+    // not is named as missing, never shown as if it existed.
+    const keys = await ensureKeys(config, { dir: out, read: (p) => disk.files.get(p)?.data }, new Date(), { warn: () => undefined });
+    const rows = describeKeys(keys, (p) => disk.files.has(p));
+    const missing = rows.filter((r) => r.state === 'missing');
+    if (io.jsonMode) io.json({ ok: missing.length === 0, keys: rows, missing: missing.map((r) => r.file) });
     else {
-      const table = [['TYPE', 'NAME', 'ID', 'ALGORITHM', 'STATE', 'CREATED', 'FINGERPRINT (SHA-256 of the public key)'], ...rows.map((r) => [r.type, r.name, r.id || '-', r.algorithm, r.state, r.created, r.fingerprint || '-'])];
+      const table = [['TYPE', 'NAME', 'ID', 'ALGORITHM', 'STATE', 'CREATED', 'FINGERPRINT (SHA-256 of the public key)'], ...rows.map((r) => [r.type, r.name, r.id || '-', r.algorithm, r.state, r.state === 'missing' ? '-' : r.created, r.fingerprint || '-'])];
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
       for (const row of table) io.say(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
     }
-    return 0;
-  }
-  if ((action === 'rotate' || action === 'retire') && kind !== 'dkim') {
-    throw new InputError([{ field: `keys ${action}`, message: `only DKIM keys rotate this way ("keys ${action} dkim"); the TLS key stays so TLSA stays valid, DNSSEC keys are per zone` }]);
+    if (missing.length === 0) return 0;
+    for (const r of missing) io.warn(`missing: ${r.type} key for ${r.name}: ${r.file} is not in the bundle`);
+    io.warn(`the bundle lacks ${missing.length} key(s): selfmail init --out ${out} makes them (new keys mean new DNS records, and for DNSSEC a new DS at the registrar)`);
+    return 2;
   }
   if (action === 'rotate') {
     const domains: DomainName[] = [];

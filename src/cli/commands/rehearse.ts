@@ -7,20 +7,25 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT, InputError } from '../../errors.js';
 import type { Command } from '../io.js';
+import { argsMessage } from '../usage.js';
+
+const OPTIONS = { bundle: { type: 'string' }, 'password-file': { type: 'string' }, json: { type: 'boolean' } } as const;
 
 export const run: Command = async (args, io) => {
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: false,
-      options: { bundle: { type: 'string' }, 'password-file': { type: 'string' }, json: { type: 'boolean' } },
-    });
+    parsed = parseArgs({ args, allowPositionals: false, options: OPTIONS });
   } catch (err) {
-    throw new InputError([{ field: 'selfmail rehearse', message: (err as Error).message }]);
+    throw new InputError([{ field: 'selfmail rehearse', message: argsMessage(err, OPTIONS) }]);
   }
   const v = parsed.values;
   if (!v.bundle) throw new InputError([{ field: '--bundle', message: 'is required: selfmail rehearse --bundle DIR' }]);
+  // Before saying what starts: a folder that is not a bundle is an input error, said as one.
+  const { existsSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  if (!existsSync(join(resolve(v.bundle), 'selfmail.yaml'))) {
+    throw new InputError([{ field: '--bundle', message: `${resolve(v.bundle)} is not a selfmail bundle (no selfmail.yaml); create one with selfmail init --out ${v.bundle}` }]);
+  }
   const { rehearse, formatReport } = await import('../../rehearse/index.js');
   io.say('Starting NSD, OpenDKIM, Dovecot and Postfix from the bundle on loopback…');
   const report = await rehearse({

@@ -6,18 +6,16 @@ import { parseArgs } from 'node:util';
 import { EXIT, InputError } from '../../errors.js';
 import { formatFinding, verifyBundle } from '../../verify/index.js';
 import type { Command } from '../io.js';
+import { argsMessage } from '../usage.js';
+
+const OPTIONS = { bundle: { type: 'string' }, root: { type: 'string' }, json: { type: 'boolean' } } as const;
 
 export const run: Command = async (args, io) => {
   let values;
   try {
-    ({ values } = parseArgs({
-      args,
-      options: { bundle: { type: 'string' }, root: { type: 'string' }, json: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: false,
-    }));
+    ({ values } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }));
   } catch (err) {
-    throw new InputError([{ field: 'verify', message: (err as Error).message }]);
+    throw new InputError([{ field: 'selfmail verify', message: argsMessage(err, OPTIONS) }]);
   }
   if (!values.bundle) {
     throw new InputError([{ field: '--bundle', message: 'missing: name the bundle folder written by selfmail init (--bundle DIR)' }]);

@@ -1,0 +1,136 @@
+/**
+ * Each command's own help: what it does, its flags, an example. `selfmail <command> --help`
+ * prints it; the global help lists the commands. Plain text, loaded without anything heavy.
+ */
+
+export const USAGE: Record<string, string> = {
+  init: `selfmail init [flags] — create or update a bundle (a wizard on a terminal)
+
+  --domain NAME              mail domain; repeatable; the first is the primary (required)
+  --hostname FQDN            the mail host's name (default mail.<primary>)
+  --ipv4 ADDR, --ipv6 ADDR   public addresses of the mail host (at least one)
+  --ns FQDN[=ADDR,...]       a name server you run; repeatable (default ns1.<primary>, this host)
+  --admin EMAIL              postmaster and report address (default: the first --user)
+  --user EMAIL               a mailbox; repeatable (at least one)
+  --password-file FILE       lines "email:password" ("-" reads stdin); never passwords in argv
+  --admin-ssh-from CIDR      networks allowed to reach SSH; repeatable; none: SSH closed
+  --ingress MODE             direct | port-forward (default direct)
+  --listen-ipv4 ADDR         with port-forward: this host's LAN address
+  --listen-ipv6 ADDR         with port-forward: the IPv6 address services bind to
+  --acme-ca NAME             the CA named in CAA records (default letsencrypt.org)
+  --no-dnssec                do not sign the zones (for registrars that take no DS)
+  --target RELEASE           debian-13 | debian-12: the mail host's release (default: this machine's)
+  --out DIR                  bundle directory (default ./selfmail-bundle)
+  --config FILE              YAML or JSON with the same settings; flags override it
+  --non-interactive          never prompt; report every missing or invalid value at once
+  --json                     a JSON summary on stdout and nothing else on stdout
+  --demo                     a complete bundle for example.org on documentation addresses
+
+Example:
+  umask 077; printf 'alice@example.org:%s\\n' "$PASSWORD" > pw.txt
+  selfmail init --non-interactive --domain example.org --ipv4 203.0.113.25 \\
+    --user alice@example.org --password-file pw.txt --admin-ssh-from 198.51.100.0/24 --out ./bundle
+`,
+  rehearse: `selfmail rehearse --bundle DIR [--password-file FILE] [--json]
+  — run the bundle's NSD, OpenDKIM, Dovecot and Postfix on loopback (as root) and exchange real
+    mail: DNSSEC, submission 587/465, inbound 25, IMAPS, DKIM, SPF, DMARC, and the refusals
+
+  --bundle DIR               the bundle written by selfmail init (required)
+  --password-file FILE       lines "email:password": also log in as these real mailboxes
+  --json                     the report as JSON on stdout
+
+Exit 0 when every step passed, 4 when one failed. Example:
+  sudo selfmail rehearse --bundle ./bundle
+`,
+  apply: `selfmail apply --bundle DIR [--root DIR] [--dry-run] [--no-reload] [--allow-ssh-lockout] [--json]
+  — check the bundle with the services' own tools, install it, create the mail account, enable
+    and start every unit; roll back on failure (run on the mail host, as root)
+
+  --bundle DIR               the bundle written by selfmail init (required)
+  --root DIR                 install under DIR (a system root with its own etc/passwd) instead of /
+  --dry-run                  show what would change (a diff; secrets named, never shown)
+  --no-reload                install and check, leave the units alone
+  --allow-ssh-lockout        go on although the new firewall or keys-only SSH would lock you out
+  --json                     the result as JSON on stdout
+
+Example:
+  sudo selfmail apply --bundle ./bundle --dry-run && sudo selfmail apply --bundle ./bundle
+`,
+  verify: `selfmail verify --bundle DIR [--root DIR] [--json]
+  — compare what is installed with MANIFEST.sha256: files, modes, owners, files that should be
+    gone, the mail account, signatures, the certificate and its TLSA pin, the DS
+
+  --bundle DIR               the bundle written by selfmail init (required)
+  --root DIR                 look under DIR instead of /
+  --json                     the findings as JSON on stdout
+
+Exit 0 when nothing drifted, 4 when something did. Example:
+  sudo selfmail verify --bundle ./bundle
+`,
+  keys: `selfmail keys list --bundle DIR [--json]
+selfmail keys rotate dkim --bundle DIR [--domain NAME]...
+selfmail keys retire dkim --bundle DIR --selector S [--selector S]...
+  — inspect keys (public fingerprints only; missing ones named), rotate the DKIM selectors (a
+    new pair signs, the old one stays published), retire an old selector (its records and
+    key files go; apply removes them from the host)
+
+  --bundle DIR               the bundle (required)
+  --domain NAME              rotate only this domain's DKIM keys; repeatable (default: all)
+  --selector S               with retire: the selector to drop; repeatable
+  --json                     JSON on stdout
+
+Example:
+  selfmail keys rotate dkim --bundle ./bundle && sudo selfmail apply --bundle ./bundle
+`,
+  dns: `selfmail dns resign --bundle DIR [--json]
+  — re-sign the zones whose DNSSEC signatures expire within a week (the host does this daily
+    with selfmail-resign.timer; this is the same on the bundle)
+
+  --bundle DIR               the bundle (required)
+  --json                     a JSON summary on stdout
+
+Example:
+  selfmail dns resign --bundle ./bundle
+`,
+};
+
+/** Levenshtein distance, for "did you mean". Pure. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The known name closest to `given`, when it is close enough to be a typo. Pure. */
+export function didYouMean(given: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const k of known) {
+    const d = distance(given, k);
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(given.length / 4)) ? best : undefined;
+}
+
+/**
+ * parseArgs' complaint, with the typo's likely meaning when it names an unknown option:
+ * "Unknown option '--bundel'" → "… (did you mean --bundle?)".
+ */
+export function argsMessage(err: unknown, options: Record<string, unknown>): string {
+  const msg = (err as Error).message.replace(/\. To specify an option argument.*$/s, '');
+  const m = /Unknown option '(--[^']+)'/.exec(msg);
+  if (!m?.[1]) return msg;
+  const guess = didYouMean(m[1], Object.keys(options).map((o) => `--${o}`));
+  return guess ? `${msg} (did you mean ${guess}?)` : msg;
+}
