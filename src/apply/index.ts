@@ -146,24 +146,6 @@ async function ensureDir(dir: string, created: string[], modeOf: (d: string) => 
 /** Validators at once: most of a validation run is waiting on Postfix, not computing. */
 const VALIDATOR_CONCURRENCY = 4;
 
-/** Run `task` over `items`, at most `limit` at a time; the outcome of each, in `items` order. */
-async function inParallel<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<({ error: unknown } | undefined)[]> {
-  const out: ({ error: unknown } | undefined)[] = new Array(items.length).fill(undefined);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      try {
-        await task(items[i] as T);
-      } catch (error) {
-        out[i] = { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 /**
  * Lay out the files to install under `staged` at their system paths, with their owners and modes,
  * and every folder with the owner and mode it has (or will get) on the host: the overlay shows the
@@ -370,14 +352,23 @@ async function validate(items: readonly PlanItem[], root: string, target: Releas
     const programs = validators.map((v) => v.cmd).filter((c) => !c.startsWith('/'));
     const journal = validators.some((v) => v.cmd === JOURNAL_MODULE_CMD) ? [JOURNAL_MODULE] : [];
     await requireTools([...programs, 'unshare', 'script', 'runuser', 'useradd', ...(root === '/' ? ['systemctl'] : [])], 'selfmail apply', journal);
-    const failures = await inParallel(validators, VALIDATOR_CONCURRENCY, async (v) => {
-      const t = Date.now();
-      try {
-        await runValidator(v, tree);
-      } finally {
-        if (process.env.SELFMAIL_DEBUG) process.stderr.write(`validator ${v.name}: ${Date.now() - t} ms\n`);
-      }
-    });
+    const { mapPool } = await import('../tools/pool.js');
+    // Every validator runs to its end; the outcome of each, in the validators' order.
+    const failures = await mapPool(
+      validators,
+      async (v) => {
+        const t = Date.now();
+        try {
+          await runValidator(v, tree);
+          return undefined;
+        } catch (error) {
+          return { error };
+        } finally {
+          if (process.env.SELFMAIL_DEBUG) process.stderr.write(`validator ${v.name}: ${Date.now() - t} ms\n`);
+        }
+      },
+      VALIDATOR_CONCURRENCY,
+    );
     // The first failure in the fixed order, so the same broken bundle always gives the same message.
     const failed = failures.find((f) => f !== undefined);
     if (failed) {

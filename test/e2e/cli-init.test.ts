@@ -94,21 +94,25 @@ describe('refusals (exit 3, nothing written)', () => {
 });
 
 describe('hostile and invalid values (exit 2, nothing written)', () => {
-  const hostile: Array<[string, string[]]> = [
-    ['newline in domain', ['--domain', 'example.org\nmynetworks = 0.0.0.0/0']],
-    ['quote in hostname', ['--hostname', 'mail"example.org']],
-    ['brace in user', ['--user', 'al{ice}@example.org']],
-    ['semicolon in admin', ['--admin', 'a;b@example.org']],
-    ['space in ns', ['--ns', 'ns1.example.org =192.0.2.25']],
-    ['non-ASCII local part', ['--user', 'ålice@example.org']],
-    ['over-long label', ['--hostname', `${'a'.repeat(64)}.example.org`]],
-    ['private address', ['--ipv4', '192.168.1.2']],
+  // Each value breaks exactly one rule, and the run names that field and that rule, and nothing else.
+  const hostile: Array<[string, string[], RegExp]> = [
+    ['newline in domain', ['--domain', 'example.org\nmynetworks = 0.0.0.0/0'], /^ {2}--domain: ".*" contains a line break; a domain name has only letters, digits, hyphens and dots$/m],
+    ['quote in hostname', ['--hostname', 'mail"example.org'], /^ {2}--hostname: ".*" contains the character "\\""; a domain name has only letters/m],
+    ['brace in user', ['--user', 'al{ice}@example.org'], /^ {2}--user: "al\{ice\}@example\.org" has a local part with characters other than letters, digits/m],
+    ['semicolon in admin', ['--admin', 'a;b@example.org'], /^ {2}--admin: "a;b@example\.org" has a local part with characters other than letters, digits/m],
+    ['space in ns', ['--ns', 'ns1.example.org =192.0.2.25'], /^ {2}--ns: ".*" contains a space; a domain name has only letters/m],
+    ['non-ASCII local part', ['--user', 'ålice@example.org'], /^ {2}--user: "ålice@example\.org" has a local part \(before the @\) that contains a non-ASCII character/m],
+    ['over-long label', ['--hostname', `${'a'.repeat(64)}.example.org`], /^ {2}--hostname: "a+\.example\.org" has a label of 64 characters; a label has at most 63$/m],
+    ['private address', ['--ipv4', '192.168.1.2'], /^ {2}--ipv4: "192\.168\.1\.2" is a private address \(192\.168\.0\.0\/16\)/m],
   ];
-  it.each(hostile)('rejects %s', async (_name, extra) => {
+  it.each(hostile)('rejects %s, naming the field and the rule', async (_name, extra, rule) => {
     const out = join(work, 'hostile');
-    const r = await runCli([...BASE, '--out', out, ...extra]);
+    const pw = join(work, 'pw-hostile');
+    await writeFile(pw, 'alice@example.org:correct horse battery staple\n', { mode: 0o600 });
+    const r = await runCli([...BASE, '--password-file', pw, '--out', out, ...extra]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--(domain|hostname|user|admin|ns|admin-ssh-from|ipv4): /);
+    expect(r.stderr).toMatch(rule);
+    expect(r.stderr.match(/^ {2}--/gm), r.stderr).toHaveLength(1);
     await expect(stat(out)).rejects.toThrow();
   });
 
@@ -129,7 +133,12 @@ describe('hostile and invalid values (exit 2, nothing written)', () => {
   });
 
   it('rejects unknown flags and unknown config keys', async () => {
-    expect((await runCli([...BASE, '--frobnicate'])).code).toBe(2);
+    await writeFile(join(work, 'pw-u'), 'alice@example.org:correct horse battery staple\n', { mode: 0o600 });
+    // Everything else is valid: the unknown flag alone makes the run fail.
+    const u = await runCli([...BASE, '--password-file', join(work, 'pw-u'), '--out', join(work, 'unknown-flag'), '--frobnicate']);
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/^ {2}selfmail init: Unknown option '--frobnicate'/m);
+    await expect(stat(join(work, 'unknown-flag'))).rejects.toThrow();
     const cfg = join(work, 'typo.yaml');
     await writeFile(cfg, 'domains: [example.org]\nipv4: 192.0.2.25\nusers: [alice@example.org]\nhostnmae: mail.example.org\n');
     const r = await runCli(['init', '--non-interactive', '--config', cfg, '--out', join(work, 'typo')]);
@@ -248,11 +257,45 @@ describe('a real bundle', () => {
     for (const p of Object.keys(before)) if (p !== 'postfix/main.cf') expect(after[p]).toBe(before[p]);
   });
 
+  it('restores a hand edit even when MANIFEST.sha256 was updated to match it (the quick path is not fooled)', async () => {
+    const path = join(out, 'postfix/main.cf');
+    const original = await readFile(path, 'utf8');
+    const edited = `${original}smtpd_relay_restrictions = permit\n`;
+    await writeFile(path, edited);
+    const { createHash } = await import('node:crypto');
+    const sum = createHash('sha256').update(edited).digest('hex');
+    const manifest = await readFile(join(out, 'MANIFEST.sha256'), 'utf8');
+    await writeFile(join(out, 'MANIFEST.sha256'), manifest.replace(/^[0-9a-f]{64}( {2}postfix\/main\.cf)$/m, `${sum}$1`));
+    const r = await runCli(['init', '--non-interactive', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/Nothing changed/);
+    expect(await readFile(path, 'utf8')).toBe(original);
+    expect(await readFile(join(out, 'MANIFEST.sha256'), 'utf8')).toBe(manifest);
+  });
+
   it('re-runs with the same flags and password file and rewrites nothing', async () => {
     const before = await treeState(out);
     const r = await runCli([...BASE, '--password-file', pwFile, '--out', out]);
     expect(r.code).toBe(0);
     expect(await treeState(out)).toEqual(before);
+  });
+
+  it('writes nothing when a real tool rejects what it generated: exit 4, the bundle as it was', async () => {
+    // A postconf that rejects everything stands in for a configuration Postfix refuses.
+    const bin = join(work, 'rejecting-bin');
+    execFileSync('mkdir', ['-p', bin]);
+    await writeFile(join(bin, 'postconf'), '#!/bin/sh\necho "postconf: fatal: /etc/postfix/main.cf, line 3: missing \\"=\\" after attribute name: \\"smtpd_tls\\"" >&2\nexit 1\n', { mode: 0o755 });
+    const env = { PATH: `${bin}:${process.env.PATH ?? ''}` };
+    const before = await treeState(out);
+    // A change that needs the checks: another admin network.
+    const changed = await runCli(['init', '--non-interactive', '--out', out, '--admin-ssh-from', '198.51.100.0/24'], { env });
+    expect(changed.code, changed.stderr).toBe(4);
+    expect(changed.stderr).toMatch(/postconf .*failed.*missing "=" after attribute name/s);
+    expect(await treeState(out)).toEqual(before);
+    const fresh = join(work, 'rejected-fresh');
+    const first = await runCli([...BASE, '--password-file', pwFile, '--out', fresh], { env });
+    expect(first.code).toBe(4);
+    await expect(stat(fresh)).rejects.toThrow();
   });
 
   it('leaves the bundle as it was when the new input is invalid', async () => {

@@ -2,23 +2,13 @@
  * Helpers for the rehearsal's end-to-end tests: the built CLI, the rehearsal's JSON report, and
  * a look at /proc for anything the rehearsal might have left running.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { ensureCurrentBuild } from '../setup/build.js';
 import { readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-
-/** Build dist/ when the rehearse command is not there yet (`npm test` builds first anyway). */
+/** The built CLI is the current sources' (test/setup/build.ts does it once per run; this for a direct call). */
 export function ensureBuilt(): void {
-  if (existsSync(`${REPO}dist/cli/commands/rehearse.js`)) return;
-  try {
-    execFileSync(process.execPath, [`${REPO}node_modules/typescript/bin/tsc`, '-p', `${REPO}tsconfig.json`], { stdio: 'pipe' });
-  } catch {
-    // tsc emits even with type errors elsewhere; the test fails below if the file is missing
-  }
-  if (!existsSync(`${REPO}dist/cli/commands/rehearse.js`)) throw new Error('could not build dist/ (npx tsc -p tsconfig.json)');
+  ensureCurrentBuild();
 }
 
 export interface ReportStep {
