@@ -141,14 +141,37 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
 
   let input = await gatherInput(req.layers, disk.files.get('selfmail.yaml')?.data);
   let given = req.passwords;
+  const { parseUsersFile } = await import('./mail/passwords.js');
+  const hashed = parseUsersFile(disk.files.get('dovecot/users')?.data);
   if (req.interactive && req.ask) {
-    const { parseUsersFile } = await import('./mail/passwords.js');
-    const hashed = new Set(parseUsersFile(disk.files.get('dovecot/users')?.data).keys());
-    ({ input, passwords: given } = await req.ask(input, given, io, hashed));
+    ({ input, passwords: given } = await req.ask(input, given, io, new Set(hashed.keys())));
   }
 
   const { resolveConfig } = await import('./config/schema.js');
-  const { config, warnings } = resolveConfig(input);
+  /** Mailboxes that have neither a password this run nor a hash from the last one. */
+  const givenFor = (u: string) =>
+    [...given.keys()].some((k) => {
+      const p = parseEmail(k);
+      return p.ok && p.value === u;
+    });
+  const unpassworded = (users: readonly string[]): InputIssue[] =>
+    req.demo
+      ? []
+      : users
+          .filter((u) => !givenFor(u) && !hashed.has(u as Email))
+          .map((u) => ({ field: '--password-file', message: `has no password for the mailbox ${u}; add a line "${u}:<password>" (a mailbox never gets a default password)` }));
+  let resolved;
+  try {
+    resolved = resolveConfig(input);
+  } catch (err) {
+    // Every problem at once: the password file's, and the mailboxes (those that are valid) without one.
+    if (err instanceof InputError) {
+      const users = (input.values.users ?? []).map((u) => parseEmail(u)).flatMap((p) => (p.ok ? [p.value] : []));
+      throw new InputError([...err.issues, ...req.passwordIssues, ...unpassworded(users)]);
+    }
+    throw err;
+  }
+  const { config, warnings } = resolved;
   const { passwords, issues } = canonicalPasswords(config, given);
   issues.unshift(...req.passwordIssues);
 
@@ -157,12 +180,13 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     // The demo mailbox gets a random password that is hashed and then forgotten: no one can log
     // in with it, and no cleartext is kept anywhere. Its hash is reused on later runs.
     const { randomBytes } = await import('node:crypto');
-    const { parseUsersFile } = await import('./mail/passwords.js');
-    const hashed = parseUsersFile(previous.read('dovecot/users'));
     for (const u of config.users) {
       if (!passwords.has(u) && !hashed.has(u)) passwords.set(u, randomBytes(24).toString('base64url'));
     }
   }
+  // A mailbox without a password this run nor a hash from the last one: said now, with the rest,
+  // before any key is generated.
+  issues.push(...unpassworded(config.users.filter((u) => !passwords.has(u))));
   if (issues.length > 0) throw new InputError(issues);
 
   // Every program the run needs, named at once before any key is made.

@@ -146,6 +146,17 @@ describe('hostile and invalid values (exit 2, nothing written)', () => {
     expect(r.stderr).toMatch(/unknown setting "hostnmae"/);
   });
 
+  it('reports a missing password with every other problem, before any key is generated', async () => {
+    const out = join(work, 'nopw-and-more');
+    const r = await runCli(['init', '--non-interactive', '--domain', 'example.org', '--ipv4', '192.0.2.25', '--user', 'alice@example.org', '--user', 'bob@example.org', '--admin-ssh-from', 'nope', '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^ {2}--admin-ssh-from: "nope"/m);
+    expect(r.stderr).toMatch(/^ {2}--password-file: has no password for the mailbox alice@example\.org/m);
+    expect(r.stderr).toMatch(/^ {2}--password-file: has no password for the mailbox bob@example\.org/m);
+    expect(r.stdout + r.stderr).not.toMatch(/Generating keys/);
+    await expect(stat(out)).rejects.toThrow();
+  });
+
   it('requires a password for every mailbox, without a default', async () => {
     const out = join(work, 'nopw');
     const r = await runCli([...BASE, '--out', out]);
