@@ -8,7 +8,7 @@ import { InputError } from './errors.js';
 import { type RawInput, type SourcedInput, overlay, sourced } from './config/raw.js';
 import type { Config, DomainName, Email } from './config/types.js';
 import { parseEmail } from './config/values.js';
-import type { Io } from './cli/io.js';
+import { type Io, countedOnce } from './cli/io.js';
 import { MANIFEST, readBundle, writeBundle } from './bundle/write.js';
 import type { PreviousBundle } from './bundle/types.js';
 import type { KeySet } from './keys/types.js';
@@ -204,7 +204,9 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     ...(installedCert ? { installedCert } : {}),
   };
   let built;
-  io.say('Generating keys and configuration…');
+  // On a terminal, phases rewrite one progress line; in a log, each is a plain line.
+  const step = (s: string) => (io.interactive && io.progress ? io.progress(s) : io.say(s));
+  step('Generating keys and configuration…');
   try {
     built = await buildBundle(buildInput);
   } catch (err) {
@@ -220,8 +222,11 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
   }
 
   lap('built in memory');
-  const { buildId, stateFile } = await import('./bundle/state.js');
-  built.files.push(stateFile(built.files, await buildId(), warnings, built.mtaSts));
+  const { buildId, previousState, stateFile, STATE_PATH } = await import('./bundle/state.js');
+  const build = await buildId();
+  const last = previousState(disk.files.get(STATE_PATH)?.data);
+  // Until checked otherwise, what the last run could not check here stays unchecked.
+  built.files.push(stateFile(built.files, build, warnings, built.mtaSts, last?.unchecked ?? []));
   const { manifestOf } = await import('./bundle/write.js');
   const unchanged =
     disk.exists &&
@@ -231,11 +236,19 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     }) &&
     disk.files.get(MANIFEST)?.data.equals(manifestOf(built.files).data);
   if (!unchanged) {
-    io.say('Checking the generated configuration with the real tools…');
-    built.warnings.push(...(await checkBundle(built, buildInput)));
-    lap('checked');
+    step('Checking the generated configuration with the real tools…');
+    const outcome = await checkBundle(
+      built,
+      buildInput,
+      { everything: !last || last.build !== build, unchecked: last?.unchecked ?? [] },
+      (done, total, name) => io.progress?.(`Checking with the real tools: ${done}/${total} (${name})`),
+    );
+    built.warnings.push(...outcome.warnings);
+    const files = built.files.filter((f) => f.path !== STATE_PATH);
+    built.files = [...files, stateFile(files, build, warnings, built.mtaSts, outcome.unchecked)];
+    lap(`checked (${outcome.checked.join(', ') || 'nothing changed that a check reads'})`);
   }
-  io.say('Writing the bundle…');
+  step('Writing the bundle…');
   const result = await writeBundle(disk, built.files, { interrupted: isInterrupted });
   lap('written');
   const changedSet = new Set(result.changed);
@@ -254,17 +267,20 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
   for (const f of result.foreign) summary.warnings.push(`${f} was not written by selfmail; kept as found`);
 
   if (io.jsonMode) io.json(summary);
-  for (const w of summary.warnings) io.warn(`warning: ${w}`);
-  if (summary.changed) io.say(`Bundle written to ${req.out}: ${result.changed.length} file(s) changed, ${result.removed.length} removed.`);
-  else io.say(`Nothing changed in ${req.out}.`);
+  for (const w of countedOnce(summary.warnings)) io.warn(`warning: ${w}`);
   if (req.interactive && req.endScreen) {
     await req.endScreen({ config, keys: built.keys, summary }, io);
-  } else if (ds.length > 0) {
-    io.say('\nGive these DS records to your registrar (REPORT.md explains the next steps):');
-    for (const d of ds) io.say(`  ${d}`);
   } else {
-    io.say('\nNext steps are in REPORT.md.');
+    // Only what changed: the DS of a zone whose key signing key is new this run.
+    const newDs = built.keys.dnssec.filter((k) => k.ds && changedSet.has(`dns/${k.zone}.ds`)).map((k) => `${k.zone}. IN DS ${k.ds}`);
+    if (newDs.length > 0) {
+      io.say('Give these DS records to your registrar (REPORT.md explains the next steps):');
+      for (const d of newDs) io.say(`  ${d}`);
+    } else if (ds.length > 0) io.say(`The DS records at your registrar stay as they are (dns/*.ds; REPORT.md).`);
+    else io.say('Next steps are in REPORT.md.');
   }
+  if (summary.changed) io.say(`Bundle written to ${req.out}: ${result.changed.length} file(s) changed, ${result.removed.length} removed.`);
+  else io.say(`Nothing changed in ${req.out}.`);
   return 0;
 }
 
@@ -293,11 +309,8 @@ function reportUnchanged(
     warnings: state.warnings,
   };
   if (io.jsonMode) io.json(summary);
-  for (const w of summary.warnings) io.warn(`warning: ${w}`);
+  for (const w of countedOnce(summary.warnings)) io.warn(`warning: ${w}`);
+  if (ds.length > 0) io.say(`The DS records at your registrar stay as they are (dns/*.ds; REPORT.md).`);
   io.say(`Nothing changed in ${out}.`);
-  if (ds.length > 0) {
-    io.say('\nGive these DS records to your registrar (REPORT.md explains the next steps):');
-    for (const d of ds) io.say(`  ${d}`);
-  }
   return 0;
 }

@@ -33,6 +33,8 @@ export interface BuildInput {
 
 export interface Built {
   files: BundleFile[];
+  /** Which service module wrote each file (the key store's files are nobody's). */
+  owner: Map<string, string>;
   keys: KeySet;
   mtaSts: MtaStsMode;
   passwordHashes: Map<Email, string>;
@@ -74,9 +76,15 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
     mtaSts: mtaStsModeFor(input.installedCert, keys.tls.spkiSha256, input.now),
   };
   const files: BundleFile[] = [...keys.files];
-  for (const service of await services()) files.push(...(await service.build(ctx)));
+  const owner = new Map<string, string>();
+  for (const service of await services()) {
+    for (const f of await service.build(ctx)) {
+      files.push(f);
+      owner.set(f.path, service.name);
+    }
+  }
   files.push(await configFile(input.config));
-  return { files, keys, passwordHashes: hashed.hashes, warnings, mtaSts: ctx.mtaSts };
+  return { files, owner, keys, passwordHashes: hashed.hashes, warnings, mtaSts: ctx.mtaSts };
 }
 
 /** `selfmail.yaml`: the resolved configuration with every default spelled out, and no secret. */
@@ -90,6 +98,40 @@ export async function configFile(config: Config): Promise<BundleFile> {
   };
 }
 
+/** What the checks did: the services checked, and those whose check cannot run on this machine. */
+export interface CheckOutcome {
+  checked: string[];
+  /** Services left for apply to check on the host (a tool of another major version here). */
+  unchecked: string[];
+  warnings: string[];
+}
+
+/** The key files each service's check reads beside its own files: a change there concerns it too. */
+const CHECK_READS_KEYS: Record<string, readonly string[]> = {
+  opendkim: ['keys/tls/', 'keys/dkim/'],
+};
+const DEFAULT_KEY_READS = ['keys/tls/'] as const;
+
+/**
+ * The services whose check must run: those with a file that differs from the previous bundle, or
+ * a key file their check reads that differs, or that the last run could not check here. With
+ * `everything` (no previous state, another build of selfmail), all of them. Pure.
+ */
+export function servicesToCheck(
+  built: Pick<Built, 'files' | 'owner'>,
+  previous: Pick<PreviousBundle, 'read'>,
+  names: readonly string[],
+  opts: { everything: boolean; unchecked: readonly string[] },
+): string[] {
+  if (opts.everything) return [...names];
+  const changed = built.files.filter((f) => !previous.read(f.path)?.equals(f.data)).map((f) => f.path);
+  return names.filter((name) => {
+    if (opts.unchecked.includes(name)) return true;
+    const reads = CHECK_READS_KEYS[name] ?? DEFAULT_KEY_READS;
+    return changed.some((p) => built.owner.get(p) === name || reads.some((k) => p.startsWith(k)));
+  });
+}
+
 /**
  * Check the bundle with the real tools: render each service again for a throwaway root of its
  * own, lay it out there, and let the service's own check run (postfix check, doveconf -n,
@@ -97,7 +139,12 @@ export async function configFile(config: Config): Promise<BundleFile> {
  * means no check ever reads a file another is writing. The first failure is reported; returns
  * what the checks could not judge here (the run's warnings say so).
  */
-export async function checkBundle(built: Built, input: BuildInput): Promise<string[]> {
+export async function checkBundle(
+  built: Built,
+  input: BuildInput,
+  scope: { everything: boolean; unchecked: readonly string[] } = { everything: true, unchecked: [] },
+  onCheck?: (done: number, total: number, name: string) => void,
+): Promise<CheckOutcome> {
   if (process.getuid?.() !== 0) {
     throw new ToolError(
       'the checks with the real tools (postfix check, doveconf, opendkim -n, nsd-checkzone, …) run on a throwaway copy as root, ' +
@@ -115,7 +162,13 @@ export async function checkBundle(built: Built, input: BuildInput): Promise<stri
     ports: await freeServicePorts(),
     mailUser: { name: 'nobody', group: 'nogroup' },
   };
-  const mods = (await services()).filter((m) => m.check);
+  const withCheck = (await services()).filter((m) => m.check);
+  // Work in proportion to the change: a service whose files and keys are what the last run
+  // checked is not checked again.
+  const due = new Set(servicesToCheck(built, input.previous, withCheck.map((m) => m.name), scope));
+  const mods = withCheck.filter((m) => due.has(m.name));
+  const unchecked: string[] = [];
+  let done = 0;
   // Seen from the checks, the bundle just built is the previous one: a module that reuses
   // previous bytes when its inputs are unchanged (the DNS module's signed zones) renders exactly
   // what was built instead of doing the work again.
@@ -143,13 +196,14 @@ export async function checkBundle(built: Built, input: BuildInput): Promise<stri
         // the checks of the services that read them (OpenDKIM its DKIM keys).
         await stageTree([...keyFilesUnder(built.keys, 'keys/tls/'), ...files], root);
         const t = Date.now();
-        await m.check!(ctx, files);
+        if ((await m.check!(ctx, files)) === 'not-checked') unchecked.push(m.name);
+        onCheck?.(++done, mods.length, m.name);
         if (process.env.SELFMAIL_DEBUG) process.stderr.write(`check ${m.name}: ${Date.now() - t} ms\n`);
       }),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    return warnings;
+    return { checked: mods.map((m) => m.name), unchecked: unchecked.sort(), warnings };
   } finally {
     await Promise.all(roots.map((r) => rm(r, { recursive: true, force: true })));
   }

@@ -45,6 +45,8 @@ export interface ApplyOptions {
   session?: SessionFacts;
   /** The clock for the host-maintained files' expiry tests (tests). */
   now?: Date;
+  /** Progress while it works (a terminal's progress line). */
+  onProgress?: (line: string) => void;
 }
 
 export interface ApplyChange {
@@ -319,12 +321,13 @@ export async function applyBundle(opts: ApplyOptions): Promise<ApplyResult> {
   const nothingToInstall = changedItems.length === 0 && removals.length === 0 && !needsAccount;
   let tx: Transaction | undefined;
   if (!nothingToInstall) {
-    await validate(items, root, settings.target, result);
+    await validate(items, root, settings.target, result, opts.onProgress);
     tx = await install(items, changedItems, removals, needsAccount, root, opts.bundleDir, ids);
     result.backupDir = tx.backupDir;
   }
   // Nothing to install: still repair the mail root's owner or mode, and bring every unit up.
   else if (!(await ensureMailRoot(root, ids))) result.reloadSkipped = 'nothing changed';
+  opts.onProgress?.('Enabling and starting the units…');
   const outcome = await startUnits(units, root, !!opts.noReload, tx);
   result.enabled = outcome.enabled;
   result.started = outcome.started;
@@ -339,7 +342,7 @@ async function sshClientFact(): Promise<{ sshClient?: string }> {
 }
 
 /** Every validator against the staged files; the first failure in the fixed order is thrown. */
-async function validate(items: readonly PlanItem[], root: string, target: Release, result: ApplyResult): Promise<void> {
+async function validate(items: readonly PlanItem[], root: string, target: Release, result: ApplyResult, onProgress?: (line: string) => void): Promise<void> {
   const staged = await mkdtemp(join(tmpdir(), 'selfmail-stage-'));
   try {
     await chmod(staged, 0o755);
@@ -354,6 +357,7 @@ async function validate(items: readonly PlanItem[], root: string, target: Releas
     await requireTools([...programs, 'unshare', 'script', 'runuser', 'useradd', ...(root === '/' ? ['systemctl'] : [])], 'selfmail apply', journal);
     const { mapPool } = await import('../tools/pool.js');
     // Every validator runs to its end; the outcome of each, in the validators' order.
+    let done = 0;
     const failures = await mapPool(
       validators,
       async (v) => {
@@ -364,6 +368,7 @@ async function validate(items: readonly PlanItem[], root: string, target: Releas
         } catch (error) {
           return { error };
         } finally {
+          onProgress?.(`Checking the new files: ${++done}/${validators.length} (${v.name})`);
           if (process.env.SELFMAIL_DEBUG) process.stderr.write(`validator ${v.name}: ${Date.now() - t} ms\n`);
         }
       },

@@ -31,6 +31,8 @@ export interface BundleState {
   warnings: string[];
   /** The MTA-STS mode the bundle publishes: it follows the certificate installed on the host. */
   mtaSts: MtaStsMode;
+  /** Services whose check could not run on the machine that wrote the bundle (apply checks them). */
+  unchecked: string[];
   /**
    * HMAC-SHA256 of everything above, keyed with a digest of the bundle's TLS private key: a hand
    * edit that also rewrites MANIFEST.sha256, or this file, cannot make a re-run skip the work.
@@ -62,7 +64,7 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
  * because of the date alone: re-sign a zone (RESIGN_MARGIN_DAYS before its earliest RRSIG
  * expires) or renew the bootstrap certificate (RENEW_BEFORE_DAYS before it expires).
  */
-export function stateFile(files: readonly BundleFile[], build: string, warnings: readonly string[], mtaSts: MtaStsMode): BundleFile {
+export function stateFile(files: readonly BundleFile[], build: string, warnings: readonly string[], mtaSts: MtaStsMode, unchecked: readonly string[] = []): BundleFile {
   let until = Number.POSITIVE_INFINITY;
   for (const f of files) {
     if (f.path.startsWith('dns/') && f.path.endsWith('.zone.signed')) {
@@ -84,9 +86,22 @@ export function stateFile(files: readonly BundleFile[], build: string, warnings:
       .sort((a, b) => (a[0] < b[0] ? -1 : 1)),
     warnings: [...warnings],
     mtaSts,
+    unchecked: [...unchecked],
   };
   const state: BundleState = { ...body, mac: stateMac(body, secret) };
   return { path: STATE_PATH, data: Buffer.from(`${JSON.stringify(state, null, 1)}\n`), mode: 0o644, role: 'what this bundle was built from (lets an unchanged re-run stop early)' };
+}
+
+/** The last run's build and what it could not check, read back without trusting more than that. */
+export function previousState(raw: Buffer | undefined): { build: string; unchecked: string[] } | undefined {
+  if (!raw) return undefined;
+  try {
+    const s = JSON.parse(raw.toString('utf8')) as Partial<BundleState>;
+    if (typeof s.build !== 'string') return undefined;
+    return { build: s.build, unchecked: Array.isArray(s.unchecked) ? s.unchecked.filter((u): u is string => typeof u === 'string') : [] };
+  } catch {
+    return undefined;
+  }
 }
 
 /**

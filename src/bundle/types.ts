@@ -49,7 +49,8 @@ export type Contributor = (ctx: BuildContext) => Promise<BundleFile[]> | BundleF
 export interface ServiceModule {
   name: string;
   build: Contributor;
-  check?: (ctx: BuildContext, files: BundleFile[]) => Promise<void>;
+  /** Resolves to 'not-checked' when the check cannot judge the files on this machine (and warns why). */
+  check?: (ctx: BuildContext, files: BundleFile[]) => Promise<void | 'not-checked'>;
 }
 
 export function textFile(path: string, text: string, role: string, mode = 0o644): BundleFile {

@@ -52,14 +52,14 @@ export function doveconfArgs(target: Release, conf: string): string[] {
  * Dovecot of the target's major version can judge its syntax: elsewhere the check is left to
  * `apply`, which runs it on the host, and the run says so.
  */
-async function check(ctx: BuildContext, files: BundleFile[]): Promise<void> {
+async function check(ctx: BuildContext, files: BundleFile[]): Promise<void | 'not-checked'> {
   const want = releaseInfo(ctx.config.target).dovecot;
   const have = await installedDovecot();
   if (have !== want) {
     ctx.warnings.push(
       `dovecot: the configuration for ${ctx.config.target} is Dovecot ${want} syntax, and this machine has Dovecot ${have}: it was not checked here; apply checks it with the host's own Dovecot before installing anything`,
     );
-    return;
+    return 'not-checked';
   }
   await stageTree([...files, ...keyFilesUnder(ctx.keys, 'keys/tls/')], ctx.profile.root);
   await prepareMailDirs(ctx.profile);

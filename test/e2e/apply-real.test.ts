@@ -152,6 +152,7 @@ describe('selfmail apply / verify on real bundles', () => {
     expect(v.code).toBe(4);
     expect(v.stdout).toMatch(/^FAIL changed \/etc\/postfix\/main\.cf: /m);
     expect(v.stdout.split('\n').filter((l) => l.startsWith('FAIL'))).toHaveLength(1);
+    expect(v.stdout.trim().split('\n').pop()).toMatch(/^verify: 1 failure\(s\) above: selfmail apply --bundle /);
 
     const j = await runCli(['verify', '--bundle', demo, '--root', root, '--json']);
     expect(j.code).toBe(4);

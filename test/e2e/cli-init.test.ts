@@ -217,6 +217,9 @@ describe('a real bundle', () => {
       expect(paths).toContain(p);
     }
     expect(doc.ds[0]).toMatch(/^example\.org\. IN DS \d+ 13 2 [0-9A-F]{64}$/);
+    // A first run hands out the DS, and ends with its summary (human output goes to stderr with --json).
+    expect(r.stderr).toMatch(/^Give these DS records to your registrar/m);
+    expect(r.stderr.trim().split('\n').pop()).toMatch(/^Bundle written to /);
     expect(doc.warnings.join('\n')).toMatch(/documentation address/);
     // No private key material anywhere in what the user sees.
     expect(r.stdout + r.stderr).not.toMatch(/PRIVATE KEY|PrivateKey:|argon2id\$/);
@@ -291,6 +294,17 @@ describe('a real bundle', () => {
     expect(await treeState(out)).toEqual(before);
   });
 
+  it('a new mailbox re-checks only Postfix and Dovecot, whose files change', async () => {
+    const carol = join(work, 'pw-carol');
+    await writeFile(carol, 'carol@example.org:carol long password 9\n', { mode: 0o600 });
+    const r = await runCli(['init', '--non-interactive', '--out', out, '--user', 'alice@example.org', '--user', 'carol@example.org', '--password-file', carol], { env: { SELFMAIL_DEBUG: '1' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/ ms\] checked \(postfix, dovecot\) /);
+    // Back to the one mailbox, for the tests after this one.
+    const back = await runCli(['init', '--non-interactive', '--out', out, '--user', 'alice@example.org']);
+    expect(back.code, back.stderr).toBe(0);
+  });
+
   it('writes nothing when a real tool rejects what it generated: exit 4, the bundle as it was', async () => {
     // A postconf that rejects everything stands in for a configuration Postfix refuses.
     const bin = join(work, 'rejecting-bin');
@@ -298,8 +312,10 @@ describe('a real bundle', () => {
     await writeFile(join(bin, 'postconf'), '#!/bin/sh\necho "postconf: fatal: /etc/postfix/main.cf, line 3: missing \\"=\\" after attribute name: \\"smtpd_tls\\"" >&2\nexit 1\n', { mode: 0o755 });
     const env = { PATH: `${bin}:${process.env.PATH ?? ''}` };
     const before = await treeState(out);
-    // A change that needs the checks: another admin network.
-    const changed = await runCli(['init', '--non-interactive', '--out', out, '--admin-ssh-from', '198.51.100.0/24'], { env });
+    // A change that Postfix's check must judge: another mailbox.
+    const bobPw = join(work, 'pw-bob');
+    await writeFile(bobPw, 'bob@example.org:another long password 7\n', { mode: 0o600 });
+    const changed = await runCli(['init', '--non-interactive', '--out', out, '--user', 'alice@example.org', '--user', 'bob@example.org', '--password-file', bobPw], { env });
     expect(changed.code, changed.stderr).toBe(4);
     expect(changed.stderr).toMatch(/postconf .*failed.*missing "=" after attribute name/s);
     expect(await treeState(out)).toEqual(before);

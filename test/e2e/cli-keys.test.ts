@@ -73,6 +73,10 @@ describe('selfmail keys', () => {
     const before = (await list()).filter((r) => r.type === 'dkim');
     const r = await runCli(['keys', 'rotate', 'dkim', '--bundle', out]);
     expect(r.code).toBe(0);
+    // Only what changed: the DS did not, so it is not handed out again; the run ends with its summary.
+    expect(r.stdout).not.toMatch(/Give these DS records/);
+    expect(r.stdout).toMatch(/^The DS records at your registrar stay as they are/m);
+    expect(r.stdout.trim().split('\n').pop()).toMatch(/^Bundle written to .*: \d+ file\(s\) changed, 0 removed\.$/);
     const after = (await list()).filter((r) => r.type === 'dkim');
     expect(after).toHaveLength(4);
     const old = after.filter((k) => before.some((b) => b.id === k.id));

@@ -88,3 +88,11 @@ describe('local addresses', () => {
     expect(found).toEqual({ publicV4: ['93.184.216.34'], publicV6: ['2a01:4f8::25'], lanV4: ['192.168.1.20'] });
   });
 });
+
+describe('repeated warnings', () => {
+  it('are printed once, with a count', async () => {
+    const { countedOnce } = await import('../../src/cli/io.js');
+    expect(countedOnce(['a', 'b', 'a', 'a'])).toEqual(['a (3 times)', 'b']);
+    expect(countedOnce([])).toEqual([]);
+  });
+});

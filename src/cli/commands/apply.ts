@@ -34,6 +34,7 @@ export const run: Command = async (args, io) => {
     dryRun: values['dry-run'] ?? false,
     noReload: values['no-reload'] ?? false,
     allowSshLockout: values['allow-ssh-lockout'] ?? false,
+    ...(io.progress ? { onProgress: (l: string) => io.progress?.(l) } : {}),
   });
   if (io.jsonMode) {
     io.json(result);

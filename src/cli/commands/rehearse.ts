@@ -31,7 +31,8 @@ export const run: Command = async (args, io) => {
   const report = await rehearse({
     bundle: resolve(v.bundle),
     ...(v['password-file'] !== undefined ? { passwordFile: v['password-file'] } : {}),
-    ...(io.jsonMode ? {} : { onStep: (s) => io.say(`  ${s.ok ? 'PASS' : 'FAIL'}  ${s.id} (${(s.ms / 1000).toFixed(1)} s)`) }),
+    // Progress on a terminal only (rewritten in place); the report below says each step once.
+    ...(io.progress ? { onStep: (s) => io.progress?.(`Rehearsal: ${s.id} ${s.ok ? 'passed' : 'FAILED'} (${(s.ms / 1000).toFixed(1)} s)…`) } : {}),
   });
   if (io.jsonMode) io.json(report);
   else for (const l of formatReport(report)) io.say(l);

@@ -27,10 +27,15 @@ export const run: Command = async (args, io) => {
   } else {
     for (const f of findings) io.say(formatFinding(f));
     const attention = findings.some((f) => f.level !== 'note');
+    const count = (level: string) => findings.filter((f) => f.level === level).length;
     if (!attention) {
       const own = findings.length > 0 ? ' or is the host\'s own update of it (notes above)' : '';
       io.say(`verify: every installed file matches MANIFEST.sha256${own}; keys, signatures, certificate and DS are in order`);
-    } else if (!failed) io.say('verify: installed files match; see the warnings above');
+    } else if (!failed) io.say(`verify: installed files match; ${count('warning')} warning(s) above`);
+    else {
+      const w = count('warning');
+      io.say(`verify: ${count('failure')} failure(s)${w > 0 ? ` and ${w} warning(s)` : ''} above: selfmail apply --bundle ${values.bundle} puts the bundle's files back`);
+    }
   }
   return failed ? EXIT.tool : EXIT.ok;
 };
