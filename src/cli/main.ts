@@ -5,6 +5,7 @@
  */
 import { EXIT, InputError, InterruptedError, RefusalError, SelfmailError, ToolError } from '../errors.js';
 import { type Command, processIo } from './io.js';
+import { INIT_FLAGS } from './usage.js';
 
 const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   init: () => import('./commands/init.js'),
@@ -29,26 +30,7 @@ Usage:
   selfmail --help | --version
 
 init flags:
-  --domain NAME              mail domain; repeatable; the first is the primary (required)
-  --hostname FQDN            the mail host's name (default mail.<primary>)
-  --ipv4 ADDR, --ipv6 ADDR   public addresses of the mail host (at least one)
-  --ns FQDN[=ADDR,...]       a name server you run; repeatable (default ns1.<primary>, this host)
-  --admin EMAIL              postmaster and report address (default: the first --user)
-  --user EMAIL               a mailbox; repeatable (at least one)
-  --password-file FILE       lines "email:password" ("-" reads stdin); never passwords in argv
-  --admin-ssh-from CIDR      networks allowed to reach SSH; repeatable; none: SSH closed
-  --ingress MODE             direct | port-forward (default direct)
-  --listen-ipv4 ADDR         with port-forward: this host's LAN address
-  --listen-ipv6 ADDR         with port-forward: the IPv6 address services bind to
-  --acme-ca NAME             the CA named in CAA records (default letsencrypt.org)
-  --no-dnssec                do not sign the zones (for registrars that take no DS)
-  --target RELEASE           debian-13 | debian-12: the mail host's release (default: this machine's)
-  --out DIR                  bundle directory (default ./selfmail-bundle)
-  --config FILE              YAML or JSON with the same settings; flags override it
-  --non-interactive          never prompt; report every missing or invalid value at once
-  --json                     a JSON summary on stdout and nothing else on stdout
-  --demo                     a complete bundle for example.org on documentation addresses
-
+${INIT_FLAGS}
 Refused on principle (exit 3): --ingress upnp, --ingress tunnel, --tunnel-provider, --relay-host,
 --dkim-key, --tls-key, --dnssec-key, --dns-provider, domains under a dynamic-DNS or vendor
 suffix, carrier-grade NAT addresses.

@@ -3,10 +3,8 @@
  * prints it; the global help lists the commands. Plain text, loaded without anything heavy.
  */
 
-export const USAGE: Record<string, string> = {
-  init: `selfmail init [flags] — create or update a bundle (a wizard on a terminal)
-
-  --domain NAME              mail domain; repeatable; the first is the primary (required)
+/** init's flags, shown by `selfmail init --help` and by the global help. */
+export const INIT_FLAGS = `  --domain NAME              mail domain; repeatable; the first is the primary (required)
   --hostname FQDN            the mail host's name (default mail.<primary>)
   --ipv4 ADDR, --ipv6 ADDR   public addresses of the mail host (at least one)
   --ns FQDN[=ADDR,...]       a name server you run; repeatable (default ns1.<primary>, this host)
@@ -25,7 +23,12 @@ export const USAGE: Record<string, string> = {
   --non-interactive          never prompt; report every missing or invalid value at once
   --json                     a JSON summary on stdout and nothing else on stdout
   --demo                     a complete bundle for example.org on documentation addresses
+`;
 
+export const USAGE: Record<string, string> = {
+  init: `selfmail init [flags] — create or update a bundle (a wizard on a terminal)
+
+${INIT_FLAGS}
 Example:
   umask 077; printf 'alice@example.org:%s\\n' "$PASSWORD" > pw.txt
   selfmail init --non-interactive --domain example.org --ipv4 203.0.113.25 \\
