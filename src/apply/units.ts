@@ -141,9 +141,12 @@ export async function applyUnits(plan: UnitPlan): Promise<UnitOutcome> {
   if (running && plan.daemonReload) await run('systemctl', ['daemon-reload']);
   // Offline (a chroot, an image) `systemctl enable` still links the units: they start at boot.
   // Each enable of a unit with an init script reloads systemd: enable only what is not yet.
-  const states = await run('systemctl', ['is-enabled', ...plan.wanted], { okCodes: [0, 1] });
-  const enabledNow = states.stdout.split('\n').map((l) => l.trim());
-  const toEnable = plan.wanted.filter((_, i) => enabledNow[i] !== 'enabled');
+  const toEnable: string[] = [];
+  for (const u of plan.wanted) {
+    // One unit per call: for a unit it cannot find, systemctl prints no line at all.
+    const r = await run('systemctl', ['is-enabled', u], { okCodes: [0, 1, 4] });
+    if (r.stdout.trim() !== 'enabled') toEnable.push(u);
+  }
   if (toEnable.length > 0) await run('systemctl', ['enable', '--quiet', ...toEnable], { timeout: 120_000 });
   out.enabled = [...plan.wanted];
   if (!running) {
