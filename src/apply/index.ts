@@ -324,9 +324,10 @@ export async function applyBundle(opts: ApplyOptions): Promise<ApplyResult> {
     await validate(items, root, settings.target, result, opts.onProgress);
     tx = await install(items, changedItems, removals, needsAccount, root, opts.bundleDir, ids);
     result.backupDir = tx.backupDir;
+  } else if (!(await ensureMailRoot(root, ids))) {
+    // Nothing to install: the mail root's owner or mode is still repaired, and every unit brought up below.
+    result.reloadSkipped = 'nothing changed';
   }
-  // Nothing to install: still repair the mail root's owner or mode, and bring every unit up.
-  else if (!(await ensureMailRoot(root, ids))) result.reloadSkipped = 'nothing changed';
   opts.onProgress?.('Enabling and starting the units…');
   const outcome = await startUnits(units, root, !!opts.noReload, tx);
   result.enabled = outcome.enabled;
@@ -351,9 +352,8 @@ async function validate(items: readonly PlanItem[], root: string, target: Releas
     const tree = { staged, root, overlay: topLevelDirs(items.map((it) => it.systemPath)) };
     const validators = validatorsFor(installed, target);
     const { JOURNAL_BACKEND_CHECK, JOURNAL_MODULE, requireTools } = await import('../tools/preflight.js');
-    const JOURNAL_MODULE_CMD = JOURNAL_BACKEND_CHECK.cmd;
     const programs = validators.map((v) => v.cmd).filter((c) => !c.startsWith('/'));
-    const journal = validators.some((v) => v.cmd === JOURNAL_MODULE_CMD) ? [JOURNAL_MODULE] : [];
+    const journal = validators.some((v) => v.cmd === JOURNAL_BACKEND_CHECK.cmd) ? [JOURNAL_MODULE] : [];
     await requireTools([...programs, 'unshare', 'script', 'runuser', 'useradd', ...(root === '/' ? ['systemctl'] : [])], 'selfmail apply', journal);
     const { mapPool } = await import('../tools/pool.js');
     // Every validator runs to its end; the outcome of each, in the validators' order.
