@@ -4,6 +4,7 @@
  * wizard's in-place validation all use these, so a rule exists once.
  */
 import { isIPv6 } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { domainToASCII } from 'node:url';
 import type { Cidr, DomainName, Email, IPv4, IPv6 } from './types.js';
 
@@ -96,70 +97,22 @@ const V6_RANGES: Range[] = [
 
 export const V4_RE = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/;
 
-function v4ToInt(a: string): number {
-  return a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-}
-
-function v6ToBigInt(a: string): bigint {
-  // Expand :: and an embedded dotted quad, then read eight 16-bit groups.
-  let s = a;
-  const quad = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (quad) {
-    const n = v4ToInt(quad[1]!);
-    s = s.slice(0, quad.index) + `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
-  }
-  const [head = '', tail] = s.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
-}
-
+// Range tests, canonical IPv6 text (RFC 5952) and network addresses come from ipaddr.js, the
+// address library the rest of selfmail uses; this file keeps only the rules and their words.
 function inV4(addr: string, cidr: string): boolean {
-  const [net = '', len = '0'] = cidr.split('/');
-  const bits = Number(len);
-  if (bits === 0) return true;
-  const mask = bits === 32 ? 0xffffffff : (~(0xffffffff >>> bits)) >>> 0;
-  return ((v4ToInt(addr) & mask) >>> 0) === ((v4ToInt(net) & mask) >>> 0);
+  return ipaddr.IPv4.parse(addr).match(ipaddr.IPv4.parseCIDR(cidr));
 }
 
 function inV6(addr: string, cidr: string): boolean {
-  const [net = '', len = '0'] = cidr.split('/');
-  const bits = BigInt(Number(len));
-  const shift = 128n - bits;
-  return v6ToBigInt(addr) >> shift === v6ToBigInt(net) >> shift;
+  return ipaddr.IPv6.parse(addr).match(ipaddr.IPv6.parseCIDR(cidr));
 }
 
-/** RFC 5952 canonical text of an IPv6 address given as a 128-bit integer. */
-function v6Text(n: bigint): string {
-  const groups: number[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((n >> BigInt(i * 16)) & 0xffffn));
-  // Longest run of two or more zero groups becomes "::" (the first one on a tie).
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
-}
-
-function strictV6(input: string): bigint | undefined {
+/** The RFC 5952 text of a strictly written IPv6 address, or undefined. */
+function strictV6(input: string): string | undefined {
   if (!/^[0-9a-fA-F:.]+$/.test(input)) return undefined;
   // node:net's isIPv6 is strict about group counts and "::" use; it accepts no zone index here.
   if (!isIPv6(input)) return undefined;
-  return v6ToBigInt(input);
+  return ipaddr.IPv6.parse(input).toRFC5952String();
 }
 
 export type AddressClass = { kind: 'public' } | { kind: 'documentation' | 'cgnat' | 'reject'; why: string };
@@ -193,9 +146,9 @@ export function parsePublicIPv4(input: string): PublicParsed<IPv4> {
 
 /** A public IPv6 address of the mail host. */
 export function parsePublicIPv6(input: string): PublicParsed<IPv6> {
-  const n = strictV6(input);
-  if (n === undefined) return fail(`is not an IPv6 address (like 2001:db8::25)${hostileHint(input)}`);
-  const text = v6Text(n) as IPv6;
+  const canonical = strictV6(input);
+  if (canonical === undefined) return fail(`is not an IPv6 address (like 2001:db8::25)${hostileHint(input)}`);
+  const text = canonical as IPv6;
   const c = classifyV6(text);
   if (c.kind === 'public') return ok(text);
   if (c.kind === 'documentation') return ok(text, `${text} ${DOC_WARNING}`);
@@ -212,9 +165,9 @@ export function parseLanIPv4(input: string): Parsed<IPv4> {
 
 /** The address IPv6 services bind to behind a router: global or unique local unicast. */
 export function parseLanIPv6(input: string): Parsed<IPv6> {
-  const n = strictV6(input);
-  if (n === undefined) return fail(`is not an IPv6 address${hostileHint(input)}`);
-  const text = v6Text(n) as IPv6;
+  const canonical = strictV6(input);
+  if (canonical === undefined) return fail(`is not an IPv6 address${hostileHint(input)}`);
+  const text = canonical as IPv6;
   if (inV6(text, 'fc00::/7')) return ok(text);
   const c = classifyV6(text);
   if (c.kind === 'public' || c.kind === 'documentation') return ok(text);
@@ -245,24 +198,21 @@ export function parseCidr(input: string): Parsed<Cidr> {
   if (V4_RE.test(addr)) {
     const len = lenText === undefined ? 32 : Number(lenText);
     if (len > 32) return fail(`has a prefix length of ${len}; IPv4 allows at most 32`);
-    const mask = len === 0 ? 0 : len === 32 ? 0xffffffff : (~(0xffffffff >>> len)) >>> 0;
-    const net = (v4ToInt(addr) & mask) >>> 0;
-    const netText = [24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.');
+    const netText = ipaddr.IPv4.networkAddressFromCIDR(`${addr}/${len}`).toString();
     const value = `${netText}/${len}` as Cidr;
     const warnings: string[] = [];
     if (netText !== addr) warnings.push(`${input} has host bits set; using the network ${value}`);
     if (len === 0) warnings.push(`${value} lets every IPv4 address on the internet reach SSH`);
     return ok(value, warnings.join('; ') || undefined);
   }
-  const n = strictV6(addr);
-  if (n === undefined) return fail(`is not an address or network in CIDR form (like 203.0.113.0/24 or 2001:db8::/48)${hostileHint(input)}`);
+  const canonical = strictV6(addr);
+  if (canonical === undefined) return fail(`is not an address or network in CIDR form (like 203.0.113.0/24 or 2001:db8::/48)${hostileHint(input)}`);
   const len = lenText === undefined ? 128 : Number(lenText);
   if (len > 128) return fail(`has a prefix length of ${len}; IPv6 allows at most 128`);
-  const shift = BigInt(128 - len);
-  const net = (n >> shift) << shift;
-  const value = `${v6Text(net)}/${len}` as Cidr;
+  const net = ipaddr.IPv6.networkAddressFromCIDR(`${canonical}/${len}`).toRFC5952String();
+  const value = `${net}/${len}` as Cidr;
   const warnings: string[] = [];
-  if (net !== n) warnings.push(`${input} has host bits set; using the network ${value}`);
+  if (net !== canonical) warnings.push(`${input} has host bits set; using the network ${value}`);
   if (len === 0) warnings.push(`${value} lets every IPv6 address on the internet reach SSH`);
   return ok(value, warnings.join('; ') || undefined);
 }
