@@ -10,7 +10,7 @@ import type { InstallRule } from '../bundle/layout.js';
 import type { Ids } from '../bundle/owners.js';
 import { ToolError } from '../errors.js';
 import { run } from '../tools/run.js';
-import { parseZone } from '../verify/dns.js';
+import { soaSerial } from '../verify/dns.js';
 import { RRSIG_FAIL_DAYS } from '../verify/index.js';
 import { hostMaintained, judgeHostCopy, signedZoneOf } from '../verify/maintained.js';
 import { MANIFEST, parseManifest } from './bundle.js';
@@ -195,10 +195,9 @@ export function serialWarnings(items: readonly PlanItem[]): string[] {
   for (const it of items) {
     const zone = signedZoneOf(it.entry.path);
     if (it.action !== 'replace' || !zone || !it.previous) continue;
-    const serial = (b: Buffer) => Number(parseZone(b.toString('utf8'), zone).find((r) => r.type === 'SOA')?.rdata[2]);
-    const was = serial(it.previous);
-    const now = serial(it.data);
-    if (Number.isInteger(was) && Number.isInteger(now) && now <= was) {
+    const was = soaSerial(it.previous.toString('utf8'), zone);
+    const now = soaSerial(it.data.toString('utf8'), zone);
+    if (was !== undefined && now !== undefined && now <= was) {
       out.push(`${zone}: the new zone's serial ${now} is not above the served one (${was}); secondaries compare serials and will keep serving serial ${was}: raise the bundle's serial above it (selfmail dns resign --bundle DIR) and apply again`);
     }
   }

@@ -14,18 +14,13 @@ import { TSIG_CONF, nsdModel, nsdTsigKeys } from './nsd.js';
 import { zoneRecords } from './records.js';
 import { dsFileText } from './registrar.js';
 import { RESIGN_MARGIN_DAYS, SIGNATURE_DAYS, canReuseSigned, dnssecTime, signZone, signingKeys, zoneDnskeys } from './sign.js';
-import { nextSerial, serialOf, withSerial, writeZone } from './zone.js';
+import { nextSerial, withSerial, writeZone } from './zone.js';
+import { soaSerial } from '../verify/dns.js';
 
 export const RESIGN_SCRIPT = 'bin/selfmail-resign';
 export const RESIGN_SERVICE = 'systemd/selfmail-resign.service';
 export const RESIGN_TIMER = 'systemd/selfmail-resign.timer';
 
-/** The SOA serial of a signed zone as ldns-signzone writes it (absolute names, one RR a line). */
-function signedSerial(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const m = /^\S+\s+\d+\s+IN\s+SOA\s+\S+\s+\S+\s+(\d+)\s/m.exec(text);
-  return m ? Number(m[1]) : undefined;
-}
 
 export interface ZoneFiles {
   unsigned: string;
@@ -44,10 +39,10 @@ export async function buildZone(ctx: BuildContext, zone: DomainName): Promise<Zo
   const draft = writeZone(zone, zoneRecords(config, keys, zone, 0, mtaSts));
   const prevUnsigned = previous.read(`dns/${zone}.zone`)?.toString('utf8');
   const prevSigned = previous.read(`dns/${zone}.zone.signed`)?.toString('utf8');
-  const prevSerial = prevUnsigned === undefined ? undefined : serialOf(prevUnsigned);
+  const prevSerial = soaSerial(prevUnsigned, zone);
   const same = prevUnsigned !== undefined && prevSerial !== undefined && withSerial(prevUnsigned, 0) === draft;
   const bump = () => {
-    const olds = [prevSerial, signedSerial(prevSigned)].filter((s): s is number => s !== undefined);
+    const olds = [prevSerial, soaSerial(prevSigned, zone)].filter((s): s is number => s !== undefined);
     return nextSerial(olds.length > 0 ? Math.max(...olds) : undefined, now);
   };
 

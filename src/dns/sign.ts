@@ -8,6 +8,7 @@
  * synthesise negative answers from cache (RFC 8198); RFC 9276 §3.1 recommends NSEC when zone
  * enumeration is not a concern.
  */
+import { earliestRrsigExpiry, parseZone } from '../verify/dns.js';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -29,12 +30,6 @@ export function dnssecTime(d: Date): string {
   return d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
 }
 
-function parseDnssecTime(s: string): Date | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(s);
-  if (!m) return undefined;
-  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
-}
-
 /**
  * The records of a zone as ldns-signzone writes it (one record a line, absolute names, TTL and
  * class spelled out): `[owner, ttl, class, type, ...rdata]`. Comments are kept inside the fields
@@ -48,15 +43,9 @@ function records(text: string): string[][] {
     .map((l) => l.trim().split(/\s+/));
 }
 
-/** The earliest RRSIG expiration in a signed zone. */
+/** The earliest RRSIG expiration in a signed zone (the one scanner, verify/dns.ts's). */
 export function earliestExpiry(signed: string): Date | undefined {
-  let min: Date | undefined;
-  for (const f of records(signed)) {
-    if (f[3] !== 'RRSIG') continue;
-    const exp = parseDnssecTime(f[8] ?? '');
-    if (exp && (!min || exp < min)) min = exp;
-  }
-  return min;
+  return earliestRrsigExpiry(parseZone(signed, '.'));
 }
 
 /** The DNSKEY RDATA of a signed zone (`flags 3 alg base64`), sorted, ldns' trailing comment cut. */

@@ -2,6 +2,7 @@
  * The zone writer (RFC 1035 §5 presentation format) and the SOA serial rule. Pure: the same
  * records give the same bytes.
  */
+import { soaSerial } from '../verify/dns.js';
 import type { DomainName } from '../config/types.js';
 import { DEFAULT_TTL, type RrGroup } from './records.js';
 
@@ -39,10 +40,9 @@ export function writeZone(zone: DomainName, groups: readonly RrGroup[]): string 
 
 const SOA_LINE = /^(@\s+IN\s+SOA\s+\S+\s+\S+\s+)(\d+)(\s)/m;
 
-/** The SOA serial of a zone file this writer produced, or undefined. */
+/** The SOA serial of a zone file (the one reader, verify/dns.ts's `soaSerial`). */
 export function serialOf(text: string): number | undefined {
-  const m = SOA_LINE.exec(text);
-  return m ? Number(m[2]) : undefined;
+  return soaSerial(text);
 }
 
 /** The zone text with its serial replaced, to compare two zones' contents apart from the serial. */

@@ -88,6 +88,21 @@ function absolute(name: string, origin: string): string {
   return origin === '.' ? `${n}.` : `${n}.${origin}`;
 }
 
+/** The SOA serial among parsed records, or undefined. */
+export function soaSerialOfRecords(records: readonly ZoneRecord[]): number | undefined {
+  const soa = records.find((r) => r.type === 'SOA');
+  const n = Number(soa?.rdata[2]);
+  return soa && Number.isInteger(n) ? n : undefined;
+}
+
+/**
+ * The SOA serial of a zone file, whoever wrote it (selfmail's writer, ldns-signzone, the host's
+ * re-signing): the one serial reader.
+ */
+export function soaSerial(text: string | undefined, origin = '.'): number | undefined {
+  return text === undefined ? undefined : soaSerialOfRecords(parseZone(text, origin));
+}
+
 /** Parse a zone file's records. `origin` is the zone's name (used until a `$ORIGIN` line). */
 export function parseZone(text: string, origin: string): ZoneRecord[] {
   let org = absolute(origin, '.');

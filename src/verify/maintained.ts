@@ -11,7 +11,7 @@
 import { X509Certificate } from 'node:crypto';
 import { ToolError } from '../errors.js';
 import { run } from '../tools/run.js';
-import { earliestRrsigExpiry, parseDnskey, parseZone } from './dns.js';
+import { earliestRrsigExpiry, parseDnskey, parseZone, soaSerialOfRecords } from './dns.js';
 import type { ZoneRecord } from './dns.js';
 
 /** The signer's own records: they change at every re-signing and are checked apart. */
@@ -48,11 +48,6 @@ export interface HostCopyVerdict {
   keep: boolean;
 }
 
-function serialOfRecords(records: readonly ZoneRecord[]): number | undefined {
-  const soa = records.find((r) => r.type === 'SOA');
-  const n = Number(soa?.rdata[2]);
-  return soa && Number.isInteger(n) ? n : undefined;
-}
 
 /** One record as a comparable line; the SOA serial blanked, since re-signing raises it. */
 function recordKey(r: ZoneRecord): string {
@@ -104,8 +99,8 @@ export function judgeSignedZone(input: {
   const unsigned = parseZone(input.bundleUnsigned, zone);
   const problems: string[] = [];
 
-  const have = serialOfRecords(served);
-  const want = serialOfRecords(signed) ?? serialOfRecords(unsigned);
+  const have = soaSerialOfRecords(served);
+  const want = soaSerialOfRecords(signed) ?? soaSerialOfRecords(unsigned);
   if (have === undefined) problems.push('it has no readable SOA serial');
   else if (want !== undefined && have < want) problems.push(`its SOA serial ${have} is lower than the bundle's ${want}`);
 
