@@ -27,11 +27,6 @@ export function countedOnce(lines: readonly string[]): string[] {
 }
 
 export function processIo(jsonMode: boolean): Io {
-  // `selfmail keys list | head` closes the pipe early: that is not an error worth a stack trace.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
-  });
   let shown = false;
   const tty = Boolean(process.stderr.isTTY);
   // Whatever is printed next starts on a clean line.

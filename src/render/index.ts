@@ -29,7 +29,9 @@ function environment(): Promise<{ env: Env; specs: Specs | undefined }> {
     try {
       const mod = (await import(new URL('../render/templates.precompiled.js', import.meta.url).href)) as { specs: Specs };
       specs = mod.specs;
-    } catch {
+    } catch (err) {
+      // Only its absence means "the sources, not a build": any other failure is a broken build.
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
       specs = undefined;
     }
     const base = specs
