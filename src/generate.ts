@@ -133,8 +133,8 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     !req.retireDkimSelectors;
   const installedCert = await readInstalledCert();
   if (nothingAsked && disk.exists) {
-    const [{ buildId, unchangedState }, { certSpkiSha256, mtaStsModeFor }] = await Promise.all([import('./bundle/state.js'), import('./web/mtasts.js')]);
-    const mode = (cert: Buffer) => mtaStsModeFor(installedCert, certSpkiSha256(cert), now);
+    const [{ buildId, unchangedState }, { mtaStsModeFor }] = await Promise.all([import('./bundle/state.js'), import('./web/mtasts.js')]);
+    const mode = (cert: Buffer) => mtaStsModeFor(installedCert, cert, now);
     const state = unchangedState(disk, await buildId(), now, mode);
     if (state) return reportUnchanged(req.out, state, disk, io);
   }

@@ -48,6 +48,13 @@ export class MissingPasswords extends Error {
   }
 }
 
+/** The bundle's own (bootstrap) certificate. */
+function bundleCert(keys: KeySet): Buffer {
+  const cert = keys.files.find((f) => f.path === keys.tls.certPath);
+  if (!cert) throw new Error('the key set has no TLS certificate');
+  return cert.data;
+}
+
 /** Build every file of the bundle in memory. */
 export async function buildBundle(input: BuildInput): Promise<Built> {
   const [{ ensureKeys }, { resolvePasswordHashes }] = await Promise.all([
@@ -73,7 +80,7 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
     now: input.now,
     passwordHashes: hashed.hashes,
     warnings,
-    mtaSts: mtaStsModeFor(input.installedCert, keys.tls.spkiSha256, input.now),
+    mtaSts: mtaStsModeFor(input.installedCert, bundleCert(keys), input.now),
   };
   const files: BundleFile[] = [...keys.files];
   const owner = new Map<string, string>();

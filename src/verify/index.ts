@@ -15,7 +15,7 @@ import type { Ids } from '../bundle/owners.js';
 import { MAIL_ROOT_MODE, mailAccount, mailAccountMissing } from '../apply/accounts.js';
 import { planRemovals } from '../apply/plan.js';
 import { RESOLV_CONF_PATH } from '../unbound/index.js';
-import { certSpkiSha256, mtaStsModeFor } from '../web/mtasts.js';
+import { mtaStsModeFor } from '../web/mtasts.js';
 import { dsDigest, earliestRrsigExpiry, parseDnskey, parseDs, parseZone, tlsaPins } from './dns.js';
 import type { ZoneRecord } from './dns.js';
 
@@ -305,7 +305,7 @@ async function hostFindings(entries: BundleEntry[], root: string, ids: Ids, serv
   }
   const cert = served.get(TLS_CERT);
   const bundleCert = entries.find((e) => e.path === TLS_CERT);
-  if (cert && bundleCert && mtaStsModeFor(cert, certSpkiSha256(bundleCert.data), now) === 'enforce') {
+  if (cert && bundleCert && mtaStsModeFor(cert, bundleCert.data, now) === 'enforce') {
     const testing = entries.filter((e) => /^www\/[^/]+\/\.well-known\/mta-sts\.txt$/.test(e.path) && /^mode: testing\r?$/m.test(e.data.toString('utf8')));
     for (const e of testing) {
       out.push({ level: 'warning', check: 'mta-sts', path: systemPathOf(e.path), message: 'says mode: testing although a CA-issued certificate is installed: re-run selfmail init and apply to publish mode: enforce' });

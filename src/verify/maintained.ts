@@ -46,6 +46,8 @@ export interface HostCopyVerdict {
    * serial, or a CA-issued certificate where the bundle only has its self-signed bootstrap one.
    */
   keep: boolean;
+  /** For a certificate: accepted and issued by a CA (not self-signed). */
+  caIssued?: boolean;
 }
 
 
@@ -195,6 +197,7 @@ export function judgeCertificate(input: { installed: Buffer; bundleCert: Buffer;
     summary: `${caIssued ? 'issued by a CA' : 'another self-signed certificate'} for the bundle's TLS key (pinned by TLSA), valid until ${new Date(cert.validTo).toISOString()}`,
     problems: [],
     keep: caIssued && selfSigned(ours),
+    caIssued,
   };
 }
 

@@ -2,8 +2,8 @@
  * The MTA-STS policy (RFC 8461) of a mail domain. Its `id`, published in DNS, is derived from the
  * policy's bytes, so it changes exactly when the policy changes and senders refetch it.
  */
-import { createHash, X509Certificate } from 'node:crypto';
-import { selfSigned } from '../verify/maintained.js';
+import { createHash } from 'node:crypto';
+import { judgeCertificate } from '../verify/maintained.js';
 import type { Config } from '../config/types.js';
 
 /** One week: RFC 8461 suggests weeks; senders cache the policy this long. */
@@ -23,26 +23,13 @@ export function mtaStsPolicy(config: Pick<Config, 'hostname'>, mode: MtaStsMode)
 
 /**
  * The mode for a host whose installed certificate is `installed` (PEM, leaf first; undefined when
- * none is installed): `enforce` only for a CA-issued certificate for the bundle's key (SPKI
- * SHA-256 `spkiSha256`) that is valid at `now`. Pure.
+ * none is installed): `enforce` only for a certificate a CA issued for the bundle's key that is
+ * valid at `now` (the test verify and apply use: `judgeCertificate`). Pure.
  */
-/** SHA-256 of a certificate's SubjectPublicKeyInfo (what TLSA 3 1 1 pins), lower-case hex. */
-export function certSpkiSha256(cert: X509Certificate | Buffer): string {
-  const c = cert instanceof X509Certificate ? cert : new X509Certificate(cert);
-  return createHash('sha256').update(c.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
-}
-
-export function mtaStsModeFor(installed: Buffer | undefined, spkiSha256: string, now: Date): MtaStsMode {
+export function mtaStsModeFor(installed: Buffer | undefined, bundleCert: Buffer, now: Date): MtaStsMode {
   if (!installed) return 'testing';
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(installed);
-  } catch {
-    return 'testing';
-  }
-  const spki = certSpkiSha256(cert);
-  const valid = Date.parse(cert.validFrom) <= now.getTime() && now.getTime() < Date.parse(cert.validTo);
-  return spki === spkiSha256 && valid && !selfSigned(cert) ? 'enforce' : 'testing';
+  const v = judgeCertificate({ installed, bundleCert, now });
+  return v.accepted && v.caIssued ? 'enforce' : 'testing';
 }
 
 /** The `id` for `_mta-sts` TXT: 20 hex digits of the policy's SHA-256 (RFC 8461 allows 1–32 alphanumerics). */
