@@ -42,30 +42,83 @@ export interface Resolved {
 }
 
 /**
+ * One pass over the request: where each value came from (to name the flag or file key in a
+ * message), and the problems and warnings found so far. Each part of the setup is resolved by a
+ * function of its own below, in the order a reader meets them in DESIGN.md.
+ */
+interface Pass {
+  v: SourcedInput['values'];
+  issues: InputIssue[];
+  warnings: string[];
+  problem(key: RawKey, message: string): void;
+  /** The parsed value, or undefined with the parser's problem (or warning) recorded. */
+  take<T>(key: RawKey, raw: string, parsed: Parsed<T> | PublicParsed<T>): T | undefined;
+}
+
+function pass(input: SourcedInput): Pass {
+  const issues: InputIssue[] = [];
+  const warnings: string[] = [];
+  const at = (key: RawKey) => fieldName(input, key);
+  return {
+    v: input.values,
+    issues,
+    warnings,
+    problem: (key, message) => issues.push({ field: at(key), message }),
+    take(key, raw, parsed) {
+      if (parsed.ok) {
+        // Warnings reach REPORT.md, so they name the setting, not where it came from this time.
+        if (parsed.warning) warnings.push(`${key}: ${parsed.warning}`);
+        return parsed.value;
+      }
+      // Carrier-grade NAT is a refusal (already listed); do not report it twice.
+      if ('cgnat' in parsed) return undefined;
+      issues.push({ field: at(key), message: `${JSON.stringify(raw)} ${parsed.error}` });
+      return undefined;
+    },
+  };
+}
+
+/**
  * Validate `input` and fill in the documented defaults. Throws RefusalError (exit 3) when anything
  * refused was asked, otherwise InputError (exit 2) listing every problem, otherwise returns.
  */
 export function resolveConfig(input: SourcedInput): Resolved {
   const refused = refusals(input);
-  const issues: InputIssue[] = [];
-  const warnings: string[] = [];
-  const v = input.values;
-  const at = (key: RawKey) => fieldName(input, key);
-  const problem = (key: RawKey, message: string) => issues.push({ field: at(key), message });
+  const r = pass(input);
+  const domains = resolveDomains(r);
+  const hostname = resolveHostname(r, domains);
+  const addresses = resolveAddresses(r);
+  const nameServers = resolveNameServers(r, domains, addresses);
+  const { users, admin } = resolveMailboxes(r, domains);
+  const adminSshFrom = resolveSsh(r);
+  const target = resolveTarget(r);
+  const acmeCa = r.v.acmeCa !== undefined ? r.take('acmeCa', r.v.acmeCa, parseDomainName(r.v.acmeCa)) : (DEFAULT_ACME_CA as DomainName);
 
-  function take<T>(key: RawKey, raw: string, parsed: Parsed<T> | PublicParsed<T>): T | undefined {
-    if (parsed.ok) {
-      // Warnings reach REPORT.md, so they name the setting, not where it came from this time.
-      if (parsed.warning) warnings.push(`${key}: ${parsed.warning}`);
-      return parsed.value;
-    }
-    // Carrier-grade NAT is a refusal (already listed); do not report it twice.
-    if ('cgnat' in parsed) return undefined;
-    issues.push({ field: at(key), message: `${JSON.stringify(raw)} ${parsed.error}` });
-    return undefined;
-  }
+  if (refused.length > 0) throw new RefusalError(refused, r.issues);
+  if (r.issues.length > 0) throw new InputError(r.issues);
 
-  // Domains: at least one, no duplicates, none inside another.
+  const { ipv4, ipv6, listenIpv4, listenIpv6, ingress } = addresses;
+  const config: Config = {
+    domains,
+    hostname: hostname!,
+    ...(ipv4 ? { ipv4 } : {}),
+    ...(ipv6 ? { ipv6 } : {}),
+    ...(listenIpv4 ? { listenIpv4 } : {}),
+    ...(listenIpv6 ? { listenIpv6 } : {}),
+    nameServers,
+    admin: admin!,
+    users,
+    adminSshFrom,
+    ingress,
+    acmeCa: acmeCa!,
+    dnssec: r.v.dnssec ?? true,
+    target: target!,
+  };
+  return { config, warnings: r.warnings };
+}
+
+/** Domains: at least one, no duplicates, none inside another. */
+function resolveDomains({ v, take, problem }: Pass): DomainName[] {
   const domains: DomainName[] = [];
   if (!v.domains || v.domains.length === 0) problem('domains', 'is required: give the mail domain, like --domain example.org');
   for (const raw of v.domains ?? []) {
@@ -78,9 +131,12 @@ export function resolveConfig(input: SourcedInput): Resolved {
     const parent = domains.find((o) => o !== d && isInZone(d, o));
     if (parent) problem('domains', `${d} lies inside ${parent}, another mail domain; each mail domain is a zone of its own, give only ${parent}`);
   }
-  const primary = domains[0];
+  return domains;
+}
 
-  // Host name: defaults to mail.<primary>; must be inside one of our zones.
+/** Host name: defaults to mail.<primary>; must be inside one of our zones, and not a domain itself. */
+function resolveHostname({ v, take, problem }: Pass, domains: DomainName[]): DomainName | undefined {
+  const primary = domains[0];
   let hostname: DomainName | undefined;
   if (v.hostname !== undefined) hostname = take('hostname', v.hostname, parseDomainName(v.hostname));
   else if (primary) hostname = `mail.${primary}` as DomainName;
@@ -90,15 +146,24 @@ export function resolveConfig(input: SourcedInput): Resolved {
   if (hostname && domains.includes(hostname)) {
     problem('hostname', `${hostname} is a mail domain itself; give the host a name of its own, like mail.${hostname}`);
   }
+  return hostname;
+}
 
-  // Addresses.
+interface Addresses {
+  ipv4: IPv4 | undefined;
+  ipv6: IPv6 | undefined;
+  listenIpv4: IPv4 | undefined;
+  listenIpv6: IPv6 | undefined;
+  ingress: Ingress;
+}
+
+/** The public addresses, how mail reaches them (ingress), and the LAN addresses behind a port forward. */
+function resolveAddresses({ v, take, problem }: Pass): Addresses {
   const ipv4 = v.ipv4 !== undefined ? take('ipv4', v.ipv4, parsePublicIPv4(v.ipv4)) : undefined;
   const ipv6 = v.ipv6 !== undefined ? take('ipv6', v.ipv6, parsePublicIPv6(v.ipv6)) : undefined;
   if (v.ipv4 === undefined && v.ipv6 === undefined) {
     problem('ipv4', 'is required (or --ipv6): the public address where mail reaches this host');
   }
-
-  // Ingress.
   let ingress: Ingress = 'direct';
   if (v.ingress !== undefined) {
     const i = v.ingress.toLowerCase();
@@ -107,13 +172,12 @@ export function resolveConfig(input: SourcedInput): Resolved {
     } else if (i === 'direct' || i === 'port-forward') {
       ingress = i;
     } else if (!['upnp', 'nat-pmp', 'natpmp', 'pcp', 'tunnel', 'relay'].includes(i)) {
+      // The refused ways are the policy's to report (exit 3); anything else is a typo.
       problem('ingress', `${JSON.stringify(v.ingress)} is not one of: direct, port-forward`);
     }
   }
-  let listenIpv4: IPv4 | undefined;
-  let listenIpv6: IPv6 | undefined;
-  if (v.listenIpv4 !== undefined) listenIpv4 = take('listenIpv4', v.listenIpv4, parseLanIPv4(v.listenIpv4));
-  if (v.listenIpv6 !== undefined) listenIpv6 = take('listenIpv6', v.listenIpv6, parseLanIPv6(v.listenIpv6));
+  const listenIpv4 = v.listenIpv4 !== undefined ? take('listenIpv4', v.listenIpv4, parseLanIPv4(v.listenIpv4)) : undefined;
+  const listenIpv6 = v.listenIpv6 !== undefined ? take('listenIpv6', v.listenIpv6, parseLanIPv6(v.listenIpv6)) : undefined;
   if (ingress === 'port-forward') {
     if (v.ipv4 !== undefined && v.listenIpv4 === undefined) {
       problem('listenIpv4', 'is required with --ingress port-forward: the LAN address of this host that the router forwards to (like 192.168.1.20)');
@@ -123,21 +187,26 @@ export function resolveConfig(input: SourcedInput): Resolved {
     if (v.listenIpv6 !== undefined) problem('listenIpv6', 'is only used with --ingress port-forward; with direct ingress the services bind to --ipv6');
   }
   if (listenIpv6 && v.ipv6 === undefined) problem('listenIpv6', 'needs --ipv6, the public address that is forwarded to it');
+  return { ipv4, ipv6, listenIpv4, listenIpv6, ingress };
+}
 
-  // Name servers.
+/**
+ * Name servers: NAME (inside our zones: this host) or NAME=ADDR[,ADDR] (a secondary the user
+ * runs, or this host by its address). At least one must be this host, which signs and serves.
+ */
+function resolveNameServers({ v, take, problem }: Pass, domains: DomainName[], { ipv4, ipv6 }: Addresses): NameServer[] {
+  const primary = domains[0];
   const nameServers: NameServer[] = [];
   const nsSpecs = v.ns && v.ns.length > 0 ? v.ns : primary ? [`ns1.${primary}`] : [];
   for (const spec of nsSpecs) {
     const eq = spec.indexOf('=');
-    const nameText = eq < 0 ? spec : spec.slice(0, eq);
-    const name = take('ns', spec, parseDomainName(nameText));
+    const name = take('ns', spec, parseDomainName(eq < 0 ? spec : spec.slice(0, eq)));
     if (!name) continue;
     const ns: NameServer = { name, ipv4: [], ipv6: [], self: false };
     let addressOk = true;
     if (eq >= 0) {
       for (const a of spec.slice(eq + 1).split(',')) {
-        const parsed = parsePublicAddress(a);
-        const addr = take('ns', spec, parsed);
+        const addr = take('ns', spec, parsePublicAddress(a));
         if (!addr) {
           addressOk = false;
           continue;
@@ -166,8 +235,12 @@ export function resolveConfig(input: SourcedInput): Resolved {
   if (nameServers.length > 0 && !nameServers.some((n) => n.self)) {
     problem('ns', 'none of the name servers is this host; at least one must be (give a name inside your domain without an address, or with this host\'s address), because this host signs and serves the zone');
   }
+  return nameServers;
+}
 
-  // Mailboxes and admin.
+/** Mailboxes (each in one of the domains) and the admin address (a mailbox when in our domains). */
+function resolveMailboxes({ v, take, problem, warnings }: Pass, domains: DomainName[]): { users: Email[]; admin: Email | undefined } {
+  const primary = domains[0];
   const users: Email[] = [];
   for (const raw of v.users ?? []) {
     const u = take('users', raw, parseEmail(raw));
@@ -190,7 +263,11 @@ export function resolveConfig(input: SourcedInput): Resolved {
   if (admin && !domains.includes(domainOf(admin)) && domains.length > 0) {
     warnings.push(`admin: ${admin} is outside your domains; DMARC and TLS reports go there, and ${domainOf(admin)} must publish the DMARC report authorization record (REPORT.md says which)`);
   }
+  return { users, admin };
+}
 
+/** The networks allowed to reach SSH (none: closed to the network). */
+function resolveSsh({ v, take, problem }: Pass): Cidr[] {
   const adminSshFrom: Cidr[] = [];
   for (const raw of v.adminSshFrom ?? []) {
     const c = take('adminSshFrom', raw, parseCidr(raw));
@@ -198,39 +275,19 @@ export function resolveConfig(input: SourcedInput): Resolved {
     if (adminSshFrom.includes(c)) problem('adminSshFrom', `${c} is listed twice`);
     else adminSshFrom.push(c);
   }
+  return adminSshFrom;
+}
 
-  // The release: the host's (a default layer the caller adds), the bundle's, or --target.
-  let target: Release | undefined;
+/** The release: the host's (a default layer the caller adds), the bundle's, or --target. */
+function resolveTarget({ v, problem }: Pass): Release | undefined {
   if (v.target === undefined) {
     problem('target', `is required: this machine is not one of the supported releases, so say which one the mail host runs: --target debian-13 or --target debian-12 (${SUPPORTED_TEXT})`);
-  } else {
-    const r = parseRelease(v.target);
-    if (r.ok) target = r.value;
-    else problem('target', `${JSON.stringify(v.target)} ${r.error}`);
+    return undefined;
   }
-
-  const acmeCa = v.acmeCa !== undefined ? take('acmeCa', v.acmeCa, parseDomainName(v.acmeCa)) : (DEFAULT_ACME_CA as DomainName);
-
-  if (refused.length > 0) throw new RefusalError(refused, issues);
-  if (issues.length > 0) throw new InputError(issues);
-
-  const config: Config = {
-    domains,
-    hostname: hostname!,
-    ...(ipv4 ? { ipv4 } : {}),
-    ...(ipv6 ? { ipv6 } : {}),
-    ...(listenIpv4 ? { listenIpv4 } : {}),
-    ...(listenIpv6 ? { listenIpv6 } : {}),
-    nameServers,
-    admin: admin!,
-    users,
-    adminSshFrom,
-    ingress,
-    acmeCa: acmeCa!,
-    dnssec: v.dnssec ?? true,
-    target: target!,
-  };
-  return { config, warnings };
+  const r = parseRelease(v.target);
+  if (r.ok) return r.value;
+  problem('target', `${JSON.stringify(v.target)} ${r.error}`);
+  return undefined;
 }
 
 /** The raw form of a resolved config, with every default spelled out: what selfmail.yaml holds. */
