@@ -29,6 +29,8 @@ export interface BuildInput {
   retireDkimSelectors?: string[];
   /** The certificate installed on this host for the TLS key (`/etc/selfmail/tls/cert.pem`), if any. */
   installedCert?: Buffer;
+  /** A progress line (a terminal's, rewritten in place) for the long steps: keys, zones. */
+  progress?: (line: string) => void;
 }
 
 export interface Built {
@@ -64,6 +66,7 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
   const warnings = [...input.warnings];
   const keyOptions = {
     warn: (m: string) => warnings.push(m),
+    ...(input.progress ? { progress: (done: number, total: number) => input.progress?.(`Generating keys: ${done}/${total}`) } : {}),
     ...(input.rotateDkim ? { rotateDkim: input.rotateDkim } : {}),
     ...(input.retireDkimSelectors ? { retireDkimSelectors: input.retireDkimSelectors } : {}),
   };
@@ -81,6 +84,7 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
     passwordHashes: hashed.hashes,
     warnings,
     mtaSts: mtaStsModeFor(input.installedCert, bundleCert(keys), input.now),
+    ...(input.progress ? { progress: input.progress } : {}),
   };
   const files: BundleFile[] = [...keys.files];
   const owner = new Map<string, string>();

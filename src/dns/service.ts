@@ -101,7 +101,12 @@ export async function buildDns(ctx: BuildContext): Promise<BundleFile[]> {
   const { config, keys, profile } = ctx;
   const files: BundleFile[] = [];
   // Zones are independent; signing each is an ldns-signzone process, so run one per core.
-  const zones = await mapPool(config.domains, (zone) => buildZone(ctx, zone));
+  let signed = 0;
+  const zones = await mapPool(config.domains, async (zone) => {
+    const z = await buildZone(ctx, zone);
+    ctx.progress?.(`Signing zones: ${++signed}/${config.domains.length}`);
+    return z;
+  });
   config.domains.forEach((zone, i) => {
     const z = zones[i]!;
     files.push(textFile(`dns/${zone}.zone`, z.unsigned, `zone ${zone} (unsigned, source of truth)`));

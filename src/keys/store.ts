@@ -67,6 +67,8 @@ export interface EnsureKeysOptions {
   retireDkimSelectors?: string[];
   /** Told about anything the user should know (a key that had to be regenerated). */
   warn?: (message: string) => void;
+  /** Told each time one more of the domains', the TLS or the secondaries' keys is ready. */
+  progress?: (done: number, total: number) => void;
 }
 
 // ---- keys.json -------------------------------------------------------------------------------
@@ -231,11 +233,18 @@ export async function ensureKeys(
   const servers = [...new Set(config.nameServers.filter((n) => !n.self).map((n) => n.name))].sort();
   const tsigTasks = servers.map((s) => ensureTsig(s, old.tsig[s], previous, today, files, warn));
 
+  const total = dkimTasks.length + dnssecTasks.length + 1 + tsigTasks.length;
+  let done = 0;
+  const counted = <T>(task: Promise<T>): Promise<T> =>
+    task.then((v) => {
+      opts.progress?.(++done, total);
+      return v;
+    });
   const [dkim, dnssec, tls, tsig] = await Promise.all([
-    Promise.all(dkimTasks),
-    Promise.all(dnssecTasks),
-    tlsTask,
-    Promise.all(tsigTasks),
+    Promise.all(dkimTasks.map(counted)),
+    Promise.all(dnssecTasks.map(counted)),
+    counted(tlsTask),
+    Promise.all(tsigTasks.map(counted)),
   ]);
   config.domains.forEach((d, i) => (meta.dkim[d] = dkim[i]!.meta));
   if (config.dnssec) config.domains.forEach((z, i) => (meta.dnssec[z] = dnssec[i]!.meta));
