@@ -9,7 +9,7 @@ import { type RawInput, type SourcedInput, overlay, sourced } from './config/raw
 import type { Config, DomainName, Email } from './config/types.js';
 import { parseEmail } from './config/values.js';
 import { type Io, countedOnce } from './cli/io.js';
-import { MANIFEST, readBundle, writeBundle } from './bundle/write.js';
+import { type DiskBundle, type WriteResult, MANIFEST, readBundle, writeBundle } from './bundle/write.js';
 import type { PreviousBundle } from './bundle/types.js';
 import type { KeySet } from './keys/types.js';
 
@@ -111,34 +111,86 @@ export async function generate(req: GenerateRequest, io: Io): Promise<number> {
   }
 }
 
+/**
+ * One run, in four steps a reader can take one at a time: the quick answer when nothing was asked
+ * and nothing is due; the request resolved into a Config (every problem at once); the bundle built
+ * and checked with the real tools; the write and what is said about it.
+ */
 async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => boolean): Promise<number> {
   const started = Date.now();
   const lap = (what: string) => {
     if (process.env.SELFMAIL_DEBUG) io.warn(`[${Date.now() - started} ms] ${what} (rss ${Math.round(process.memoryUsage.rss() / 2 ** 20)} MB)`);
   };
+  const now = req.now ?? new Date();
+  const installedCert = await readInstalledCert();
+  if (nothingAsked(req) && (await quickAnswer(req.out, now, installedCert, io))) return 0;
+
   const disk = await readBundle(req.out);
   if (disk.exists && disk.files.size > 0 && !disk.files.has(MANIFEST) && !disk.files.has('selfmail.yaml')) {
     throw new InputError([{ field: '--out', message: `${req.out} exists and is not a selfmail bundle (no MANIFEST.sha256 or selfmail.yaml); choose an empty or new folder` }]);
   }
-  const now = req.now ?? new Date();
-  // Nothing new asked for: when the bundle is exactly what this build wrote last time, and no
-  // date-bound work is due, a full run would change nothing. Say so without doing it.
-  const nothingAsked =
+  if (nothingAsked(req) && disk.exists) {
+    // No stat record (a copied bundle, an older build's): the same answer from every file's bytes.
+    const [{ buildId, unchangedState }, { mtaStsModeFor }] = await Promise.all([import('./bundle/state.js'), import('./web/mtasts.js')]);
+    const state = unchangedState(disk, await buildId(), now, (cert) => mtaStsModeFor(installedCert, cert, now));
+    if (state) return reportUnchanged(req.out, state, async (p) => disk.files.get(p)?.data, io);
+  }
+
+  const resolved = await resolveRequest(req, disk, io);
+  const buildInput = {
+    ...resolved,
+    previous: { dir: req.out, read: (p: string) => disk.files.get(p)?.data } satisfies PreviousBundle,
+    now,
+    ...(req.rotateDkim ? { rotateDkim: req.rotateDkim } : {}),
+    ...(req.retireDkimSelectors ? { retireDkimSelectors: req.retireDkimSelectors } : {}),
+    ...(installedCert ? { installedCert } : {}),
+  };
+  // On a terminal, phases rewrite one progress line; in a log, each is a plain line.
+  const step = (s: string) => (io.interactive && io.progress ? io.progress(s) : io.say(s));
+  const built = await buildChecked({ ...buildInput, ...(io.progress ? { progress: io.progress } : {}) }, disk, io, step, lap);
+
+  step('Writing the bundle…');
+  const result = await writeBundle(disk, built.files, { interrupted: isInterrupted });
+  const { recordStats } = await import('./bundle/state.js');
+  await recordStats(req.out);
+  lap('written');
+  return report(req, resolved.config, built, result, io);
+}
+
+/** Nothing new asked for: no flag, file, password, prompt or key action. */
+function nothingAsked(req: GenerateRequest): boolean {
+  return (
     Object.keys(req.layers.flags.values).length === 0 &&
     !req.layers.configFile &&
     req.passwords.size === 0 &&
     req.passwordIssues.length === 0 &&
     !req.interactive &&
     !req.rotateDkim &&
-    !req.retireDkimSelectors;
-  const installedCert = await readInstalledCert();
-  if (nothingAsked && disk.exists) {
-    const [{ buildId, unchangedState }, { mtaStsModeFor }] = await Promise.all([import('./bundle/state.js'), import('./web/mtasts.js')]);
-    const mode = (cert: Buffer) => mtaStsModeFor(installedCert, cert, now);
-    const state = unchangedState(disk, await buildId(), now, mode);
-    if (state) return reportUnchanged(req.out, state, disk, io);
-  }
+    !req.retireDkimSelectors
+  );
+}
 
+/**
+ * When the bundle is exactly what this build wrote last time and no date-bound work is due, a
+ * full run would change nothing: say so without doing it (true when said).
+ */
+async function quickAnswer(out: string, now: Date, installedCert: Buffer | undefined, io: Io): Promise<boolean> {
+  const [{ buildId, unchangedOnDisk }, { mtaStsModeFor }] = await Promise.all([import('./bundle/state.js'), import('./web/mtasts.js')]);
+  const found = await unchangedOnDisk(out, await buildId(), now, (cert) => mtaStsModeFor(installedCert, cert, now));
+  if (!found) return false;
+  await reportUnchanged(out, found.state, found.read, io);
+  return true;
+}
+
+/**
+ * The request resolved: the layers merged (and the wizard's answers), the Config, the passwords
+ * by mailbox. Every problem, passwords included, is reported at once, before any key is made.
+ */
+async function resolveRequest(
+  req: GenerateRequest,
+  disk: DiskBundle,
+  io: Io,
+): Promise<{ config: Config; passwords: Map<Email, string>; warnings: string[] }> {
   let input = await gatherInput(req.layers, disk.files.get('selfmail.yaml')?.data);
   let given = req.passwords;
   const { parseUsersFile } = await import('./mail/passwords.js');
@@ -159,7 +211,7 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
       ? []
       : users
           .filter((u) => !givenFor(u) && !hashed.has(u as Email))
-          .map((u) => ({ field: '--password-file', message: `has no password for the mailbox ${u}; add a line "${u}:<password>" (a mailbox never gets a default password)` }));
+          .map((u) => ({ field: '--password-file', message: noPassword(u) }));
   let resolved;
   try {
     resolved = resolveConfig(input);
@@ -174,8 +226,6 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
   const { config, warnings } = resolved;
   const { passwords, issues } = canonicalPasswords(config, given);
   issues.unshift(...req.passwordIssues);
-
-  const previous: PreviousBundle = { dir: req.out, read: (p) => disk.files.get(p)?.data };
   if (req.demo) {
     // The demo mailbox gets a random password that is hashed and then forgotten: no one can log
     // in with it, and no cleartext is kept anywhere. Its hash is reused on later runs.
@@ -184,49 +234,42 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
       if (!passwords.has(u) && !hashed.has(u)) passwords.set(u, randomBytes(24).toString('base64url'));
     }
   }
-  // A mailbox without a password this run nor a hash from the last one: said now, with the rest,
-  // before any key is generated.
+  // A mailbox without a password this run nor a hash from the last one: said now, with the rest.
   issues.push(...unpassworded(config.users.filter((u) => !passwords.has(u))));
   if (issues.length > 0) throw new InputError(issues);
+  return { config, passwords, warnings };
+}
 
+const noPassword = (u: string) => `has no password for the mailbox ${u}; add a line "${u}:<password>" (a mailbox never gets a default password)`;
+
+type BuildInput = import('./pipeline.js').BuildInput;
+type Built = import('./pipeline.js').Built;
+
+/**
+ * Keys and files built in memory, then checked with the real tools — only the services whose
+ * files (or the keys their checks read) changed, everything when the build of selfmail did — and
+ * the state file that records it.
+ */
+async function buildChecked(buildInput: BuildInput, disk: DiskBundle, io: Io, step: (s: string) => void, lap: (s: string) => void): Promise<Built> {
   // Every program the run needs, named at once before any key is made.
   const { INIT_TOOLS, JOURNAL_MODULE, requireTools } = await import('./tools/preflight.js');
   await requireTools(INIT_TOOLS, 'selfmail init', [JOURNAL_MODULE]);
   const { buildBundle, checkBundle, MissingPasswords } = await import('./pipeline.js');
-  const buildInput = {
-    config,
-    passwords,
-    previous,
-    now,
-    warnings,
-    ...(req.rotateDkim ? { rotateDkim: req.rotateDkim } : {}),
-    ...(req.retireDkimSelectors ? { retireDkimSelectors: req.retireDkimSelectors } : {}),
-    ...(installedCert ? { installedCert } : {}),
-  };
-  let built;
-  // On a terminal, phases rewrite one progress line; in a log, each is a plain line.
-  const step = (s: string) => (io.interactive && io.progress ? io.progress(s) : io.say(s));
+  let built: Built;
   step('Generating keys and configuration…');
   try {
     built = await buildBundle(buildInput);
   } catch (err) {
-    if (err instanceof MissingPasswords) {
-      throw new InputError(
-        err.users.map((u) => ({
-          field: '--password-file',
-          message: `has no password for the mailbox ${u}; add a line "${u}:<password>" (a mailbox never gets a default password)`,
-        })),
-      );
-    }
+    if (err instanceof MissingPasswords) throw new InputError(err.users.map((u) => ({ field: '--password-file', message: noPassword(u) })));
     throw err;
   }
-
   lap('built in memory');
+
   const { buildId, previousState, stateFile, STATE_PATH } = await import('./bundle/state.js');
   const build = await buildId();
   const last = previousState(disk.files.get(STATE_PATH)?.data);
   // Until checked otherwise, what the last run could not check here stays unchecked.
-  built.files.push(stateFile(built.files, build, warnings, built.mtaSts, last?.unchecked ?? []));
+  built.files.push(stateFile(built.files, build, buildInput.warnings, built.mtaSts, last?.unchecked ?? []));
   const { manifestOf } = await import('./bundle/write.js');
   const unchanged =
     disk.exists &&
@@ -235,22 +278,23 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
       return old && old.mode === f.mode && old.data.equals(f.data);
     }) &&
     disk.files.get(MANIFEST)?.data.equals(manifestOf(built.files).data);
-  if (!unchanged) {
-    step('Checking the generated configuration with the real tools…');
-    const outcome = await checkBundle(
-      built,
-      buildInput,
-      { everything: !last || last.build !== build, unchecked: last?.unchecked ?? [] },
-      (done, total, name) => io.progress?.(`Checking with the real tools: ${done}/${total} (${name})`),
-    );
-    built.warnings.push(...outcome.warnings);
-    const files = built.files.filter((f) => f.path !== STATE_PATH);
-    built.files = [...files, stateFile(files, build, warnings, built.mtaSts, outcome.unchecked)];
-    lap(`checked (${outcome.checked.join(', ') || 'nothing changed that a check reads'})`);
-  }
-  step('Writing the bundle…');
-  const result = await writeBundle(disk, built.files, { interrupted: isInterrupted });
-  lap('written');
+  if (unchanged) return built;
+  step('Checking the generated configuration with the real tools…');
+  const outcome = await checkBundle(
+    built,
+    buildInput,
+    { everything: !last || last.build !== build, unchecked: last?.unchecked ?? [] },
+    (done, total, name) => io.progress?.(`Checking with the real tools: ${done}/${total} (${name})`),
+  );
+  built.warnings.push(...outcome.warnings);
+  const files = built.files.filter((f) => f.path !== STATE_PATH);
+  built.files = [...files, stateFile(files, build, buildInput.warnings, built.mtaSts, outcome.unchecked)];
+  lap(`checked (${outcome.checked.join(', ') || 'nothing changed that a check reads'})`);
+  return built;
+}
+
+/** The summary (JSON on --json), the warnings once each, the DS records that changed, one last line. */
+async function report(req: GenerateRequest, config: Config, built: Built, result: WriteResult, io: Io): Promise<number> {
   const changedSet = new Set(result.changed);
   const ds = built.keys.dnssec.filter((k) => k.ds).map((k) => `${k.zone}. IN DS ${k.ds}`);
   const summary: Summary = {
@@ -284,17 +328,17 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
   return 0;
 }
 
-/** The summary of a run that found nothing to do (the fast path): the same shape as a full run's. */
-function reportUnchanged(
+/** The summary of a run that found nothing to do (the quick path): the same shape as a full run's. */
+async function reportUnchanged(
   out: string,
   state: import('./bundle/state.js').BundleState,
-  disk: { files: Map<string, { data: Buffer; mode: number }> },
+  read: (path: string) => Promise<Buffer | undefined>,
   io: Io,
-): number {
+): Promise<number> {
   const ds: string[] = [];
-  for (const [path] of state.files) {
-    if (!path.startsWith('dns/') || !path.endsWith('.ds')) continue;
-    for (const line of disk.files.get(path)?.data.toString('utf8').split('\n') ?? []) {
+  const dsFiles = state.files.map(([path]) => path).filter((p) => p.startsWith('dns/') && p.endsWith('.ds'));
+  for (const data of await Promise.all(dsFiles.map(read))) {
+    for (const line of data?.toString('utf8').split('\n') ?? []) {
       const m = /^(\S+)\s+(?:\d+\s+)?IN\s+DS\s+(.+)$/.exec(line.trim());
       if (m) ds.push(`${m[1]} IN DS ${m[2]}`);
     }

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { lstat, readFile, readdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { InputError } from '../errors.js';
+import { STAT_CACHE } from '../bundle/write.js';
 
 export const MANIFEST = 'MANIFEST.sha256';
 
@@ -75,6 +76,7 @@ async function listFiles(dir: string, prefix = ''): Promise<{ files: string[]; o
   const entries = await readdir(join(dir, prefix), { withFileTypes: true });
   for (const e of entries) {
     const rel = prefix === '' ? e.name : `${prefix}/${e.name}`;
+    if (rel === STAT_CACHE) continue;
     if (e.isDirectory()) {
       const sub = await listFiles(dir, rel);
       files.push(...sub.files);

@@ -12,12 +12,14 @@
  * quick path trusts nothing that a hand edit could have made consistent.
  */
 import { createHash, createHmac, X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { RESIGN_MARGIN_DAYS, earliestExpiry } from '../dns/sign.js';
 import { RENEW_BEFORE_DAYS } from '../keys/tls.js';
 import type { BundleFile } from './types.js';
 import type { MtaStsMode } from '../web/mtasts.js';
-import { MANIFEST, manifestPaths } from './write.js';
+import { MANIFEST, STAT_CACHE } from './write.js';
 
 export const STATE_PATH = 'selfmail.state.json';
 const DAY = 86_400_000;
@@ -104,9 +106,51 @@ export function previousState(raw: Buffer | undefined): { build: string; uncheck
   }
 }
 
+/** What a caller needs of the small files the state is checked against. */
+type Small = (path: string) => Buffer | undefined;
+
 /**
- * The recorded state when `disk` is exactly what the last run wrote, with the same build, still
- * before `validUntil`; undefined when a full run is needed.
+ * The recorded state when it is authentic, of this build, before `validUntil`, publishing the
+ * MTA-STS mode the host's certificate calls for, and MANIFEST.sha256 lists exactly its files with
+ * its hashes. Says nothing yet of the other files' bytes: the callers check those.
+ */
+function trustedState(read: Small, build: string, now: Date, mtaSts: (bundleCert: Buffer) => MtaStsMode): BundleState | undefined {
+  if (build === 'dev') return undefined;
+  const raw = read(STATE_PATH);
+  const yaml = read('selfmail.yaml');
+  const manifest = read(MANIFEST);
+  if (!raw || !yaml || !manifest) return undefined;
+  let state: BundleState;
+  try {
+    state = JSON.parse(raw.toString('utf8')) as BundleState;
+  } catch {
+    return undefined;
+  }
+  const { mac, ...body } = state;
+  const secret = read(STATE_KEY_SOURCE);
+  if (!secret || typeof mac !== 'string' || mac !== stateMac(body, secret)) return undefined;
+  if (state.build !== build || state.input !== sha256(yaml)) return undefined;
+  if (!(now.getTime() < Date.parse(state.validUntil))) return undefined;
+  // A certificate installed (or gone) on the host since changes what the bundle publishes.
+  const cert = read('keys/tls/cert.pem');
+  try {
+    if (state.mtaSts !== (cert ? mtaSts(cert) : 'testing')) return undefined;
+  } catch {
+    return undefined;
+  }
+  const lines = new Map<string, string>();
+  for (const line of manifest.toString('utf8').split('\n')) {
+    const m = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
+    if (m) lines.set(m[2]!, m[1]!);
+  }
+  if (lines.size !== state.files.length + 1 || lines.get(STATE_PATH) !== sha256(raw)) return undefined;
+  for (const [path, , , hash] of state.files) if (lines.get(path) !== hash) return undefined;
+  return state;
+}
+
+/**
+ * The recorded state when `disk` (every file read) is exactly what the last run wrote, with the
+ * same build, still before `validUntil`; undefined when a full run is needed.
  */
 export function unchangedState(
   disk: { files: Map<string, { data: Buffer; mode: number }> },
@@ -114,41 +158,169 @@ export function unchangedState(
   now: Date,
   mtaSts: (bundleCert: Buffer) => MtaStsMode,
 ): BundleState | undefined {
-  if (build === 'dev') return undefined;
-  const raw = disk.files.get(STATE_PATH);
-  const yaml = disk.files.get('selfmail.yaml');
-  const manifest = disk.files.get(MANIFEST);
-  if (!raw || !yaml || !manifest) return undefined;
-  let state: BundleState;
-  try {
-    state = JSON.parse(raw.data.toString('utf8')) as BundleState;
-  } catch {
-    return undefined;
-  }
-  const { mac, ...body } = state;
-  const secret = disk.files.get(STATE_KEY_SOURCE)?.data;
-  if (!secret || typeof mac !== 'string' || mac !== stateMac(body, secret)) return undefined;
-  if (state.build !== build || state.input !== sha256(yaml.data)) return undefined;
-  if (!(now.getTime() < Date.parse(state.validUntil))) return undefined;
-  // A certificate installed (or gone) on the host since changes what the bundle publishes.
-  const cert = disk.files.get('keys/tls/cert.pem');
-  try {
-    if (state.mtaSts !== (cert ? mtaSts(cert.data) : 'testing')) return undefined;
-  } catch {
-    return undefined;
-  }
-  const listed = manifestPaths(manifest.data);
-  const lines = new Map<string, string>();
-  for (const line of manifest.data.toString('utf8').split('\n')) {
-    const m = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
-    if (m) lines.set(m[2]!, m[1]!);
-  }
-  if (state.files.length + 1 !== listed.size) return undefined;
+  const state = trustedState((p) => disk.files.get(p)?.data, build, now, mtaSts);
+  if (!state) return undefined;
   for (const [path, mode, , hash] of state.files) {
     const f = disk.files.get(path);
-    // The bytes against the state's own hash, then the manifest against it: both must be this run's.
-    if (!f || f.mode.toString(8) !== mode || sha256(f.data) !== hash || lines.get(path) !== hash) return undefined;
+    if (!f || f.mode.toString(8) !== mode || sha256(f.data) !== hash) return undefined;
   }
-  if (lines.get(STATE_PATH) !== sha256(raw.data)) return undefined;
   return state;
+}
+
+/**
+ * Beside the bundle's files, not one of them (not in MANIFEST.sha256, skipped by every reader):
+ * each file's inode, size, mtime and ctime as the last write left them, MAC'd like the state and
+ * bound to it. A file whose stat still matches has not been written since, so a re-run with
+ * nothing asked reads a handful of small files and stats the rest, instead of hashing them all.
+ * A file whose stat differs (a copy, `touch`, an edit) is hashed against the state as before.
+ * ctime cannot be set from user space: an edit that restores size and mtime still shows.
+ * (STAT_CACHE names it.)
+ */
+type Stat = [dev: string, ino: string, size: string, mtimeMs: string, ctimeMs: string, mode: string];
+
+interface StatCache {
+  state: string;
+  files: Record<string, Stat>;
+  /** The bundle's folders below the top: one whose stat matches still lists what it listed. */
+  dirs: Record<string, Stat>;
+  mac: string;
+}
+
+function statMac(body: Omit<StatCache, 'mac'>, secret: Buffer): string {
+  const key = createHash('sha256').update('selfmail stat v1\0').update(secret).digest();
+  return createHmac('sha256', key).update(JSON.stringify(body)).digest('hex');
+}
+
+/** Sync on purpose: a thousand lstat calls take milliseconds in a loop, a hundred through the thread pool. */
+function statOf(abs: string, kind: 'file' | 'dir' = 'file'): Stat | undefined {
+  try {
+    const st = lstatSync(abs);
+    if (kind === 'file' ? !st.isFile() : !st.isDirectory()) return undefined;
+    // Milliseconds as a double keep a fraction of a microsecond at today's dates.
+    return [String(st.dev), String(st.ino), String(st.size), String(st.mtimeMs), String(st.ctimeMs), (st.mode & 0o777).toString(8)];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Files a file system stamps within this much of the clock (coarse kernel time) count as just written. */
+const STAMP_MARGIN_MS = 20;
+
+/**
+ * Record the stats of the bundle's files as they are now (after a write). Waits, if a file was
+ * stamped within STAMP_MARGIN_MS, until the clock has moved past it: a later write then always
+ * shows in the ctime. Rewrites the cache only when its bytes change.
+ */
+export async function recordStats(dir: string): Promise<void> {
+  const raw = await readFile(join(dir, STATE_PATH)).catch(() => undefined);
+  const secret = await readFile(join(dir, STATE_KEY_SOURCE)).catch(() => undefined);
+  if (!raw || !secret) return;
+  let state: BundleState;
+  try {
+    state = JSON.parse(raw.toString('utf8')) as BundleState;
+  } catch {
+    return;
+  }
+  const paths = state.files.map(([p]) => p);
+  const folders = [...new Set(paths.flatMap((p) => p.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))))].sort();
+  const take = () => [...paths.map((p) => statOf(join(dir, p))), ...folders.map((d) => statOf(join(dir, d), 'dir'))];
+  let stats = take();
+  const newest = stats.reduce((m, s) => Math.max(m, s ? Number(s[4]) : 0), 0);
+  const wait = newest + STAMP_MARGIN_MS - Date.now();
+  if (wait > 0) {
+    await new Promise((r) => setTimeout(r, wait));
+    stats = take();
+  }
+  const files: Record<string, Stat> = {};
+  const dirs: Record<string, Stat> = {};
+  [...paths, ...folders].forEach((p, i) => {
+    const s = stats[i];
+    if (s) (i < paths.length ? files : dirs)[p] = s;
+  });
+  const body = { state: state.mac, files, dirs };
+  const data = Buffer.from(`${JSON.stringify({ ...body, mac: statMac(body, secret) })}\n`);
+  const path = join(dir, STAT_CACHE);
+  const old = await readFile(path).catch(() => undefined);
+  if (old?.equals(data)) return;
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, data, { mode: 0o600 });
+  await rename(tmp, path);
+}
+
+/**
+ * Whether the folder `rel` of the bundle (or one below) holds a file the state does not list. A
+ * folder whose stat is as recorded has had no entry added or removed since: only its recorded
+ * subfolders are looked into. Any other folder (the top one always) is listed.
+ */
+function holdsUnknown(dir: string, rel: string, known: ReadonlySet<string>, folders: Record<string, Stat>, children = childrenOf(folders)): boolean {
+  const was = rel ? folders[rel] : undefined;
+  const now = rel ? statOf(join(dir, rel), 'dir') : undefined;
+  if (was && now && was.every((v, i) => v === now[i])) {
+    return (children.get(rel) ?? []).some((d) => holdsUnknown(dir, d, known, folders, children));
+  }
+  let entries;
+  try {
+    entries = readdirSync(rel ? join(dir, rel) : dir, { withFileTypes: true });
+  } catch {
+    return true;
+  }
+  for (const e of entries) {
+    const p = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory() ? holdsUnknown(dir, p, known, folders, children) : e.isFile() && !known.has(p)) return true;
+  }
+  return false;
+}
+
+/** Each recorded folder's recorded subfolders. */
+function childrenOf(folders: Record<string, Stat>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const d of Object.keys(folders)) {
+    const parent = d.includes('/') ? d.slice(0, d.lastIndexOf('/')) : '';
+    out.set(parent, [...(out.get(parent) ?? []), d]);
+  }
+  return out;
+}
+
+/**
+ * The quick path's own reader: the recorded state when the bundle at `dir` is exactly what the
+ * last run wrote, found by reading the few files the state is checked against and stat'ing the
+ * rest (hashing those whose stat changed); undefined when a full run is needed, or when the
+ * folder holds a file selfmail did not write (the full run names it). `read` gives the small
+ * files back to the caller.
+ */
+export async function unchangedOnDisk(
+  dir: string,
+  build: string,
+  now: Date,
+  mtaSts: (bundleCert: Buffer) => MtaStsMode,
+): Promise<{ state: BundleState; read: (path: string) => Promise<Buffer | undefined> } | undefined> {
+  if (build === 'dev') return undefined;
+  const small = new Map<string, Buffer>();
+  const names = [STATE_PATH, 'selfmail.yaml', MANIFEST, STATE_KEY_SOURCE, 'keys/tls/cert.pem', STAT_CACHE];
+  await Promise.all(names.map((n) => readFile(join(dir, n)).then((d) => small.set(n, d), () => undefined)));
+  const state = trustedState((p) => small.get(p), build, now, mtaSts);
+  if (!state) return undefined;
+  let cached: Record<string, Stat> = {};
+  let folders: Record<string, Stat> = {};
+  try {
+    const doc = JSON.parse(small.get(STAT_CACHE)?.toString('utf8') ?? '') as StatCache;
+    const { mac, ...body } = doc;
+    if (doc.state === state.mac && mac === statMac(body, small.get(STATE_KEY_SOURCE)!)) ({ files: cached, dirs: folders } = doc);
+  } catch {
+    // No cache, or not this state's: every file is hashed, every folder listed.
+  }
+  const known = new Set([STATE_PATH, MANIFEST, STAT_CACHE, ...state.files.map(([p]) => p)]);
+  if (holdsUnknown(dir, '', known, folders)) return undefined;
+  const unsure: Array<[abs: string, hash: string]> = [];
+  for (const [path, mode, , hash] of state.files) {
+    const abs = join(dir, path);
+    const st = statOf(abs);
+    if (!st || st[5] !== mode) return undefined;
+    const was = cached[path];
+    if (!was || !was.every((v, i) => v === st[i])) unsure.push([abs, hash]);
+  }
+  // Written since the stats were taken (or copied, touched): their bytes decide.
+  const same = await Promise.all(unsure.map(([abs, hash]) => readFile(abs).then((d) => sha256(d) === hash, () => false)));
+  if (!same.every(Boolean)) return undefined;
+  return { state, read: async (p) => small.get(p) ?? readFile(join(dir, p)).catch(() => undefined) };
 }

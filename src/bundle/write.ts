@@ -5,12 +5,15 @@
  * their inode and mtime; when nothing changed at all, nothing on disk is touched.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InputError, InterruptedError } from '../errors.js';
 import type { BundleFile } from './types.js';
 
 export const MANIFEST = 'MANIFEST.sha256';
+/** The quick path's record of file stats (bundle/state.ts): beside the bundle's files, never one of them. */
+export const STAT_CACHE = '.selfmail.stat';
 
 /** The bundle as found on disk: every regular file with its bytes and mode. */
 export interface DiskBundle {
@@ -19,22 +22,21 @@ export interface DiskBundle {
   files: Map<string, { data: Buffer; mode: number }>;
 }
 
-/** Read every regular file under `dir` (empty when the folder does not exist). */
+/**
+ * Read every regular file under `dir` (empty when the folder does not exist). Sync on purpose: a
+ * thousand small reads take tens of milliseconds in a loop and hundreds through the thread pool.
+ */
 export async function readBundle(dir: string): Promise<DiskBundle> {
   const files = new Map<string, { data: Buffer; mode: number }>();
   let exists = true;
   try {
-    const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
-    await Promise.all(
-      entries
-        .filter((e) => e.isFile())
-        .map(async (e) => {
-          const abs = join(e.parentPath, e.name);
-          const rel = abs.slice(dir.length + 1).split('\\').join('/');
-          const [data, st] = await Promise.all([fs.readFile(abs), fs.stat(abs)]);
-          files.set(rel, { data, mode: st.mode & 0o777 });
-        }),
-    );
+    for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+      if (!e.isFile()) continue;
+      const abs = join(e.parentPath, e.name);
+      const rel = abs.slice(dir.length + 1).split('\\').join('/');
+      if (rel === STAT_CACHE) continue;
+      files.set(rel, { data: readFileSync(abs), mode: statSync(abs).mode & 0o777 });
+    }
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EACCES' || e.code === 'EPERM') {
@@ -43,6 +45,7 @@ export async function readBundle(dir: string): Promise<DiskBundle> {
     if (e.code === 'ENOTDIR') throw new InputError([{ field: '--out', message: `${dir} is a file, not a folder` }]);
     if (e.code !== 'ENOENT') throw err;
     exists = false;
+    files.clear();
   }
   return { dir, exists, files };
 }
@@ -134,20 +137,19 @@ export async function writeBundle(
     const made = new Set<string>();
     for (const f of all.sort((a, b) => (a.path < b.path ? -1 : 1))) {
       if (hooks.interrupted?.()) throw new InterruptedError();
+      // Folders and links are sync calls: a thousand of them take milliseconds in a loop.
       const parts = f.path.split('/');
       for (let i = 1; i < parts.length; i++) {
         const rel = parts.slice(0, i).join('/');
         if (made.has(rel)) continue;
-        await fs.mkdir(join(tmp, rel), { mode: dirMode(rel) }).catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== 'EEXIST') throw e;
-        });
-        await fs.chmod(join(tmp, rel), dirMode(rel));
+        mkdirSync(join(tmp, rel), { mode: dirMode(rel) });
+        chmodSync(join(tmp, rel), dirMode(rel));
         made.add(rel);
       }
       const target = join(tmp, f.path);
       if (!changedSet.has(f.path)) {
         // Same bytes and mode: share the inode, so the mtime stays what it was.
-        await fs.link(join(dir, f.path), target);
+        linkSync(join(dir, f.path), target);
         continue;
       }
       await hooks.beforeWrite?.(f.path);
@@ -160,6 +162,8 @@ export async function writeBundle(
         await handle.close();
       }
     }
+    // Let a pending Ctrl-C be seen (the links above are sync) before the one step that swaps.
+    await new Promise((r) => setImmediate(r));
     if (hooks.interrupted?.()) throw new InterruptedError();
     if (previous.exists) {
       await fs.rename(dir, old);
@@ -170,7 +174,7 @@ export async function writeBundle(
         throw err;
       }
       swapped = true;
-      await fs.rm(old, { recursive: true, force: true });
+      rmSync(old, { recursive: true, force: true });
     } else {
       await fs.rename(tmp, dir);
       swapped = true;

@@ -49,10 +49,17 @@ export interface Requirement {
  */
 export const JOURNAL_BACKEND_CHECK = { cmd: '/usr/bin/python3', args: ['-c', 'import systemd.journal'] } as const;
 
+/** Where Debian's python3-systemd puts the module (both releases). */
+export const DEBIAN_JOURNAL_MODULE = '/usr/lib/python3/dist-packages/systemd/journal.py';
+
 export const JOURNAL_MODULE: Requirement = {
   name: 'python3-systemd (for fail2ban)',
   pkg: 'python3-systemd',
   present: async () => {
+    // Debian's python3-systemd, found without starting Python (a tenth of a second); anywhere
+    // else (pip, another prefix), Python itself is asked.
+    const { access } = await import('node:fs/promises');
+    if (await access(DEBIAN_JOURNAL_MODULE).then(() => true, () => false)) return true;
     const { run } = await import('./run.js');
     return run(JOURNAL_BACKEND_CHECK.cmd, [...JOURNAL_BACKEND_CHECK.args]).then(
       () => true,

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, treeState } from '../helpers/cli.js';
+import { STAT_CACHE } from '../../src/bundle/write.js';
 
 let work: string;
 beforeAll(async () => {
@@ -231,6 +232,9 @@ describe('a real bundle', () => {
     const listed = (await readFile(join(out, 'MANIFEST.sha256'), 'utf8')).trim().split('\n').length;
     const all = Object.keys(await treeState(out)).length;
     expect(listed).toBe(all - 1);
+    // Beside them, the quick path's stat record: not listed, not one of the bundle's files.
+    expect((await stat(join(out, STAT_CACHE))).isFile()).toBe(true);
+    expect(await readFile(join(out, 'MANIFEST.sha256'), 'utf8')).not.toContain(STAT_CACHE);
   });
 
   it('records the release it wrote for: this machine\'s, or --target', async () => {

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
+import { STAT_CACHE } from '../../src/bundle/write.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,7 +32,10 @@ export function runCli(args: string[], opts: { input?: string; cwd?: string; env
   });
 }
 
-/** Every file under `dir` → "mode mtime sha256", to show that nothing changed. */
+/**
+ * Every file of the bundle at `dir` → "mode mtime sha256", to show that nothing changed. The
+ * quick path's stat record (STAT_CACHE) is not one of the bundle's files and is left out.
+ */
 export async function treeState(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   let entries;
@@ -43,6 +47,7 @@ export async function treeState(dir: string): Promise<Record<string, string>> {
   for (const e of entries) {
     if (!e.isFile()) continue;
     const p = join(e.parentPath, e.name);
+    if (p === join(dir, STAT_CACHE)) continue;
     const st = await stat(p);
     const hash = createHash('sha256').update(await readFile(p)).digest('hex');
     out[p.slice(dir.length + 1)] = `${(st.mode & 0o777).toString(8)} ${st.mtimeMs} ${hash}`;

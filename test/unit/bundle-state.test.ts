@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BundleFile } from '../../src/bundle/types.js';
-import { STATE_PATH, stateFile, unchangedState } from '../../src/bundle/state.js';
-import { manifestOf } from '../../src/bundle/write.js';
+import { STATE_PATH, recordStats, stateFile, unchangedOnDisk, unchangedState } from '../../src/bundle/state.js';
+import { MANIFEST, STAT_CACHE, manifestOf, writeBundle } from '../../src/bundle/write.js';
 
 const f = (path: string, text: string, mode = 0o644): BundleFile => ({ path, data: Buffer.from(text), mode, role: `role of ${path}` });
 
@@ -81,5 +84,63 @@ describe('the bundle state (quick re-run)', () => {
     const disk3 = diskOf(bundle());
     disk3.files.delete('keys/x.private');
     expect(unchangedState(disk3, 'b1', before, TESTING)).toBeUndefined();
+  });
+});
+
+describe('the quick path on disk (stat record)', () => {
+  const SECOND = new Date('2026-11-01T00:00:00Z');
+  const before = new Date('2026-12-01T00:00:00Z');
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = join(await mkdtemp(join(tmpdir(), 'selfmail-stat-')), 'bundle');
+    await writeBundle({ dir, exists: false, files: new Map() }, bundle());
+    // A whole-second mtime, so that a test can put back exactly the same one.
+    await utimes(join(dir, 'keys/x.private'), SECOND, SECOND);
+    await recordStats(dir);
+  });
+  afterEach(async () => {
+    await rm(dirname(dir), { recursive: true, force: true });
+  });
+
+  it('knows an untouched bundle from its stats, and the stat record is none of its files', async () => {
+    expect((await unchangedOnDisk(dir, 'b1', before, TESTING))?.state.warnings).toEqual(['ipv4: a warning']);
+    expect((await readFile(join(dir, MANIFEST), 'utf8')).includes(STAT_CACHE)).toBe(false);
+    expect((await stat(join(dir, STAT_CACHE))).mode & 0o777).toBe(0o600);
+  });
+
+  it('sees an edit that kept the size and the mtime (the ctime moved)', async () => {
+    const path = join(dir, 'keys/x.private');
+    const was = await stat(path);
+    await writeFile(path, 'K');
+    await utimes(path, SECOND, SECOND);
+    const now = await stat(path);
+    expect([now.size, now.mtimeMs, now.ino]).toEqual([was.size, was.mtimeMs, was.ino]);
+    expect(now.ctimeMs).not.toBe(was.ctimeMs);
+    expect(await unchangedOnDisk(dir, 'b1', before, TESTING)).toBeUndefined();
+  });
+
+  it('hashes a file whose stat changed but whose bytes did not (a touch), and trusts it', async () => {
+    await utimes(join(dir, 'selfmail.yaml'), new Date(), new Date('2020-01-01'));
+    expect(await unchangedOnDisk(dir, 'b1', before, TESTING)).toBeDefined();
+  });
+
+  it('wants a full run when a file selfmail did not write appears, even deep in a folder', async () => {
+    await mkdir(join(dir, 'keys/more'), { recursive: true });
+    await writeFile(join(dir, 'keys/more/notes.txt'), 'mine');
+    expect(await unchangedOnDisk(dir, 'b1', before, TESTING)).toBeUndefined();
+  });
+
+  it('falls back to the bytes when the stat record is forged or missing', async () => {
+    const doc = JSON.parse(await readFile(join(dir, STAT_CACHE), 'utf8')) as { files: Record<string, string[]> };
+    const path = join(dir, 'keys/x.private');
+    await writeFile(path, 'K');
+    const st = await stat(path);
+    doc.files['keys/x.private'] = [String(st.dev), String(st.ino), String(st.size), String(st.mtimeMs), String(st.ctimeMs), '600'];
+    await writeFile(join(dir, STAT_CACHE), JSON.stringify(doc));
+    expect(await unchangedOnDisk(dir, 'b1', before, TESTING)).toBeUndefined();
+    await writeFile(path, 'k');
+    await rm(join(dir, STAT_CACHE));
+    expect(await unchangedOnDisk(dir, 'b1', before, TESTING)).toBeDefined();
   });
 });
