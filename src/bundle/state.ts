@@ -12,7 +12,7 @@
  * quick path trusts nothing that a hand edit could have made consistent.
  */
 import { createHash, createHmac, X509Certificate } from 'node:crypto';
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RESIGN_MARGIN_DAYS, earliestExpiry } from '../dns/sign.js';
@@ -176,7 +176,8 @@ export function unchangedState(
  * ctime cannot be set from user space: an edit that restores size and mtime still shows.
  * (STAT_CACHE names it.)
  */
-type Stat = [dev: string, ino: string, size: string, mtimeMs: string, ctimeMs: string, mode: string];
+/** `dev:ino:size:mtimeMs:ctimeMs:mode` (mode in octal, last). */
+type Stat = string;
 
 interface StatCache {
   state: string;
@@ -193,15 +194,23 @@ function statMac(body: Omit<StatCache, 'mac'>, secret: Buffer): string {
 
 /** Sync on purpose: a thousand lstat calls take milliseconds in a loop, a hundred through the thread pool. */
 function statOf(abs: string, kind: 'file' | 'dir' = 'file'): Stat | undefined {
+  const st = lstatSync(abs, { throwIfNoEntry: false });
+  if (!st || (kind === 'file' ? !st.isFile() : !st.isDirectory())) return undefined;
+  // Milliseconds as a double keep a fraction of a microsecond at today's dates.
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${(st.mode & 0o777).toString(8)}`;
+}
+
+/** A small file's bytes, or undefined when it cannot be read (sync: the quick path reads few). */
+function readSmall(abs: string): Buffer | undefined {
   try {
-    const st = lstatSync(abs);
-    if (kind === 'file' ? !st.isFile() : !st.isDirectory()) return undefined;
-    // Milliseconds as a double keep a fraction of a microsecond at today's dates.
-    return [String(st.dev), String(st.ino), String(st.size), String(st.mtimeMs), String(st.ctimeMs), (st.mode & 0o777).toString(8)];
+    return readFileSync(abs);
   } catch {
     return undefined;
   }
 }
+
+/** The mode at the end of a Stat. */
+const modeOf = (s: Stat) => s.slice(s.lastIndexOf(':') + 1);
 
 /** Files a file system stamps within this much of the clock (coarse kernel time) count as just written. */
 const STAMP_MARGIN_MS = 20;
@@ -225,7 +234,7 @@ export async function recordStats(dir: string): Promise<void> {
   const folders = [...new Set(paths.flatMap((p) => p.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))))].sort();
   const take = () => [...paths.map((p) => statOf(join(dir, p))), ...folders.map((d) => statOf(join(dir, d), 'dir'))];
   let stats = take();
-  const newest = stats.reduce((m, s) => Math.max(m, s ? Number(s[4]) : 0), 0);
+  const newest = stats.reduce((m, s) => Math.max(m, s ? Number(s.split(':')[4]) : 0), 0);
   const wait = newest + STAMP_MARGIN_MS - Date.now();
   if (wait > 0) {
     await new Promise((r) => setTimeout(r, wait));
@@ -255,7 +264,7 @@ export async function recordStats(dir: string): Promise<void> {
 function holdsUnknown(dir: string, rel: string, known: ReadonlySet<string>, folders: Record<string, Stat>, children = childrenOf(folders)): boolean {
   const was = rel ? folders[rel] : undefined;
   const now = rel ? statOf(join(dir, rel), 'dir') : undefined;
-  if (was && now && was.every((v, i) => v === now[i])) {
+  if (was !== undefined && was === now) {
     return (children.get(rel) ?? []).some((d) => holdsUnknown(dir, d, known, folders, children));
   }
   let entries;
@@ -297,7 +306,10 @@ export async function unchangedOnDisk(
   if (build === 'dev') return undefined;
   const small = new Map<string, Buffer>();
   const names = [STATE_PATH, 'selfmail.yaml', MANIFEST, STATE_KEY_SOURCE, 'keys/tls/cert.pem', STAT_CACHE];
-  await Promise.all(names.map((n) => readFile(join(dir, n)).then((d) => small.set(n, d), () => undefined)));
+  for (const n of names) {
+    const data = readSmall(join(dir, n));
+    if (data) small.set(n, data);
+  }
   const state = trustedState((p) => small.get(p), build, now, mtaSts);
   if (!state) return undefined;
   let cached: Record<string, Stat> = {};
@@ -313,14 +325,13 @@ export async function unchangedOnDisk(
   if (holdsUnknown(dir, '', known, folders)) return undefined;
   const unsure: Array<[abs: string, hash: string]> = [];
   for (const [path, mode, , hash] of state.files) {
-    const abs = join(dir, path);
+    const abs = `${dir}/${path}`;
     const st = statOf(abs);
-    if (!st || st[5] !== mode) return undefined;
-    const was = cached[path];
-    if (!was || !was.every((v, i) => v === st[i])) unsure.push([abs, hash]);
+    if (!st || modeOf(st) !== mode) return undefined;
+    if (cached[path] !== st) unsure.push([abs, hash]);
   }
   // Written since the stats were taken (or copied, touched): their bytes decide.
   const same = await Promise.all(unsure.map(([abs, hash]) => readFile(abs).then((d) => sha256(d) === hash, () => false)));
   if (!same.every(Boolean)) return undefined;
-  return { state, read: async (p) => small.get(p) ?? readFile(join(dir, p)).catch(() => undefined) };
+  return { state, read: async (p) => small.get(p) ?? readSmall(`${dir}/${p}`) };
 }

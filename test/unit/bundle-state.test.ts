@@ -132,11 +132,12 @@ describe('the quick path on disk (stat record)', () => {
   });
 
   it('falls back to the bytes when the stat record is forged or missing', async () => {
-    const doc = JSON.parse(await readFile(join(dir, STAT_CACHE), 'utf8')) as { files: Record<string, string[]> };
+    const doc = JSON.parse(await readFile(join(dir, STAT_CACHE), 'utf8')) as { files: Record<string, string> };
     const path = join(dir, 'keys/x.private');
     await writeFile(path, 'K');
     const st = await stat(path);
-    doc.files['keys/x.private'] = [String(st.dev), String(st.ino), String(st.size), String(st.mtimeMs), String(st.ctimeMs), '600'];
+    // The entry made to match the edited file: without the MAC it is worth nothing.
+    doc.files['keys/x.private'] = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:600`;
     await writeFile(join(dir, STAT_CACHE), JSON.stringify(doc));
     expect(await unchangedOnDisk(dir, 'b1', before, TESTING)).toBeUndefined();
     await writeFile(path, 'k');
