@@ -121,8 +121,8 @@ const rows = [];
   }
   const o = median(ours.map((x) => x.wallMs)), r = median(raw);
   const phases = ours[ours.length - 1].phases;
-  results.oneDomain = { selfmailMs: o, rawToolsMs: r, ratio: o / r, target: 1.5, phases };
-  rows.push(['init: 1 domain, 2 users, fresh keys', `${o.toFixed(0)} ms`, `raw tools: ${r.toFixed(0)} ms`, `${(o / r).toFixed(2)}×`, '≤ 1.5×']);
+  results.oneDomain = { selfmailMs: o, rawToolsMs: r, ratio: o / r, target: 1.2, phases };
+  rows.push(['init: 1 domain, 2 users, fresh keys', `${o.toFixed(0)} ms`, `raw tools: ${r.toFixed(0)} ms`, `${(o / r).toFixed(2)}×`, '≤ 1.2×']);
   rows.push(['  of which', Object.entries(phases).map(([k, v]) => `${k} ${v} ms`).join(', '), '', '', '']);
 
   // 3. Re-run with nothing changed.
@@ -133,8 +133,10 @@ const rows = [];
   const after = tree(out);
   const rewritten = Object.keys(before).filter((p) => before[p] !== after[p]).length + Object.keys(after).filter((p) => !(p in before)).length;
   const m = median(reruns);
-  results.rerun = { ms: m, filesRewritten: rewritten, targetMs: 300 };
-  rows.push(['re-run, nothing changed', `${m.toFixed(0)} ms`, `${rewritten} files rewritten`, '', '< 300 ms, 0 files']);
+  // Node's own start is part of every run; what selfmail adds to it is the part it can change.
+  const own = m - results.start.nodeMs;
+  results.rerun = { ms: m, ownMs: own, filesRewritten: rewritten, targetMs: 100 };
+  rows.push(['re-run, nothing changed', `${m.toFixed(0)} ms`, `${own.toFixed(0)} ms above node -e 0`, `${rewritten} files rewritten`, '≤ 100 ms, 0 files']);
 }
 
 // 4. Growth: time per domain, peak memory, CPU use (cpu time / wall time > 1 means several cores).
@@ -161,8 +163,8 @@ const rows = [];
       // And a re-run with nothing new, at 100 domains.
       const again = [];
       for (let i = 0; i < 5; i++) again.push(timed(process.execPath, [BIN, 'init', '--non-interactive', '--out', out]).wallMs);
-      results.rerun100 = { ms: median(again), targetMs: 150 };
-      rows.push(['re-run, nothing changed, 100 domains', `${median(again).toFixed(0)} ms`, '', '', '≤ 150 ms']);
+      results.rerun100 = { ms: median(again), ownMs: median(again) - results.start.nodeMs, targetMs: 150 };
+      rows.push(['re-run, nothing changed, 100 domains', `${median(again).toFixed(0)} ms`, `${(median(again) - results.start.nodeMs).toFixed(0)} ms above node -e 0`, '', '≤ 150 ms']);
     }
     rmSync(out, { recursive: true, force: true });
   }
