@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a selfmail mail host needs, on Debian 13 or Debian 12: the servers
-# (Postfix, Dovecot, OpenDKIM, NSD, unbound, nginx, fail2ban, OpenSSH), the tools selfmail checks
+# (Postfix, Dovecot, OpenDKIM, NSD, unbound, nginx, fail2ban, OpenSSH, rspamd and its Redis), the tools selfmail checks
 # and signs with (ldns, BIND's checkers, nftables), and what keeps the host up on its own
 # (certbot for the certificate, python3-systemd for fail2ban's journal jails).
 #
@@ -31,7 +31,7 @@ esac
 packages=(
   postfix dovecot-core dovecot-imapd dovecot-lmtpd opendkim opendkim-tools nsd ldnsutils
   bind9-utils bind9-dnsutils unbound dns-root-data nftables openssh-server fail2ban python3-systemd
-  "$nginx" certbot openssl ca-certificates passwd
+  "$nginx" certbot openssl ca-certificates passwd rspamd redis-server
 )
 if [ "$tests" = yes ]; then
   # swaks and GNU time for the suite and the benchmarks; debootstrap, systemd-nspawn and iproute2

@@ -6,7 +6,7 @@ import type { ServiceModule } from './bundle/types.js';
 
 /** Loaded lazily so that `selfmail --help` never imports a template engine or a crypto library. */
 export async function services(): Promise<ServiceModule[]> {
-  const [dns, postfix, dovecot, opendkim, nft, ssh, f2b, unbound, web, acme, report] = await Promise.all([
+  const [dns, postfix, dovecot, opendkim, nft, ssh, f2b, unbound, web, acme, rspamd, report] = await Promise.all([
     import('./dns/service.js'),
     import('./postfix/index.js'),
     import('./dovecot/index.js'),
@@ -17,6 +17,7 @@ export async function services(): Promise<ServiceModule[]> {
     import('./unbound/index.js'),
     import('./web/index.js'),
     import('./acme/index.js'),
+    import('./rspamd/index.js'),
     import('./report/index.js'),
   ]);
   return [
@@ -30,6 +31,7 @@ export async function services(): Promise<ServiceModule[]> {
     unbound.unboundService,
     web.webService,
     acme.acmeService,
+    rspamd.rspamdService,
     // Last: REPORT.md lists the warnings every other module added.
     report.reportService,
   ];

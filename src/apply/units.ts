@@ -21,6 +21,8 @@ export const DEBIAN_UNITS = [
   'nginx.service',
   'fail2ban.service',
   'ssh.service',
+  'redis-server.service',
+  'rspamd.service',
 ] as const;
 
 /**
@@ -45,6 +47,8 @@ export const START_ORDER = [
   'selfmail-firewall.service',
   'opendkim.service',
   'opendkim-ed25519.service',
+  'redis-server.service',
+  'rspamd.service',
   'postfix.service',
   'dovecot.service',
   'nginx.service',

@@ -106,6 +106,7 @@ export function validatorsFor(installed: ReadonlyMap<string, string>, target: Re
     }
   }
   if (has('nginx/')) out.push({ name: 'nginx -t', cmd: 'nginx', args: ['-t', '-q'], ownNetwork: true });
+  if (has('rspamd/')) out.push({ name: 'rspamadm configtest', cmd: 'rspamadm', args: ['configtest'] });
   if (has('fail2ban/')) {
     out.push({ name: 'fail2ban-client -t', cmd: 'fail2ban-client', args: ['-t'] });
     out.push({

@@ -48,6 +48,7 @@ export const INSTALL_RULES: InstallRule[] = [
   { from: 'nftables/', to: '/etc/selfmail/nftables/', owner: 'root', group: 'root', units: ['selfmail-firewall.service'] },
   { from: 'ssh/', to: '/etc/ssh/', owner: 'root', group: 'root', units: ['ssh.service'] },
   { from: 'fail2ban/', to: '/etc/fail2ban/', owner: 'root', group: 'root', units: ['fail2ban.service'] },
+  { from: 'rspamd/', to: '/etc/rspamd/', owner: 'root', group: 'root', units: ['rspamd.service'] },
   { from: 'unbound/', to: '/etc/unbound/unbound.conf.d/', owner: 'root', group: 'root', units: ['unbound.service'] },
   // Not /etc/resolv.conf itself: selfmail-resolver.service points the host there once unbound answers.
   { from: 'resolver/resolv.conf', to: '/etc/selfmail/resolv.conf', owner: 'root', group: 'root', mode: 0o644, units: ['selfmail-resolver.service'] },
@@ -86,6 +87,8 @@ export interface Ports {
   https: number;
   /** The OpenDKIM milter, on loopback. */
   milter: number;
+  /** rspamd's milter for port 25, on loopback (its scanner and controller take the next two). */
+  spam: number;
 }
 
 /**
@@ -122,6 +125,7 @@ export const STANDARD_PORTS: Ports = {
   http: 80,
   https: 443,
   milter: 8891,
+  spam: 11332,
 };
 
 /** The production profile of a config: binds to the LAN address behind a port forward, else the public one. */

@@ -67,7 +67,8 @@ export async function freeServicePorts(host = '127.0.0.1'): Promise<Ports> {
   const taken = new Set<number>();
   const [smtp, submission, submissions, imaps, dns, http, https] = (await freePorts(host, 7, taken)) as [number, number, number, number, number, number, number];
   const milter = await freePortPair(host, taken);
-  return { smtp, submission, submissions, imaps, dns, http, https, milter };
+  const [spam] = (await freePorts(host, 1, taken)) as [number];
+  return { smtp, submission, submissions, imaps, dns, http, https, milter, spam };
 }
 
 /** True when this machine has the IPv6 loopback address (containers sometimes lack it). */

@@ -44,6 +44,8 @@ export interface MailPaths {
   milterRsa: { host: string; port: number };
   /** Milter of the Ed25519 signer (`ports.milter + 1`). */
   milterEd25519: { host: string; port: number };
+  /** rspamd's milter, for mail arriving on port 25 (`ports.spam`). */
+  milterSpam: { host: string; port: number };
 }
 
 /** Every path and address the three services share, under `profile`. */
@@ -61,6 +63,7 @@ export function mailPaths(profile: Profile): MailPaths {
     opendkimRunDir: sysPath(profile, '/run/opendkim'),
     milterRsa: { host: MILTER_HOST, port: profile.ports.milter },
     milterEd25519: { host: MILTER_HOST, port: profile.ports.milter + 1 },
+    milterSpam: { host: MILTER_HOST, port: profile.ports.spam },
   };
 }
 

@@ -107,7 +107,8 @@ export function postfixModel(config: Config, tls: Pick<TlsKey, 'keyPath' | 'cert
     virtualAliasMap: `texthash:${installed(profile, BUNDLE.virtualAliases)}`,
     senderLoginMap: `texthash:${installed(profile, BUNDLE.senderLogins)}`,
     submissionHeaderChecks: `regexp:${installed(profile, BUNDLE.submissionHeaderChecks)}`,
-    inboundMilters: milter(paths.milterRsa),
+    // OpenDKIM verifies, rspamd filters; a filter that is down lets mail through (accept).
+    inboundMilters: [milter(paths.milterRsa), milter(paths.milterSpam)].join(', '),
     submissionMilters: [milter(paths.milterRsa), milter(paths.milterEd25519)].join(', '),
     messageSizeLimit: MESSAGE_SIZE_LIMIT,
     clientCiphers: CLIENT_CIPHER_STRING,

@@ -23,6 +23,7 @@ export const INIT_TOOLS = [
   'ssh-keygen',
   'unbound-checkconf',
   'fail2ban-client',
+  'rspamadm',
   'nginx',
   'bash',
   'sh',

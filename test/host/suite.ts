@@ -3,7 +3,7 @@
  * README tells a person to do (the package script, the README's main command in a checkout,
  * selfmail installed from `npm pack`, then `selfmail init`, `apply`, `verify`), then the host
  * booted with systemd and proven from the outside: units, mail in and out, DKIM, DNSSEC, MTA-STS,
- * fail2ban, a reboot, a DKIM rotation and a CA-issued certificate.
+ * fail2ban, the spam filter, a reboot, a DKIM rotation and a CA-issued certificate.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NET, PristineHost, REPO, type TierRelease, must } from './machine.js';
+import { OUTSIDE_MODULES, enabledModules } from '../../src/rspamd/index.js';
 
 const DOMAIN = 'example.org';
 const HOSTNAME = `mail.${DOMAIN}`;
@@ -34,7 +35,12 @@ export const HOST_UNITS = [
   'selfmail-acme.timer',
   'selfmail-firewall.service',
   'selfmail-resolver.service',
+  'redis-server.service',
+  'rspamd.service',
 ];
+
+/** The antivirus test file's spam twin (GTUBE): every rspamd rejects a message that holds it. */
+const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 
 interface Dkim {
   algo: string;
@@ -262,6 +268,28 @@ export function pristineTier(release: TierRelease): void {
     }
     expect(problems).toEqual([]);
   }, 15 * MINUTE);
+
+  it('refuses GTUBE on port 25 at SMTP time (rspamd), and the rspamd it runs asks no outside service', async () => {
+    // rspamd loads its rules for a few seconds after it starts; its milter port answers once ready.
+    const ready = await host.exec(['bash', '-c', 'for i in $(seq 90); do (exec 3<>/dev/tcp/127.0.0.1/11332) 2>/dev/null && exit 0; sleep 1; done; exit 1'], { timeout: 120_000 });
+    expect(ready.code, 'rspamd milter on 127.0.0.1:11332').toBe(0);
+    const spam = await host.probe({ op: 'send', host: NET.host4, port: 25, from: 'someone@example.net', to: ALICE.user, subject: `gtube ${tag()}`, body: `${GTUBE}\n`, helo: 'outside.example.net' });
+    expect(spam.ok, JSON.stringify(spam)).toBe(false);
+    expect(String(spam.error)).toMatch(/\b5\d\d\b.*spam/i);
+    const on = enabledModules((await host.exec(['rspamadm', 'configdump', '-m'])).stdout);
+    expect(on).toContain('dkim');
+    expect(OUTSIDE_MODULES.map((m) => m.module).filter((m) => on.has(m))).toEqual([]);
+    // Nothing of rspamd or Redis listens beyond loopback.
+    const listening = (await host.exec(['bash', '-c', 'cat /proc/net/tcp /proc/net/tcp6'])).stdout;
+    const ports = new Set([11332, 11333, 11334, 6379]);
+    const exposed = listening
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter((f) => f[3] === '0A' && ports.has(parseInt(f[1]!.split(':')[1]!, 16)))
+      .map((f) => f[1]!)
+      .filter((local) => !/^(0100007F|00000000000000000000000001000000):/.test(local));
+    expect(exposed).toEqual([]);
+  }, 5 * MINUTE);
 
   it('bans an address after failed logins: IMAP (dovecot), SMTP AUTH (postfix-sasl), SSH (sshd)', async () => {
     const [imapClient, smtpClient, sshClient] = NET.clients;

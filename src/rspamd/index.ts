@@ -1,0 +1,124 @@
+/**
+ * rspamd, the spam filter (principle: no third party sees the mail). Debian's package brings the
+ * stock configuration; the bundle adds `/etc/rspamd/local.d` and `override.d` files that keep every
+ * worker on loopback, keep its state in the local Redis, send DNS only to this host's own resolver,
+ * and turn off everything that asks or tells an outside service about a message. What is left is
+ * local: SPF, DKIM, DMARC and ARC verification, Bayes, greylisting, rate limits, MIME and header
+ * rules, the phishing heuristics. The check asks rspamd itself (`rspamadm configdump -m`) which
+ * modules are enabled: a bundle in which any of the outside ones is on is not written.
+ */
+import { cp, mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BuildContext, BundleFile, ServiceModule } from '../bundle/types.js';
+import { textFile } from '../bundle/types.js';
+import { render } from '../render/index.js';
+import { ToolError } from '../errors.js';
+import { run } from '../tools/run.js';
+
+/** Where Debian's rspamd reads the site's additions (merged) and overrides (replacing). */
+const LOCAL = 'rspamd/local.d';
+const OVERRIDE = 'rspamd/override.d';
+
+/** The local Redis of Debian's redis-server (loopback, protected mode). */
+export const REDIS = '127.0.0.1:6379';
+
+/**
+ * Modules that ask or tell someone else about a message, off by default, with who would learn
+ * what (REPORT.md says the same). Some exist only in one release (gpt in rspamd 3.12): a file for
+ * a module a release lacks is never read. (rspamd lists an `emails` module as enabled: it is an
+ * empty tombstone since the blocklist lookups of addresses moved into `rbl`.)
+ */
+export const OUTSIDE_MODULES: ReadonlyArray<{ module: string; why: string }> = [
+  { module: 'rbl', why: 'It asks DNS blocklists (Spamhaus, Mailspike, SenderScore, SURBL, URIBL, rspamd.com and others) about every connecting address, sender domain and URL: each list operator learns who writes to you.' },
+  { module: 'fuzzy_check', why: 'It sends a fuzzy hash of every message to fuzzy1.rspamd.com and fuzzy2.rspamd.com.' },
+  { module: 'asn', why: 'It asks asn.rspamd.com which network every connecting address belongs to.' },
+  { module: 'url_redirector', why: 'It fetches every shortened URL of a message from its web server, which learns that the message arrived.' },
+  { module: 'multimap', why: "Its stock rules download maps.rspamd.com's freemail and disposable-address lists." },
+  { module: 'whitelist', why: 'Its stock lists are downloaded from maps.rspamd.com.' },
+  { module: 'mid', why: 'Its list is downloaded from maps.rspamd.com.' },
+  { module: 'rspamd_update', why: 'It downloads rules from updates.rspamd.com.' },
+  { module: 'dcc', why: 'It sends checksums of every message to DCC servers.' },
+  { module: 'elastic', why: 'It exports message metadata to an Elasticsearch server.' },
+  { module: 'metadata_exporter', why: 'It exports message metadata to outside services.' },
+  { module: 'clickhouse', why: 'It exports message metadata to a ClickHouse server.' },
+  { module: 'aws_s3', why: 'It uploads messages to an S3 bucket.' },
+  { module: 'external_services', why: 'It sends messages to outside scanners.' },
+  { module: 'antivirus', why: 'It sends messages to an antivirus service.' },
+  { module: 'bimi', why: 'It fetches logos and certificates from the senders\' web servers.' },
+  { module: 'gpt', why: 'It sends messages to a language-model API (OpenAI or another).' },
+];
+
+/** Not outside services, but not rspamd's job here (yet): OpenDKIM signs outbound mail. */
+const NOT_HERE: ReadonlyArray<{ module: string; why: string }> = [
+  { module: 'dkim_signing', why: 'OpenDKIM signs outbound mail with the bundle\'s keys; rspamd only verifies.' },
+];
+
+export interface RspamdPorts {
+  /** The milter Postfix's port 25 talks to. */
+  proxy: number;
+  normal: number;
+  controller: number;
+}
+
+/** rspamd's three workers: the milter port of the profile, the next two for the others. */
+export function rspamdPorts(spam: number): RspamdPorts {
+  return { proxy: spam, normal: spam + 1, controller: spam + 2 };
+}
+
+export const rspamdService: ServiceModule = {
+  name: 'rspamd',
+  async build(ctx: BuildContext): Promise<BundleFile[]> {
+    const model = { listen: '127.0.0.1', ports: rspamdPorts(ctx.profile.ports.spam), redis: REDIS, resolver: '127.0.0.1:53' };
+    const files: BundleFile[] = [
+      textFile(`${LOCAL}/worker-proxy.inc`, await render('rspamd', 'worker-proxy.inc', model), 'rspamd milter for port 25, on loopback'),
+      textFile(`${LOCAL}/worker-normal.inc`, await render('rspamd', 'worker-normal.inc', model), 'rspamd scanner, on loopback'),
+      textFile(`${LOCAL}/worker-controller.inc`, await render('rspamd', 'worker-controller.inc', model), 'rspamd controller, on loopback'),
+      textFile(`${LOCAL}/redis.conf`, await render('rspamd', 'redis.conf', model), "rspamd's state in the local Redis"),
+      textFile(`${LOCAL}/options.inc`, await render('rspamd', 'options.inc', model), "rspamd's DNS through this host's resolver"),
+      textFile(`${LOCAL}/milter_headers.conf`, await render('rspamd', 'milter_headers.conf', {}), 'the spam verdict in headers'),
+    ];
+    for (const { module, why } of [...OUTSIDE_MODULES, ...NOT_HERE]) {
+      files.push(textFile(`${OVERRIDE}/${module}.conf`, await render('rspamd', 'disabled.conf', { module, why }), `rspamd's ${module} module off`));
+    }
+    files.push(
+      textFile(`${OVERRIDE}/phishing.conf`, await render('rspamd', 'phishing.conf', {}), "rspamd's phishing heuristics without the outside feeds"),
+      textFile(
+        `${OVERRIDE}/mime_types.conf`,
+        await render('rspamd', 'local-map.conf', { module: 'mime_types', key: 'file', file: 'mime_types.inc', why: 'the file Debian ships is the same list' }),
+        "rspamd's MIME type rules from the local map",
+      ),
+    );
+    return files;
+  },
+  async check(ctx: BuildContext): Promise<void> {
+    const root = ctx.profile.root;
+    if (!root) throw new Error('the rspamd check needs a scratch root; it never runs against /etc');
+    // Debian's stock configuration from the installed package, then ours over it; the host's own
+    // local.d and override.d are left out so that only the bundle's are tested.
+    const confdir = join(root, 'etc/rspamd');
+    await mkdir(confdir, { recursive: true });
+    for (const entry of await readdir('/etc/rspamd')) {
+      if (entry === 'local.d' || entry === 'override.d') continue;
+      await cp(join('/etc/rspamd', entry), join(confdir, entry), { recursive: true, force: false, errorOnExist: false });
+    }
+    // rspamadm takes --var only as --var=NAME=VALUE, before the command.
+    const vars = [`--var=CONFDIR=${confdir}`, `--var=LOCAL_CONFDIR=${confdir}`];
+    const conf = join(confdir, 'rspamd.conf');
+    // Not -s: with multimap off, a stock rule names its FREEMAIL symbols as dependencies, which
+    // strict mode counts as errors; a file rspamd cannot parse fails either way. Side by side:
+    // each loads the whole configuration (about half a second).
+    const [, { stdout }] = await Promise.all([run('rspamadm', [...vars, 'configtest', '-c', conf]), run('rspamadm', [...vars, 'configdump', '-m', '-c', conf])]);
+    const on = enabledModules(stdout);
+    const leaking = [...OUTSIDE_MODULES, ...NOT_HERE].map((m) => m.module).filter((m) => on.has(m));
+    if (leaking.length > 0) {
+      throw new ToolError(`rspamd would run ${leaking.join(', ')}, which ${leaking.length > 1 ? 'ask or tell' : 'asks or tells'} an outside service about messages; nothing was written`, 'rspamadm configdump');
+    }
+  },
+};
+
+/** The modules `rspamadm configdump -m` lists as enabled. Pure. */
+export function enabledModules(dump: string): Set<string> {
+  const line = /^Modules enabled:(.*)$/m.exec(dump)?.[1];
+  if (line === undefined) throw new ToolError(`rspamadm configdump -m printed no "Modules enabled:" line:\n${dump}`, 'rspamadm configdump');
+  return new Set(line.split(',').map((m) => m.trim()).filter(Boolean));
+}

@@ -1,0 +1,87 @@
+/**
+ * The spam filter tells no one: Debian's rspamd (this machine's release) loads the bundle's
+ * files, and rspamd itself is asked what it would run. No module that asks or tells an outside
+ * service is enabled; no enabled module names a URL or a lookup service; every worker is on
+ * loopback; DNS goes to this host's resolver only. And the check that guards it at init fails
+ * when one of the switches is missing.
+ */
+import { execFileSync } from 'node:child_process';
+import { cp, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stageTree } from '../../src/bundle/stage.js';
+import type { BundleFile } from '../../src/bundle/types.js';
+import { OUTSIDE_MODULES, enabledModules, rspamdService } from '../../src/rspamd/index.js';
+import { hostContext, scratchDir } from '../helpers/host-context.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let files: BundleFile[];
+let conf: string;
+const rspamadm = (...args: string[]) =>
+  execFileSync('rspamadm', [`--var=CONFDIR=${conf}`, `--var=LOCAL_CONFDIR=${conf}`, ...args, '-c', join(conf, 'rspamd.conf')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+
+/** Every string under `x` with its path. */
+function* strings(x: unknown, path: string): Generator<[string, string]> {
+  if (typeof x === 'string') yield [path, x];
+  else if (Array.isArray(x)) for (const [i, v] of x.entries()) yield* strings(v, `${path}.${i}`);
+  else if (x && typeof x === 'object') for (const [k, v] of Object.entries(x)) yield* strings(v, `${path}.${k}`);
+}
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await scratchDir());
+  const ctx = hostContext({}, { root: dir });
+  files = await rspamdService.build(ctx);
+  // Debian's stock configuration under the root, ours over it (as the check and the host do).
+  conf = join(dir, 'etc/rspamd');
+  for (const e of await readdir('/etc/rspamd')) if (e !== 'local.d' && e !== 'override.d') await cp(join('/etc/rspamd', e), join(conf, e), { recursive: true });
+  await stageTree(files, dir);
+});
+afterAll(() => cleanup());
+
+describe('rspamd, as the bundle configures it', () => {
+  it('runs none of the modules that ask or tell an outside service', () => {
+    const on = enabledModules(rspamadm('configdump', '-m'));
+    expect(on.size).toBeGreaterThan(10);
+    for (const local of ['spf', 'dkim', 'dmarc', 'arc', 'phishing', 'hfilter', 'mime_types', 'milter_headers']) expect(on, local).toContain(local);
+    for (const { module } of OUTSIDE_MODULES) expect(on, module).not.toContain(module);
+  });
+
+  it('leaves no URL and no lookup service in any module it runs, and sends DNS only to this host', () => {
+    const dump = JSON.parse(rspamadm('configdump', '-j')) as Record<string, unknown>;
+    const on = enabledModules(rspamadm('configdump', '-m'));
+    const phishing = dump.phishing as { openphish_enabled: boolean; phishtank_enabled: boolean };
+    expect([phishing.openphish_enabled, phishing.phishtank_enabled]).toEqual([false, false]);
+    const outside: string[] = [];
+    for (const m of on) {
+      for (const [path, value] of strings(dump[m], m)) {
+        // The OpenPhish feed's address stays named, with the feed off (checked above).
+        if (path === 'phishing.openphish_map') continue;
+        if (/https?:\/\/|rspamd\.com|spamhaus|surbl|uribl|dnswl|mailspike/i.test(value)) outside.push(`${path} = ${value}`);
+      }
+    }
+    expect(outside).toEqual([]);
+    expect((dump.options as { dns: { nameserver: string[] } }).dns.nameserver).toEqual(['127.0.0.1:53']);
+    expect((dump.redis as { servers: string }).servers).toBe('127.0.0.1:6379');
+  });
+
+  it('binds every worker it starts to loopback', () => {
+    const dump = JSON.parse(rspamadm('configdump', '-j')) as { worker: Array<Record<string, { bind_socket?: string; count?: number }>> };
+    const started = dump.worker.flatMap((w) => Object.entries(w)).filter(([, v]) => v.count === undefined || v.count > 0);
+    expect(started.map(([name]) => name).sort()).toEqual(['controller', 'normal', 'rspamd_proxy']);
+    for (const [name, w] of started) expect(w.bind_socket, name).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  it("refuses the bundle at init when one module's switch is missing: the check names it", async () => {
+    const ctx = hostContext({}, { root: join(dir, 'again') });
+    const without = (await rspamdService.build(ctx)).filter((f) => f.path !== 'rspamd/override.d/rbl.conf');
+    await stageTree(without, ctx.profile.root);
+    await expect(rspamdService.check!(ctx, without)).rejects.toThrow(/rspamd would run rbl\b/);
+    await rm(ctx.profile.root, { recursive: true, force: true });
+    const ok = join(dir, 'whole');
+    const whole = hostContext({}, { root: ok });
+    const all = await rspamdService.build(whole);
+    await stageTree(all, ok);
+    await expect(rspamdService.check!(whole, all)).resolves.toBeUndefined();
+  });
+});
