@@ -107,14 +107,55 @@ export const rspamdService: ServiceModule = {
     // Not -s: with multimap off, a stock rule names its FREEMAIL symbols as dependencies, which
     // strict mode counts as errors; a file rspamd cannot parse fails either way. Side by side:
     // each loads the whole configuration (about half a second).
-    const [, { stdout }] = await Promise.all([run('rspamadm', [...vars, 'configtest', '-c', conf]), run('rspamadm', [...vars, 'configdump', '-m', '-c', conf])]);
-    const on = enabledModules(stdout);
+    const [, modules, dump] = await Promise.all([
+      run('rspamadm', [...vars, 'configtest', '-c', conf]),
+      run('rspamadm', [...vars, 'configdump', '-m', '-c', conf]),
+      run('rspamadm', [...vars, 'configdump', '-j', '-c', conf]),
+    ]);
+    const on = enabledModules(modules.stdout);
     const leaking = [...OUTSIDE_MODULES, ...NOT_HERE].map((m) => m.module).filter((m) => on.has(m));
     if (leaking.length > 0) {
       throw new ToolError(`rspamd would run ${leaking.join(', ')}, which ${leaking.length > 1 ? 'ask or tell' : 'asks or tells'} an outside service about messages; nothing was written`, 'rspamadm configdump');
     }
+    // And no module it runs names an outside address (a map URL, a lookup service), whatever a
+    // release adds to its stock configuration.
+    const named = outsideReferences(JSON.parse(dump.stdout) as Record<string, unknown>, on);
+    if (named.length > 0) {
+      throw new ToolError(`rspamd's enabled modules name outside services: ${named.join('; ')}; nothing was written`, 'rspamadm configdump');
+    }
   },
 };
+
+/** A value that points outside this host: a URL, or a lookup service rspamd's stock rules use. */
+const OUTSIDE = /https?:\/\/|rspamd\.com|spamhaus|surbl|uribl|dnswl|mailspike|senderscore|spameatingmonkey|openphish|phishtank/i;
+
+/**
+ * Where the configuration of an enabled module (`rspamadm configdump -j`) names an outside
+ * address, as `module.path = value`. The phishing module keeps its OpenPhish and PhishTank
+ * settings named; they count by their switches (`*_enabled`). Pure.
+ */
+export function outsideReferences(dump: Record<string, unknown>, enabled: ReadonlySet<string>): string[] {
+  const found: string[] = [];
+  const walk = (x: unknown, path: string): void => {
+    if (typeof x === 'string') {
+      if (OUTSIDE.test(x)) found.push(`${path} = ${x}`);
+    } else if (Array.isArray(x)) x.forEach((v, i) => walk(v, `${path}.${i}`));
+    else if (x && typeof x === 'object') for (const [k, v] of Object.entries(x)) walk(v, `${path}.${k}`);
+  };
+  for (const m of [...enabled].sort()) {
+    const section = dump[m];
+    if (m === 'phishing' && section && typeof section === 'object') {
+      // The feeds' addresses live in the module's code, not always in its configuration: a feed
+      // that is on counts as outside by its switch alone.
+      const ph = section as Record<string, unknown>;
+      for (const feed of ['openphish', 'phishtank']) if (ph[`${feed}_enabled`] === true) found.push(`phishing.${feed}_enabled = true`);
+      walk(Object.fromEntries(Object.entries(ph).filter(([k]) => !/^(openphish|phishtank)/.test(k))), m);
+      continue;
+    }
+    walk(section, m);
+  }
+  return found;
+}
 
 /** The modules `rspamadm configdump -m` lists as enabled. Pure. */
 export function enabledModules(dump: string): Set<string> {

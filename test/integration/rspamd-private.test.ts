@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stageTree } from '../../src/bundle/stage.js';
 import type { BundleFile } from '../../src/bundle/types.js';
-import { OUTSIDE_MODULES, enabledModules, rspamdService } from '../../src/rspamd/index.js';
+import { OUTSIDE_MODULES, enabledModules, outsideReferences, rspamdService } from '../../src/rspamd/index.js';
 import { hostContext, scratchDir } from '../helpers/host-context.js';
 
 let dir: string;
@@ -20,13 +20,6 @@ let files: BundleFile[];
 let conf: string;
 const rspamadm = (...args: string[]) =>
   execFileSync('rspamadm', [`--var=CONFDIR=${conf}`, `--var=LOCAL_CONFDIR=${conf}`, ...args, '-c', join(conf, 'rspamd.conf')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-
-/** Every string under `x` with its path. */
-function* strings(x: unknown, path: string): Generator<[string, string]> {
-  if (typeof x === 'string') yield [path, x];
-  else if (Array.isArray(x)) for (const [i, v] of x.entries()) yield* strings(v, `${path}.${i}`);
-  else if (x && typeof x === 'object') for (const [k, v] of Object.entries(x)) yield* strings(v, `${path}.${k}`);
-}
 
 beforeAll(async () => {
   ({ dir, cleanup } = await scratchDir());
@@ -52,17 +45,18 @@ describe('rspamd, as the bundle configures it', () => {
     const on = enabledModules(rspamadm('configdump', '-m'));
     const phishing = dump.phishing as { openphish_enabled: boolean; phishtank_enabled: boolean };
     expect([phishing.openphish_enabled, phishing.phishtank_enabled]).toEqual([false, false]);
-    const outside: string[] = [];
-    for (const m of on) {
-      for (const [path, value] of strings(dump[m], m)) {
-        // The OpenPhish feed's address stays named, with the feed off (checked above).
-        if (path === 'phishing.openphish_map') continue;
-        if (/https?:\/\/|rspamd\.com|spamhaus|surbl|uribl|dnswl|mailspike/i.test(value)) outside.push(`${path} = ${value}`);
-      }
-    }
-    expect(outside).toEqual([]);
+    expect(outsideReferences(dump, on)).toEqual([]);
     expect((dump.options as { dns: { nameserver: string[] } }).dns.nameserver).toEqual(['127.0.0.1:53']);
     expect((dump.redis as { servers: string }).servers).toBe('127.0.0.1:6379');
+  });
+
+  it('finds an outside address in a module it runs: the stock map of mime_types, the phishing feeds once on', () => {
+    const dump = JSON.parse(rspamadm('configdump', '-j')) as Record<string, unknown>;
+    const on = enabledModules(rspamadm('configdump', '-m'));
+    const stock = { ...dump, mime_types: { file: ['https://maps.rspamd.com/rspamd/mime_types.inc.zst'] } };
+    expect(outsideReferences(stock, on)).toEqual(['mime_types.file.0 = https://maps.rspamd.com/rspamd/mime_types.inc.zst']);
+    const feeds = { ...dump, phishing: { ...(dump.phishing as object), phishtank_enabled: true } };
+    expect(outsideReferences(feeds, on)).toEqual(['phishing.phishtank_enabled = true']);
   });
 
   it('binds every worker it starts to loopback', () => {
@@ -72,12 +66,17 @@ describe('rspamd, as the bundle configures it', () => {
     for (const [name, w] of started) expect(w.bind_socket, name).toMatch(/^127\.0\.0\.1:\d+$/);
   });
 
-  it("refuses the bundle at init when one module's switch is missing: the check names it", async () => {
-    const ctx = hostContext({}, { root: join(dir, 'again') });
-    const without = (await rspamdService.build(ctx)).filter((f) => f.path !== 'rspamd/override.d/rbl.conf');
-    await stageTree(without, ctx.profile.root);
-    await expect(rspamdService.check!(ctx, without)).rejects.toThrow(/rspamd would run rbl\b/);
-    await rm(ctx.profile.root, { recursive: true, force: true });
+  it("refuses the bundle at init when one module's switch is missing, or a map is the stock one: the check names it", async () => {
+    for (const [missing, named] of [
+      ['rspamd/override.d/rbl.conf', /rspamd would run rbl\b/],
+      ['rspamd/override.d/mime_types.conf', /name outside services: mime_types\.file\.0 = https:\/\/maps\.rspamd\.com/],
+    ] as const) {
+      const ctx = hostContext({}, { root: join(dir, `without-${missing.replace(/\W/g, '-')}`) });
+      const without = (await rspamdService.build(ctx)).filter((f) => f.path !== missing);
+      await stageTree(without, ctx.profile.root);
+      await expect(rspamdService.check!(ctx, without)).rejects.toThrow(named);
+      await rm(ctx.profile.root, { recursive: true, force: true });
+    }
     const ok = join(dir, 'whole');
     const whole = hostContext({}, { root: ok });
     const all = await rspamdService.build(whole);
