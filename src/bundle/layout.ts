@@ -89,6 +89,8 @@ export interface Ports {
   milter: number;
   /** rspamd's milter for port 25, on loopback (its scanner and controller take the next two). */
   spam: number;
+  /** The Redis rspamd keeps its state in, on loopback. */
+  redis: number;
 }
 
 /**
@@ -126,6 +128,7 @@ export const STANDARD_PORTS: Ports = {
   https: 443,
   milter: 8891,
   spam: 11332,
+  redis: 6379,
 };
 
 /** The production profile of a config: binds to the LAN address behind a port forward, else the public one. */

@@ -51,15 +51,24 @@ export async function freePorts(host: string, count: number, taken: Set<number> 
 }
 
 /** A free port p whose neighbour p+1 is free too (TCP), both recorded in `taken`. */
-export async function freePortPair(host: string, taken: Set<number>): Promise<number> {
+export function freePortPair(host: string, taken: Set<number>): Promise<number> {
+  return freePortRun(host, 2, taken);
+}
+
+/** A free port p with p+1 … p+length-1 free too (TCP), all recorded in `taken`. */
+export async function freePortRun(host: string, length: number, taken: Set<number>): Promise<number> {
   for (let tries = 0; tries < 200; tries++) {
     const [p] = await freePorts(host, 1, taken);
-    if (p !== undefined && !taken.has(p + 1) && (await tcpFree(host, p + 1))) {
-      taken.add(p + 1);
+    if (p === undefined) continue;
+    const next = Array.from({ length: length - 1 }, (_, i) => p + 1 + i);
+    let free = true;
+    for (const q of next) if (taken.has(q) || !(await tcpFree(host, q))) free = false;
+    if (free) {
+      for (const q of next) taken.add(q);
       return p;
     }
   }
-  throw new Error(`could not find two consecutive free ports on ${host}`);
+  throw new Error(`could not find ${length} consecutive free ports on ${host}`);
 }
 
 /** A full set of free loopback ports for the services (the milter takes two consecutive ones). */
@@ -67,8 +76,9 @@ export async function freeServicePorts(host = '127.0.0.1'): Promise<Ports> {
   const taken = new Set<number>();
   const [smtp, submission, submissions, imaps, dns, http, https] = (await freePorts(host, 7, taken)) as [number, number, number, number, number, number, number];
   const milter = await freePortPair(host, taken);
-  const [spam] = (await freePorts(host, 1, taken)) as [number];
-  return { smtp, submission, submissions, imaps, dns, http, https, milter, spam };
+  const spam = await freePortRun(host, 3, taken);
+  const [redis] = (await freePorts(host, 1, taken)) as [number];
+  return { smtp, submission, submissions, imaps, dns, http, https, milter, spam, redis };
 }
 
 /** True when this machine has the IPv6 loopback address (containers sometimes lack it). */

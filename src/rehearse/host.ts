@@ -1,6 +1,6 @@
 /**
  * The rehearsal host: the bundle rendered again for a temporary root on loopback and high ports,
- * laid out there, and its daemons (NSD, two OpenDKIM signers, Dovecot, Postfix) started as root
+ * laid out there, and its daemons (NSD, two OpenDKIM signers, rspamd and Redis, Dovecot, Postfix) started as root
  * in the foreground under a Supervisor.
  */
 import { appendFile, chmod, mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
@@ -23,7 +23,7 @@ export const CLIENT_ADDRESS = '127.0.0.2';
 export const CLIENT_NAME = 'rehearsal-client.invalid';
 
 /** The programs the rehearsal starts or calls, each checked before anything starts. */
-export const REQUIRED_TOOLS = ['nsd', 'opendkim', 'dovecot', 'postfix', 'delv'] as const;
+export const REQUIRED_TOOLS = ['nsd', 'opendkim', 'dovecot', 'postfix', 'delv', 'rspamd', 'redis-server'] as const;
 
 export interface Host {
   root: string;
@@ -160,6 +160,11 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   const rsa = sup.start('opendkim (rsa)', 'opendkim', ['-f', '-x', installedPath(profile, 'opendkim/opendkim.conf')]);
   const ed = sup.start('opendkim (ed25519)', 'opendkim', ['-f', '-x', installedPath(profile, 'opendkim/opendkim-ed25519.conf')]);
 
+  // The spam filter with its Redis: rspamd from Debian's stock configuration plus the bundle's
+  // files, its state and logs under the root; DNS to the rehearsal's NSD only.
+  const { startSpamFilter } = await import('./spam.js');
+  const spam = await startSpamFilter(sup, profile);
+
   // `postfix check` creates the queue folders, among them private/ where Dovecot puts its sockets.
   const { run } = await import('../tools/run.js');
   await run('postfix', ['-c', postfixDir, 'check'], { timeout: 60_000 }).catch(async (e: Error) => {
@@ -177,6 +182,7 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   );
   await waitReady(rsa, () => tcpOpen(LISTEN, milterRsa), 20_000);
   await waitReady(ed, () => tcpOpen(LISTEN, milterRsa + 1), 20_000);
+  await spam.ready();
 
   const postfix = sup.start('postfix', 'postfix', ['-c', postfixDir, 'start-fg']);
   await waitReady(

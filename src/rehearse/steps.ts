@@ -14,7 +14,7 @@ import type { LoadedBundle, Mailbox } from './load.js';
 import { sleep, tail } from './supervisor.js';
 
 export interface StepResult {
-  /** Stable identifier: dns, submission, inbound, imap, authentication, refusals, real-mailboxes. */
+  /** Stable identifier: dns, submission, inbound, spam, imap, authentication, refusals, real-mailboxes. */
   id: string;
   title: string;
   ok: boolean;
@@ -143,20 +143,20 @@ async function readTlsCert(c: StepContext): Promise<Buffer> {
   return cert;
 }
 
-function message(from: string, to: string, subject: string, token: string) {
+function message(from: string, to: string, subject: string, token: string, extra = '') {
   return {
     envelope: { from, to: [to] },
     from,
     to,
     subject,
-    text: `This message was sent by selfmail rehearse (${token}) on loopback. It never left this machine.\n`,
+    text: `This message was sent by selfmail rehearse (${token}) on loopback. It never left this machine.\n${extra}`,
   };
 }
 
-async function send(c: StepContext, t: SmtpTarget, from: string, to: string, subject: string): Promise<string> {
+async function send(c: StepContext, t: SmtpTarget, from: string, to: string, subject: string, extra = ''): Promise<string> {
   const tr = await transport(c, t);
   try {
-    const info = await tr.sendMail(message(from, to, subject, c.state.token));
+    const info = await tr.sendMail(message(from, to, subject, c.state.token, extra));
     if (!info.accepted.map(String).includes(to)) fail(`not accepted for ${to}: ${info.response}`);
     return info.response;
   } finally {
@@ -191,6 +191,23 @@ export async function inboundStep(c: StepContext): Promise<string> {
     return fail(`port 25: ${errText(e)}`);
   });
   return `${OUTSIDE_SENDER} → ${a.address} accepted on port 25 without authentication (${r.trim()})`;
+}
+
+/** The spam filter's test pattern (GTUBE): every rspamd refuses a message that holds it. */
+export const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
+
+/** rspamd behind Postfix on port 25: GTUBE is refused at SMTP time (no bounce to a forged sender). */
+export async function spamStep(c: StepContext): Promise<string> {
+  const { a } = c.bundle;
+  try {
+    const r = await send(c, { port: c.host.profile.ports.smtp, secure: false }, OUTSIDE_SENDER, a.address, `selfmail rehearsal ${c.state.token} gtube`, `${GTUBE}\n`);
+    return fail(`GTUBE was accepted on port 25 (${r.trim()}): the spam filter did not see it; Postfix's last lines:\n${tail(await c.host.postfixLog(), 5)}`);
+  } catch (e) {
+    if (e instanceof StepFailure) throw e;
+    const code = (e as { responseCode?: number }).responseCode;
+    if (typeof code !== 'number' || code < 500) fail(`GTUBE on port 25 failed for another reason: ${errText(e)}`);
+    return `GTUBE refused at SMTP time on port 25 (${errText(e)}); the ordinary message of the inbound step was accepted`;
+  }
 }
 
 // ---- 4. IMAPS --------------------------------------------------------------------------------

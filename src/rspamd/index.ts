@@ -19,8 +19,8 @@ import { run } from '../tools/run.js';
 const LOCAL = 'rspamd/local.d';
 const OVERRIDE = 'rspamd/override.d';
 
-/** The local Redis of Debian's redis-server (loopback, protected mode). */
-export const REDIS = '127.0.0.1:6379';
+/** rspamd's loopback address: its workers, its Redis (Debian's redis-server listens there). */
+const LOOPBACK = '127.0.0.1';
 
 /**
  * Modules that ask or tell someone else about a message, off by default, with who would learn
@@ -68,7 +68,10 @@ export function rspamdPorts(spam: number): RspamdPorts {
 export const rspamdService: ServiceModule = {
   name: 'rspamd',
   async build(ctx: BuildContext): Promise<BundleFile[]> {
-    const model = { listen: '127.0.0.1', ports: rspamdPorts(ctx.profile.ports.spam), redis: REDIS, resolver: '127.0.0.1:53' };
+    const { ports } = ctx.profile;
+    // DNS to the host's own resolver: unbound on loopback port 53 in production, the rehearsal's
+    // NSD (which answers for the bundle's zones only) in the rehearsal.
+    const model = { listen: LOOPBACK, ports: rspamdPorts(ports.spam), redis: `${LOOPBACK}:${ports.redis}`, resolver: `${LOOPBACK}:${ports.dns}` };
     const files: BundleFile[] = [
       textFile(`${LOCAL}/worker-proxy.inc`, await render('rspamd', 'worker-proxy.inc', model), 'rspamd milter for port 25, on loopback'),
       textFile(`${LOCAL}/worker-normal.inc`, await render('rspamd', 'worker-normal.inc', model), 'rspamd scanner, on loopback'),
@@ -93,14 +96,7 @@ export const rspamdService: ServiceModule = {
   async check(ctx: BuildContext): Promise<void> {
     const root = ctx.profile.root;
     if (!root) throw new Error('the rspamd check needs a scratch root; it never runs against /etc');
-    // Debian's stock configuration from the installed package, then ours over it; the host's own
-    // local.d and override.d are left out so that only the bundle's are tested.
-    const confdir = join(root, 'etc/rspamd');
-    await mkdir(confdir, { recursive: true });
-    for (const entry of await readdir('/etc/rspamd')) {
-      if (entry === 'local.d' || entry === 'override.d') continue;
-      await cp(join('/etc/rspamd', entry), join(confdir, entry), { recursive: true, force: false, errorOnExist: false });
-    }
+    const confdir = await stockConfigInto(root);
     // rspamadm takes --var only as --var=NAME=VALUE, before the command.
     const vars = [`--var=CONFDIR=${confdir}`, `--var=LOCAL_CONFDIR=${confdir}`];
     const conf = join(confdir, 'rspamd.conf');
@@ -125,6 +121,21 @@ export const rspamdService: ServiceModule = {
     }
   },
 };
+
+/**
+ * Debian's stock rspamd configuration from the installed package, copied under `root` beside the
+ * bundle's local.d and override.d (the host's own are left out, so that only the bundle's count).
+ * Returns the configuration folder.
+ */
+export async function stockConfigInto(root: string): Promise<string> {
+  const confdir = join(root, 'etc/rspamd');
+  await mkdir(confdir, { recursive: true });
+  for (const entry of await readdir('/etc/rspamd')) {
+    if (entry === 'local.d' || entry === 'override.d') continue;
+    await cp(join('/etc/rspamd', entry), join(confdir, entry), { recursive: true, force: false, errorOnExist: false });
+  }
+  return confdir;
+}
 
 /** A value that points outside this host: a URL, or a lookup service rspamd's stock rules use. */
 const OUTSIDE = /https?:\/\/|rspamd\.com|spamhaus|surbl|uribl|dnswl|mailspike|senderscore|spameatingmonkey|openphish|phishtank/i;

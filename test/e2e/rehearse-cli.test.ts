@@ -63,7 +63,7 @@ describe('selfmail rehearse', () => {
     const { code, report } = await rehearse(['--bundle', demo]);
     expect(report.ok, summary(report)).toBe(true);
     expect(code).toBe(0);
-    expect(report.steps.map((s) => s.id)).toEqual(['dns', 'submission', 'inbound', 'imap', 'authentication', 'refusals']);
+    expect(report.steps.map((s) => s.id)).toEqual(['dns', 'submission', 'inbound', 'spam', 'imap', 'authentication', 'refusals']);
     for (const s of report.steps) {
       expect(s.ok, `${s.id}: ${s.reason}`).toBe(true);
       expect(s.ms).toBeGreaterThanOrEqual(0);
@@ -102,7 +102,7 @@ describe('selfmail rehearse', () => {
     expect(code).toBe(4);
     expect(report.ok).toBe(false);
     const byId = new Map(report.steps.map((s) => [s.id, s]));
-    for (const id of ['dns', 'submission', 'inbound', 'imap', 'refusals']) expect(byId.get(id)?.ok, `${id}: ${byId.get(id)?.reason}`).toBe(true);
+    for (const id of ['dns', 'submission', 'inbound', 'spam', 'imap', 'refusals']) expect(byId.get(id)?.ok, `${id}: ${byId.get(id)?.reason}`).toBe(true);
     const dkim = byId.get('authentication')!;
     expect(dkim.ok).toBe(false);
     expect(dkim.reason).toMatch(/DKIM rsa-sha256 s=\S+ d=example\.org does not verify/);

@@ -23,8 +23,8 @@ const rspamadm = (...args: string[]) =>
 
 beforeAll(async () => {
   ({ dir, cleanup } = await scratchDir());
-  const ctx = hostContext({}, { root: dir });
-  files = await rspamdService.build(ctx);
+  // The production files (unbound's port 53, Redis's 6379), laid out under a scratch root.
+  files = await rspamdService.build(hostContext({}));
   // Debian's stock configuration under the root, ours over it (as the check and the host do).
   conf = join(dir, 'etc/rspamd');
   for (const e of await readdir('/etc/rspamd')) if (e !== 'local.d' && e !== 'override.d') await cp(join('/etc/rspamd', e), join(conf, e), { recursive: true });
