@@ -52,7 +52,7 @@ const STEPS: Array<{ id: string; title: string; run: (c: StepContext) => Promise
   { id: 'dns', title: 'DNS: MX, DKIM, TLSA and DMARC validate as secure with the bundle\'s trust anchor', run: dnsStep },
   { id: 'submission', title: 'Submission on 587 (STARTTLS) and 465 (implicit TLS), authenticated, to another mailbox', run: submissionStep },
   { id: 'inbound', title: 'Inbound on port 25 from an unauthenticated client', run: inboundStep },
-  { id: 'spam', title: 'Spam filter (rspamd) on port 25: GTUBE refused at SMTP time', run: spamStep, needs: ['inbound'] },
+  { id: 'spam', title: 'Spam filter (rspamd) on port 25: GTUBE and a DMARC p=reject forgery refused at SMTP time', run: spamStep, needs: ['inbound'] },
   { id: 'imap', title: 'Messages fetched over IMAPS with the mailbox password', run: imapStep, needs: ['submission', 'inbound'] },
   { id: 'authentication', title: 'DKIM (rsa-sha256 + ed25519-sha256), SPF and DMARC pass; no client trace in the headers', run: authenticationStep, needs: ['imap'] },
   // Before the refusals: Dovecot slows down every login from an address that just failed one.

@@ -196,18 +196,28 @@ export async function inboundStep(c: StepContext): Promise<string> {
 /** The spam filter's test pattern (GTUBE): every rspamd refuses a message that holds it. */
 export const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 
-/** rspamd behind Postfix on port 25: GTUBE is refused at SMTP time (no bounce to a forged sender). */
+/**
+ * rspamd behind Postfix on port 25, refusing at SMTP time (no bounce to a forged sender): GTUBE,
+ * and a message forged in the name of one of the bundle's domains, whose DMARC policy is reject
+ * (no DKIM signature, a client outside its SPF).
+ */
 export async function spamStep(c: StepContext): Promise<string> {
-  const { a } = c.bundle;
-  try {
-    const r = await send(c, { port: c.host.profile.ports.smtp, secure: false }, OUTSIDE_SENDER, a.address, `selfmail rehearsal ${c.state.token} gtube`, `${GTUBE}\n`);
-    return fail(`GTUBE was accepted on port 25 (${r.trim()}): the spam filter did not see it; Postfix's last lines:\n${tail(await c.host.postfixLog(), 5)}`);
-  } catch (e) {
-    if (e instanceof StepFailure) throw e;
-    const code = (e as { responseCode?: number }).responseCode;
-    if (typeof code !== 'number' || code < 500) fail(`GTUBE on port 25 failed for another reason: ${errText(e)}`);
-    return `GTUBE refused at SMTP time on port 25 (${errText(e)}); the ordinary message of the inbound step was accepted`;
-  }
+  const { a, b } = c.bundle;
+  const smtp = { port: c.host.profile.ports.smtp, secure: false };
+  const refusedAtSmtp = async (what: string, from: string, extra: string): Promise<string> => {
+    try {
+      const r = await send(c, smtp, from, a.address, `selfmail rehearsal ${c.state.token} ${what}`, extra);
+      return fail(`${what} was accepted on port 25 (${r.trim()}): the spam filter let it in; Postfix's last lines:\n${tail(await c.host.postfixLog(), 5)}`);
+    } catch (e) {
+      if (e instanceof StepFailure) throw e;
+      const code = (e as { responseCode?: number }).responseCode;
+      if (typeof code !== 'number' || code < 500) fail(`${what} on port 25 failed for another reason: ${errText(e)}`);
+      return `${what} refused (${errText(e)})`;
+    }
+  };
+  const gtube = await refusedAtSmtp('GTUBE', OUTSIDE_SENDER, `${GTUBE}\n`);
+  const forged = await refusedAtSmtp(`a forgery from ${b.address} (DMARC p=reject)`, b.address, '');
+  return `at SMTP time on port 25: ${gtube}; ${forged}; the ordinary message of the inbound step was accepted`;
 }
 
 // ---- 4. IMAPS --------------------------------------------------------------------------------

@@ -79,6 +79,9 @@ export const rspamdService: ServiceModule = {
       textFile(`${LOCAL}/redis.conf`, await render('rspamd', 'redis.conf', model), "rspamd's state in the local Redis"),
       textFile(`${LOCAL}/options.inc`, await render('rspamd', 'options.inc', model), "rspamd's DNS through this host's resolver"),
       textFile(`${LOCAL}/milter_headers.conf`, await render('rspamd', 'milter_headers.conf', {}), 'the spam verdict in headers'),
+      textFile(`${LOCAL}/dmarc.conf`, await render('rspamd', 'dmarc.conf', {}), 'DMARC p=reject refused at SMTP time'),
+      textFile(`${LOCAL}/spf.conf`, await render('rspamd', 'check-local.conf', { module: 'SPF' }), 'SPF checked for every client'),
+      textFile(`${LOCAL}/dkim.conf`, await render('rspamd', 'check-local.conf', { module: 'DKIM verification' }), 'DKIM checked for every client'),
     ];
     for (const { module, why } of [...OUTSIDE_MODULES, ...NOT_HERE]) {
       files.push(textFile(`${OVERRIDE}/${module}.conf`, await render('rspamd', 'disabled.conf', { module, why }), `rspamd's ${module} module off`));
