@@ -269,7 +269,9 @@ export function pristineTier(release: TierRelease): void {
     expect(problems).toEqual([]);
   }, 15 * MINUTE);
 
-  it('refuses GTUBE and a DMARC p=reject forgery on port 25 at SMTP time (rspamd), and the rspamd it runs asks no outside service', async () => {
+  it('refuses GTUBE on port 25 at SMTP time (rspamd), and the rspamd it runs asks no outside service', async () => {
+    // (A DMARC forgery is the rehearsal's to show: here the host's resolver has no internet to
+    // find the delegation of its own domain, so rspamd cannot read the DMARC policy.)
     // rspamd loads its rules for a few seconds after it starts; its milter port answers once ready.
     const ready = await host.exec(['bash', '-c', 'for i in $(seq 90); do (exec 3<>/dev/tcp/127.0.0.1/11332) 2>/dev/null && exit 0; sleep 1; done; exit 1'], { timeout: 120_000 });
     expect(ready.code, 'rspamd milter on 127.0.0.1:11332').toBe(0);
@@ -277,10 +279,6 @@ export function pristineTier(release: TierRelease): void {
     expect(spam.ok, JSON.stringify(spam)).toBe(false);
     // rspamd names the rule: "5.7.1 Gtube pattern" (3.12), or its reject message "Spam message rejected".
     expect(String(spam.error)).toMatch(/\b5\d\d\b.*(gtube|spam)/i);
-    // A forgery in the name of the host's own domain (DMARC p=reject, no signature, outside its SPF).
-    const forged = await host.probe({ op: 'send', host: NET.host4, port: 25, from: BOB.user, to: ALICE.user, subject: `forged ${tag()}`, helo: 'outside.example.net' });
-    expect(forged.ok, JSON.stringify(forged)).toBe(false);
-    expect(String(forged.error)).toMatch(/\b5\d\d\b/);
     const on = enabledModules((await host.exec(['rspamadm', 'configdump', '-m'])).stdout);
     expect(on).toContain('dkim');
     expect(OUTSIDE_MODULES.map((m) => m.module).filter((m) => on.has(m))).toEqual([]);
