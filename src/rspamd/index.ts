@@ -112,10 +112,12 @@ export const rspamdService: ServiceModule = {
       run('rspamadm', [...vars, 'configdump', '-j', '-c', conf]),
     ]);
     const on = enabledModules(modules.stdout);
-    const leaking = [...OUTSIDE_MODULES, ...NOT_HERE].map((m) => m.module).filter((m) => on.has(m));
+    const leaking = OUTSIDE_MODULES.map((m) => m.module).filter((m) => on.has(m));
     if (leaking.length > 0) {
       throw new ToolError(`rspamd would run ${leaking.join(', ')}, which ${leaking.length > 1 ? 'ask or tell' : 'asks or tells'} an outside service about messages; nothing was written`, 'rspamadm configdump');
     }
+    const misplaced = NOT_HERE.filter((m) => on.has(m.module)).map((m) => `${m.module} (${m.why})`);
+    if (misplaced.length > 0) throw new ToolError(`rspamd would run ${misplaced.join(', ')}; nothing was written`, 'rspamadm configdump');
     // And no module it runs names an outside address (a map URL, a lookup service), whatever a
     // release adds to its stock configuration.
     const named = outsideReferences(JSON.parse(dump.stdout) as Record<string, unknown>, on);

@@ -70,6 +70,7 @@ describe('rspamd, as the bundle configures it', () => {
     for (const [missing, named] of [
       ['rspamd/override.d/rbl.conf', /rspamd would run rbl\b/],
       ['rspamd/override.d/mime_types.conf', /name outside services: mime_types\.file\.0 = https:\/\/maps\.rspamd\.com/],
+      ['rspamd/override.d/dkim_signing.conf', /rspamd would run dkim_signing \(OpenDKIM signs outbound mail/],
     ] as const) {
       const ctx = hostContext({}, { root: join(dir, `without-${missing.replace(/\W/g, '-')}`) });
       const without = (await rspamdService.build(ctx)).filter((f) => f.path !== missing);
