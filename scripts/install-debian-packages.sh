@@ -32,6 +32,7 @@ packages=(
   postfix dovecot-core dovecot-imapd dovecot-lmtpd opendkim opendkim-tools nsd ldnsutils
   bind9-utils bind9-dnsutils unbound dns-root-data nftables openssh-server fail2ban python3-systemd
   "$nginx" certbot openssl ca-certificates passwd rspamd redis-server
+  dovecot-sieve dovecot-managesieved
 )
 if [ "$tests" = yes ]; then
   # swaks and GNU time for the suite and the benchmarks; debootstrap, systemd-nspawn and iproute2

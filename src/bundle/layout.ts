@@ -91,6 +91,13 @@ export interface Ports {
   spam: number;
   /** The Redis rspamd keeps its state in, on loopback. */
   redis: number;
+  /** ManageSieve (users' own mail rules), STARTTLS required before any login. */
+  managesieve: number;
+  /**
+   * Postfix's listener for mail this host itself writes (Sieve's vacation replies and redirects),
+   * on loopback only: signed with DKIM like a submission, never scanned as inbound mail.
+   */
+  localSubmission: number;
 }
 
 /**
@@ -129,6 +136,8 @@ export const STANDARD_PORTS: Ports = {
   milter: 8891,
   spam: 11332,
   redis: 6379,
+  managesieve: 4190,
+  localSubmission: 10587,
 };
 
 /** The production profile of a config: binds to the LAN address behind a port forward, else the public one. */

@@ -77,8 +77,8 @@ export async function freeServicePorts(host = '127.0.0.1'): Promise<Ports> {
   const [smtp, submission, submissions, imaps, dns, http, https] = (await freePorts(host, 7, taken)) as [number, number, number, number, number, number, number];
   const milter = await freePortPair(host, taken);
   const spam = await freePortRun(host, 3, taken);
-  const [redis] = (await freePorts(host, 1, taken)) as [number];
-  return { smtp, submission, submissions, imaps, dns, http, https, milter, spam, redis };
+  const [redis, managesieve, localSubmission] = (await freePorts(host, 3, taken)) as [number, number, number];
+  return { smtp, submission, submissions, imaps, dns, http, https, milter, spam, redis, managesieve, localSubmission };
 }
 
 /** True when this machine has the IPv6 loopback address (containers sometimes lack it). */

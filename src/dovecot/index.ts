@@ -2,6 +2,8 @@
  * Dovecot: dovecot.conf and the passwd-file of mailboxes (hashes only), rendered from
  * templates/dovecot/, and the check by `doveconf -n`.
  */
+import { mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { keyFilesUnder, stageTree } from '../bundle/stage.js';
 import { type BuildContext, type BundleFile, type ServiceModule, textFile } from '../bundle/types.js';
 import { ToolError } from '../errors.js';
@@ -10,7 +12,7 @@ import { BUNDLE, installed } from '../mail/paths.js';
 import { prepareMailDirs } from '../mail/system.js';
 import { render } from '../render/index.js';
 import { run } from '../tools/run.js';
-import { dovecotModel } from './model.js';
+import { SIEVE, dovecotModel } from './model.js';
 
 /**
  * Dovecot 2.4 (Debian 13) reads a configuration syntax of its own: same settings, new names and
@@ -26,6 +28,10 @@ async function build(ctx: BuildContext): Promise<BundleFile[]> {
     textFile(BUNDLE.dovecotConf, await render('dovecot', dovecotTemplate(ctx.config.target), m), 'Dovecot configuration (IMAPS, LMTP, auth)'),
     // Hashes are not cleartext, but an offline guess needs only the hash: keep them private.
     textFile(BUNDLE.dovecotUsers, await render('dovecot', 'users', m), 'Dovecot mailboxes and password hashes', 0o600),
+    textFile(SIEVE.spamToJunk, await render('dovecot', 'sieve-spam-to-junk.sieve', m), 'Sieve: probable spam to Junk, before the user\'s rules'),
+    textFile(SIEVE.learnSpam, await render('dovecot', 'sieve-learn-spam.sieve', m), 'IMAPSieve: into Junk teaches spam'),
+    textFile(SIEVE.learnHam, await render('dovecot', 'sieve-learn-ham.sieve', m), 'IMAPSieve: out of Junk teaches ham'),
+    textFile(SIEVE.learnProgram, await render('dovecot', 'sieve-rspamd-learn', { controller: m.spamController }), 'hands a message to rspamd to learn', 0o755),
   ];
 }
 
@@ -67,6 +73,23 @@ async function check(ctx: BuildContext, files: BundleFile[]): Promise<void | 'no
   const out = await run('doveconf', doveconfArgs(ctx.config.target, conf));
   const warnings = out.stderr.split('\n').filter((l) => l.trim() !== '');
   if (warnings.length > 0) throw new ToolError(`doveconf -n warned:\n${warnings.join('\n')}`, 'doveconf', out.stderr);
+  await compileSieve(conf, ctx.profile.root, [SIEVE.spamToJunk, SIEVE.learnSpam, SIEVE.learnHam].map((p) => installed(ctx.profile, p)));
+}
+
+/**
+ * Compile the global Sieve scripts with Pigeonhole's own compiler under this configuration (its
+ * plugins and extensions), into a scratch folder: a script it refuses is never written.
+ */
+async function compileSieve(conf: string, scratch: string, scripts: string[]): Promise<void> {
+  const out = join(scratch, 'sievec');
+  await mkdir(out, { recursive: true });
+  await Promise.all(
+    scripts.map(async (script) => {
+      const r = await run('sievec', ['-c', conf, script, join(out, `${basename(script)}.svbin`)], { okCodes: [0, 1] });
+      const said = (r.stdout + r.stderr).trim();
+      if (r.exitCode !== 0 || said !== '') throw new ToolError(`sievec refused ${basename(script)}:\n${said}`, 'sievec', said);
+    }),
+  );
 }
 
 export const dovecotService: ServiceModule = { name: 'dovecot', build, check };

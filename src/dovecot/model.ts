@@ -37,7 +37,23 @@ export interface DovecotModel {
   users: DovecotUser[];
   /** TLS 1.2 suites (src/tls/policy.ts). */
   clientCiphers: string;
+  managesievePort: number;
+  /** The global Sieve scripts and the folder of the programs they may pipe to, as installed. */
+  sieve: { spamToJunk: string; learnSpam: string; learnHam: string; binDir: string; binCache: string };
+  /** Postfix's loopback listener Sieve's vacation replies leave through (`host:port`). */
+  submissionHost: string;
+  /** rspamd's controller the learning program hands messages to (`host:port`). */
+  spamController: string;
 }
+
+/** Bundle paths of the Sieve scripts every mailbox runs, and of the one program they pipe to. */
+export const SIEVE = {
+  spamToJunk: 'dovecot/sieve/spam-to-junk.sieve',
+  learnSpam: 'dovecot/sieve/learn-spam.sieve',
+  learnHam: 'dovecot/sieve/learn-ham.sieve',
+  binDir: 'dovecot/sieve/bin',
+  learnProgram: 'dovecot/sieve/bin/rspamd-learn',
+} as const;
 
 /**
  * Build the Dovecot model. Every mailbox must have a hash: a missing one is a bug upstream
@@ -77,5 +93,16 @@ export function dovecotModel(
     maxUserIpConnections: MAX_USERIP_CONNECTIONS,
     users,
     clientCiphers: CLIENT_CIPHER_STRING,
+    managesievePort: profile.ports.managesieve,
+    sieve: {
+      spamToJunk: installed(profile, SIEVE.spamToJunk),
+      learnSpam: installed(profile, SIEVE.learnSpam),
+      learnHam: installed(profile, SIEVE.learnHam),
+      binDir: installed(profile, SIEVE.binDir),
+      // In each mailbox's home: Dovecot expands ~ per user.
+      binCache: '~/sieve-global',
+    },
+    submissionHost: `${p.localSubmission.host}:${p.localSubmission.port}`,
+    spamController: `${p.spamController.host}:${p.spamController.port}`,
   };
 }

@@ -46,6 +46,10 @@ export interface MailPaths {
   milterEd25519: { host: string; port: number };
   /** rspamd's milter, for mail arriving on port 25 (`ports.spam`). */
   milterSpam: { host: string; port: number };
+  /** Postfix's loopback listener for mail the host writes itself (Sieve's replies), signed like a submission. */
+  localSubmission: { host: string; port: number };
+  /** rspamd's controller (learning, statistics), on loopback. */
+  spamController: { host: string; port: number };
 }
 
 /** Every path and address the three services share, under `profile`. */
@@ -64,6 +68,9 @@ export function mailPaths(profile: Profile): MailPaths {
     milterRsa: { host: MILTER_HOST, port: profile.ports.milter },
     milterEd25519: { host: MILTER_HOST, port: profile.ports.milter + 1 },
     milterSpam: { host: MILTER_HOST, port: profile.ports.spam },
+    localSubmission: { host: MILTER_HOST, port: profile.ports.localSubmission },
+    // rspamd's workers take ports.spam (proxy), +1 (scanner), +2 (controller): src/rspamd.
+    spamController: { host: MILTER_HOST, port: profile.ports.spam + 2 },
   };
 }
 

@@ -38,7 +38,7 @@ export function firewallModel(config: Pick<Config, 'adminSshFrom'>, profile: Pic
   const sortNum = (xs: number[]) => [...new Set(xs)].sort((a, b) => a - b);
   return {
     tcpOpen: sortNum([p.smtp, p.dns, p.http, p.https]),
-    tcpLimited: sortNum([p.submissions, p.submission, p.imaps]),
+    tcpLimited: sortNum([p.submissions, p.submission, p.imaps, p.managesieve]),
     udpOpen: [p.dns],
     sshPort: SSH_PORT,
     sshFromV4: config.adminSshFrom.filter((c) => !c.includes(':')).sort(),

@@ -35,6 +35,8 @@ export interface PostfixModel {
   smtpListeners: Listener[];
   submissionListeners: Listener[];
   submissionsListeners: Listener[];
+  /** The loopback listener for mail the host writes itself (Sieve's vacation replies). */
+  localSubmissionListener: Listener;
   tlsKey: string;
   tlsCert: string;
   queueDir: string;
@@ -97,6 +99,7 @@ export function postfixModel(config: Config, tls: Pick<TlsKey, 'keyPath' | 'cert
     smtpListeners: endpoints(profile, profile.ports.smtp),
     submissionListeners: endpoints(profile, profile.ports.submission),
     submissionsListeners: endpoints(profile, profile.ports.submissions),
+    localSubmissionListener: { endpoint: `${paths.localSubmission.host}:${paths.localSubmission.port}` },
     tlsKey: installed(profile, tls.keyPath),
     tlsCert: installed(profile, tls.certPath),
     queueDir: paths.postfixQueueDir,

@@ -32,6 +32,8 @@ export interface Host {
   /** Postfix's log (maillog_file), for failure reasons. */
   postfixLog: () => Promise<string>;
   dovecotLog: () => Promise<string>;
+  /** rspamd's log, for failure reasons. */
+  spamLog: () => Promise<string>;
   /** A resolver that asks only the rehearsal NSD. */
   resolver: Resolver;
   /** The trust anchor file for delv: the bundle's KSKs (empty without DNSSEC). */
@@ -197,5 +199,5 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   // master leaves the process group of `postfix start-fg` (setsid): follow it by its pid file.
   const masterPid = Number((await readOr(join(mailPaths(profile).postfixQueueDir, 'pid', 'master.pid'))).trim());
   if (Number.isInteger(masterPid) && masterPid > 1) sup.adoptGroup(masterPid);
-  return { root, profile, files, postfixLog, dovecotLog, resolver, anchorFile, dovecotGroup: dovecot.child.pid };
+  return { root, profile, files, postfixLog, dovecotLog, spamLog: spam.log, resolver, anchorFile, dovecotGroup: dovecot.child.pid };
 }

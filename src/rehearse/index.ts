@@ -16,9 +16,11 @@ import {
   dnsStep,
   imapStep,
   inboundStep,
+  learningStep,
   newState,
   realMailboxesStep,
   refusalsStep,
+  sieveStep,
   spamStep,
   submissionStep,
 } from './steps.js';
@@ -52,9 +54,12 @@ const STEPS: Array<{ id: string; title: string; run: (c: StepContext) => Promise
   { id: 'dns', title: 'DNS: MX, DKIM, TLSA and DMARC validate as secure with the bundle\'s trust anchor', run: dnsStep },
   { id: 'submission', title: 'Submission on 587 (STARTTLS) and 465 (implicit TLS), authenticated, to another mailbox', run: submissionStep },
   { id: 'inbound', title: 'Inbound on port 25 from an unauthenticated client', run: inboundStep },
-  { id: 'spam', title: 'Spam filter (rspamd) on port 25: GTUBE and a DMARC p=reject forgery refused at SMTP time', run: spamStep, needs: ['inbound'] },
+  { id: 'spam', title: 'Spam filter (rspamd) on port 25: GTUBE and a DMARC p=reject forgery refused at SMTP time, probable spam filed into Junk, ordinary mail in the INBOX', run: spamStep, needs: ['inbound'] },
   { id: 'imap', title: 'Messages fetched over IMAPS with the mailbox password', run: imapStep, needs: ['submission', 'inbound'] },
   { id: 'authentication', title: 'DKIM (rsa-sha256 + ed25519-sha256), SPF and DMARC pass; no client trace in the headers', run: authenticationStep, needs: ['imap'] },
+  // After the IMAP step: it moves the inbound message out of the INBOX.
+  { id: 'learning', title: 'Moving a message into Junk over IMAP teaches rspamd spam, out of Junk ham', run: learningStep, needs: ['spam', 'imap'] },
+  { id: 'sieve', title: 'ManageSieve (STARTTLS first): an uploaded rule files by header; a vacation reply is sent once, signed', run: sieveStep },
   // Before the refusals: Dovecot slows down every login from an address that just failed one.
   { id: 'real-mailboxes', title: 'The bundle\'s own mailboxes log in (--password-file)', run: realMailboxesStep, when: (b) => b.real.length > 0 },
   { id: 'refusals', title: 'What must fail, fails: relaying, AUTH before TLS, wrong passwords, sending as another user, cleartext IMAP', run: refusalsStep },

@@ -14,7 +14,7 @@ import type { LoadedBundle, Mailbox } from './load.js';
 import { sleep, tail } from './supervisor.js';
 
 export interface StepResult {
-  /** Stable identifier: dns, submission, inbound, spam, imap, authentication, refusals, real-mailboxes. */
+  /** Stable identifier: dns, submission, inbound, spam, imap, authentication, learning, sieve, real-mailboxes, refusals. */
   id: string;
   title: string;
   ok: boolean;
@@ -30,7 +30,7 @@ export interface StepResult {
 export interface RunState {
   token: string;
   /** Subjects of the messages: submitted on 587 and on 465 (to b), inbound on 25 (to a). */
-  subjects: { submission: string; submissions: string; inbound: string };
+  subjects: { submission: string; submissions: string; inbound: string; probableSpam: string };
   sources: Map<string, Buffer>;
 }
 
@@ -48,6 +48,7 @@ export function newState(): RunState {
       submission: `selfmail rehearsal ${token} submission 587`,
       submissions: `selfmail rehearsal ${token} submissions 465`,
       inbound: `selfmail rehearsal ${token} inbound 25`,
+      probableSpam: `selfmail rehearsal ${token} probable spam`,
     },
     sources: new Map(),
   };
@@ -149,7 +150,12 @@ function message(from: string, to: string, subject: string, token: string, extra
     from,
     to,
     subject,
-    text: `This message was sent by selfmail rehearse (${token}) on loopback. It never left this machine.\n${extra}`,
+    text:
+      `This message was sent by selfmail rehearse (${token}) on loopback. It never left this machine.\n` +
+      // Enough words for the spam filter's Bayes classifier to learn from (it skips short texts).
+      'The rehearsal starts every service of the bundle under a temporary root, sends mail between two mailboxes, ' +
+      'checks the signatures, the spam filter and the mail rules, and stops everything when it is done.\n' +
+      extra,
   };
 }
 
@@ -195,11 +201,17 @@ export async function inboundStep(c: StepContext): Promise<string> {
 
 /** The spam filter's test pattern (GTUBE): every rspamd refuses a message that holds it. */
 export const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
+/**
+ * rspamd's pattern for "add header" (probable spam). Counted only where `gtube_patterns = all`,
+ * which the rehearsal's rspamd has and a host's never does (templates/rspamd/options.inc.hbs).
+ */
+export const GTUBE_ADD_HEADER = 'YJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 
 /**
  * rspamd behind Postfix on port 25, refusing at SMTP time (no bounce to a forged sender): GTUBE,
  * and a message forged in the name of one of the bundle's domains, whose DMARC policy is reject
- * (no DKIM signature, a client outside its SPF).
+ * (no DKIM signature, a client outside its SPF). Probable spam is taken and filed into Junk by
+ * the global Sieve rule, while the ordinary message of the inbound step is in the INBOX.
  */
 export async function spamStep(c: StepContext): Promise<string> {
   const { a, b } = c.bundle;
@@ -217,7 +229,201 @@ export async function spamStep(c: StepContext): Promise<string> {
   };
   const gtube = await refusedAtSmtp('GTUBE', OUTSIDE_SENDER, `${GTUBE}\n`);
   const forged = await refusedAtSmtp(`a forgery from ${b.address} (DMARC p=reject)`, b.address, '');
-  return `at SMTP time on port 25: ${gtube}; ${forged}; the ordinary message of the inbound step was accepted`;
+  await send(c, smtp, OUTSIDE_SENDER, a.address, c.state.subjects.probableSpam, `${GTUBE_ADD_HEADER}\n`).catch((e: unknown) => {
+    if (e instanceof StepFailure) throw e;
+    return fail(`probable spam was refused on port 25 (it should be taken and filed into Junk): ${errText(e)}`);
+  });
+  const junk = await fetchAll(c, a, [c.state.subjects.probableSpam], 20_000, 'Junk').catch((e: unknown) => fail(`IMAPS as ${a.address}, Junk: ${errText(e)}`));
+  const spam = junk.get(c.state.subjects.probableSpam);
+  if (!spam) {
+    const inbox = await fetchAll(c, a, [c.state.subjects.probableSpam], 1_000).catch(() => new Map<string, Buffer>());
+    fail(
+      inbox.size > 0
+        ? `probable spam was delivered to the INBOX, not to Junk (its X-Spam header: ${/^X-Spam:.*$/im.exec(headerBlock(inbox.values().next().value as Buffer))?.[0] ?? 'none'})`
+        : `probable spam is in neither Junk nor INBOX after 20 s; Dovecot's last lines:\n${tail(await c.host.dovecotLog(), 5)}`,
+    );
+  }
+  const inbox = await fetchAll(c, a, [c.state.subjects.inbound]).catch((e: unknown) => fail(`IMAPS as ${a.address}: ${errText(e)}`));
+  if (!inbox.has(c.state.subjects.inbound)) fail('the ordinary message of the inbound step is not in the INBOX after 20 s');
+  return `at SMTP time on port 25: ${gtube}; ${forged}; probable spam (rspamd's add-header pattern) taken, marked "${/^X-Spam:.*$/im.exec(headerBlock(spam))?.[0] ?? ''}" and filed into Junk by the global Sieve rule; the ordinary message is in the INBOX`;
+}
+
+// ---- learning: IMAPSieve teaches rspamd ---------------------------------------------------------
+
+/**
+ * What rspamd's Bayes has learned, as rspamd itself keeps it: the `learns_spam` and `learns_ham`
+ * fields of its `RS` hash in Redis (the controller's /stat reports them only minutes later).
+ */
+async function bayesLearned(c: StepContext): Promise<{ spam: number; ham: number }> {
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = connect({ host: LISTEN, port: c.host.profile.ports.redis });
+    let buf = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`Redis on ${c.host.profile.ports.redis} did not answer within 5 s`));
+    }, 5_000);
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      // *2, then two bulk strings ($n + data, or $-1 for a field not there yet).
+      if (/^\*2\r\n(\$-1\r\n|\$\d+\r\n[^\r]*\r\n){2}$/.test(buf)) {
+        clearTimeout(timer);
+        s.end();
+        resolve(buf);
+      }
+    });
+    s.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    s.write('HMGET RS learns_spam learns_ham\r\n');
+  }).catch((e: unknown) => fail(`reading rspamd's learned counts from Redis: ${errText(e)}`));
+  const values = [...reply.matchAll(/\$(-1|\d+)\r\n(?:([^\r]*)\r\n)?/g)].map((m) => (m[1] === '-1' ? 0 : Number(m[2])));
+  return { spam: values[0] ?? 0, ham: values[1] ?? 0 };
+}
+
+/** rspamd's last log lines about learning, for a failure reason. */
+function learnLines(log: string): string {
+  return log.split('\n').filter((l) => /learn/i.test(l)).slice(-4).join('\n') || '(nothing about learning)';
+}
+
+async function waitLearned(c: StepContext, kind: 'spam' | 'ham', above: number, timeoutMs = 15_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const now = (await bayesLearned(c))[kind];
+    if (now > above || Date.now() > deadline) return now;
+    await sleep(300);
+  }
+}
+
+/** Move the message with `subject` from `from` to `to` over IMAPS as `box`. */
+async function moveMessage(c: StepContext, box: Mailbox, subject: string, from: string, to: string): Promise<void> {
+  const client = await imapClient(c, box.address, box.password);
+  await client.connect();
+  try {
+    const lock = await client.getMailboxLock(from);
+    try {
+      const uids = await client.search({ subject }, { uid: true });
+      const uid = Array.isArray(uids) ? uids[0] : undefined;
+      if (uid === undefined) fail(`no message "${subject}" in ${from} of ${box.address}`);
+      const moved = await client.messageMove(String(uid), to, { uid: true });
+      if (!moved) fail(`IMAP MOVE of "${subject}" from ${from} to ${to} failed`);
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await client.logout().catch(() => client.close());
+  }
+}
+
+/**
+ * Moving a message into Junk over IMAP teaches rspamd spam, moving one out teaches ham: shown by
+ * rspamd's learned counts before and after, read from its Redis.
+ */
+export async function learningStep(c: StepContext): Promise<string> {
+  const { a } = c.bundle;
+  const before = await bayesLearned(c);
+  await moveMessage(c, a, c.state.subjects.inbound, 'INBOX', 'Junk');
+  const spam = await waitLearned(c, 'spam', before.spam);
+  if (spam <= before.spam) fail(`moving a message into Junk taught rspamd nothing: rspamd's learned spam stays at ${spam}; Dovecot's last lines:\n${tail(await c.host.dovecotLog(), 5)}\nrspamd on learning:\n${learnLines(await c.host.spamLog())}`);
+  // The same message back out of Junk (rspamd takes back the spam it learned and learns ham; the
+  // probable spam of the spam step would teach nothing: rspamd learns nothing from a test pattern).
+  await moveMessage(c, a, c.state.subjects.inbound, 'Junk', 'INBOX');
+  const ham = await waitLearned(c, 'ham', before.ham);
+  if (ham <= before.ham) fail(`moving a message out of Junk taught rspamd nothing: rspamd's learned ham stays at ${ham}; Dovecot's last lines:\n${tail(await c.host.dovecotLog(), 5)}\nrspamd on learning:\n${learnLines(await c.host.spamLog())}`);
+  return `IMAP MOVE of a message into Junk: rspamd's learned spam ${before.spam} → ${spam}; the same message out of Junk to the INBOX: learned ham ${before.ham} → ${ham} (rspamd's counts in its Redis)`;
+}
+
+// ---- sieve: ManageSieve, a user's rule, a vacation reply ------------------------------------------
+
+/** The user script the sieve step uploads for mailbox a. */
+export function rehearsalScript(token: string): string {
+  return [
+    'require ["fileinto", "mailbox", "vacation"];',
+    `if header :contains "subject" "${token} rule" {`,
+    '  fileinto :create "Rehearsal";',
+    '  stop;',
+    '}',
+    `vacation :days 1 :subject "Away (selfmail rehearsal ${token})" "This is the rehearsal's vacation reply.";`,
+    '',
+  ].join('\r\n');
+}
+
+async function countInFolder(c: StepContext, box: Mailbox, subject: string, folder: string): Promise<{ count: number; first?: Buffer }> {
+  const client = await imapClient(c, box.address, box.password);
+  await client.connect();
+  try {
+    const lock = await client.getMailboxLock(folder);
+    try {
+      const uids = await client.search({ subject }, { uid: true });
+      const list = Array.isArray(uids) ? uids : [];
+      const msg = list[0] === undefined ? false : await client.fetchOne(String(list[0]), { source: true }, { uid: true });
+      const first = msg ? msg.source : undefined;
+      return first ? { count: list.length, first } : { count: list.length };
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await client.logout().catch(() => client.close());
+  }
+}
+
+/**
+ * ManageSieve on its port: no login before STARTTLS; inside TLS (certificate verified) mailbox a
+ * uploads and activates a script. Its rule files a message by header into a folder of its own;
+ * its vacation rule answers b once, however many messages b sends (the reply leaves through
+ * Postfix's loopback listener for the host's own mail, and is signed there).
+ */
+export async function sieveStep(c: StepContext): Promise<string> {
+  const { a, b } = c.bundle;
+  const { ManageSieve } = await import('./managesieve.js');
+  const target = { host: LISTEN, port: c.host.profile.ports.managesieve, localAddress: CLIENT_ADDRESS, ca: await readTlsCert(c), servername: c.bundle.config.hostname };
+  // First a connection that tries to log in before STARTTLS, with a made-up password (the real
+  // one never crosses a connection without TLS): no mechanism is offered, the attempt is refused.
+  const early = await ManageSieve.open(target).catch((e: unknown) => fail(`ManageSieve on ${target.port}: ${errText(e)}`));
+  try {
+    if (!early.capabilities.some((l) => /^"STARTTLS"/i.test(l))) fail(`ManageSieve offers no STARTTLS: ${early.capabilities.join(' | ')}`);
+    const sasl = early.capabilities.find((l) => /^"SASL"/i.test(l)) ?? '"SASL" ""';
+    if (!/^"SASL" ""$/i.test(sasl)) fail(`ManageSieve offers login mechanisms before STARTTLS: ${sasl}`);
+    const tried = await early.authenticate(a.address, `not-the-password-${c.state.token}`);
+    if (tried.status === 'OK') fail('ManageSieve accepted a login before STARTTLS');
+  } finally {
+    await early.logout();
+  }
+  const ms = await ManageSieve.open(target).catch((e: unknown) => fail(`ManageSieve on ${target.port}: ${errText(e)}`));
+  try {
+    await ms.startTls(target).catch((e: unknown) => fail(`ManageSieve STARTTLS: ${errText(e)}`));
+    const login = await ms.authenticate(a.address, a.password);
+    if (login.status !== 'OK') fail(`ManageSieve login as ${a.address} inside TLS: ${login.status} ${login.text}`);
+    await ms.putScript('rehearsal', rehearsalScript(c.state.token)).catch((e: unknown) => fail(errText(e)));
+    await ms.setActive('rehearsal').catch((e: unknown) => fail(errText(e)));
+  } finally {
+    await ms.logout();
+  }
+  const sub = { port: c.host.profile.ports.submission, secure: false, requireTLS: true, auth: { user: b.address, pass: b.password } };
+  const t = c.state.token;
+  await send(c, sub, b.address, a.address, `selfmail rehearsal ${t} rule`);
+  const ruled = await fetchAll(c, a, [`selfmail rehearsal ${t} rule`], 20_000, 'Rehearsal').catch((e: unknown) => fail(`IMAPS as ${a.address}, folder Rehearsal: ${errText(e)}`));
+  if (ruled.size === 0) fail(`the uploaded rule did not file "selfmail rehearsal ${t} rule" into Rehearsal; Dovecot's last lines:\n${tail(await c.host.dovecotLog(), 5)}`);
+  const away = `Away (selfmail rehearsal ${t})`;
+  for (const n of [1, 2]) await send(c, sub, b.address, a.address, `selfmail rehearsal ${t} vacation ${n}`);
+  const delivered = await fetchAll(c, a, [1, 2].map((n) => `selfmail rehearsal ${t} vacation ${n}`));
+  if (delivered.size < 2) fail(`the two messages to ${a.address} were not both delivered within 20 s`);
+  // Both were delivered, so both vacation decisions are taken: wait for the reply to arrive.
+  const replies = await (async () => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const r = await countInFolder(c, b, away, 'INBOX');
+      if (r.count > 0 || Date.now() > deadline) return r;
+      await sleep(300);
+    }
+  })();
+  if (replies.count === 0) fail(`no vacation reply reached ${b.address} within 20 s; Postfix's last lines:\n${tail(await c.host.postfixLog(), 5)}`);
+  await sleep(2_000);
+  const settled = await countInFolder(c, b, away, 'INBOX');
+  if (settled.count !== 1) fail(`${settled.count} vacation replies reached ${b.address} for two messages: it must answer once per sender and period`);
+  const sigs = [...headerBlock(settled.first ?? replies.first ?? Buffer.alloc(0)).matchAll(/^DKIM-Signature:[^\n]*(?:\n[ \t][^\n]*)*/gim)].map((m) => /\ba=([\w-]+)/.exec(m[0])?.[1]);
+  for (const algo of ['rsa-sha256', 'ed25519-sha256']) if (!sigs.includes(algo)) fail(`the vacation reply carries no ${algo} DKIM signature (found: ${sigs.join(', ') || 'none'})`);
+  return `ManageSieve: no login before STARTTLS; inside TLS (certificate verified) ${a.address} uploaded and activated a script; its header rule filed a message into Rehearsal; its vacation rule answered ${b.address} once for two messages, the reply signed rsa-sha256 + ed25519-sha256`;
 }
 
 // ---- 4. IMAPS --------------------------------------------------------------------------------
@@ -237,15 +443,15 @@ async function imapClient(c: StepContext, user: string, pass: string) {
   } as ConstructorParameters<typeof ImapFlow>[0]);
 }
 
-/** Fetch the sources of the messages with `subjects` from `box`'s INBOX, waiting for delivery. */
-async function fetchAll(c: StepContext, box: Mailbox, subjects: string[], timeoutMs = 20_000): Promise<Map<string, Buffer>> {
+/** Fetch the sources of the messages with `subjects` from `box`'s `folder`, waiting for delivery. */
+async function fetchAll(c: StepContext, box: Mailbox, subjects: string[], timeoutMs = 20_000, folder = 'INBOX'): Promise<Map<string, Buffer>> {
   const client = await imapClient(c, box.address, box.password);
   await client.connect();
   const found = new Map<string, Buffer>();
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const lock = await client.getMailboxLock('INBOX');
+      const lock = await client.getMailboxLock(folder);
       try {
         for (const s of subjects.filter((x) => !found.has(x))) {
           const uids = await client.search({ subject: s }, { uid: true });
@@ -272,7 +478,7 @@ export async function imapStep(c: StepContext): Promise<string> {
   const toB = await fetchAll(c, b, [subjects.submission, subjects.submissions]).catch((e: unknown) => fail(`IMAPS login or fetch as ${b.address}: ${errText(e)}`));
   const toA = await fetchAll(c, a, [subjects.inbound]).catch((e: unknown) => fail(`IMAPS login or fetch as ${a.address}: ${errText(e)}`));
   for (const [k, v] of [...toB, ...toA]) c.state.sources.set(k, v);
-  const missing = Object.values(subjects).filter((s) => !c.state.sources.has(s));
+  const missing = [subjects.submission, subjects.submissions, subjects.inbound].filter((s) => !c.state.sources.has(s));
   if (missing.length > 0) {
     const log = tail(await c.host.postfixLog(), 8);
     fail(`not delivered within 20 s: ${missing.join('; ')}\npostfix log:\n${log}`);
@@ -498,9 +704,10 @@ export async function refusalsStep(c: StepContext): Promise<{ reason: string; ch
       const name = 'no cleartext IMAP listener';
       const dovecot = c.host.dovecotGroup;
       const listening = await listeningPorts(dovecot === undefined ? [] : [dovecot]);
-      const others = listening.filter((p) => p !== ports.imaps);
+      // ManageSieve speaks STARTTLS and takes no login before it (the sieve step shows it).
+      const others = listening.filter((p) => p !== ports.imaps && p !== ports.managesieve);
       const ok = listening.includes(ports.imaps) && others.length === 0;
-      checks.push({ name, ok, reason: `Dovecot listens on TCP ${listening.join(', ') || 'nothing'}; IMAPS is ${ports.imaps}${others.length ? `; unexpected listeners: ${others.join(', ')}` : ''}` });
+      checks.push({ name, ok, reason: `Dovecot listens on TCP ${listening.join(', ') || 'nothing'}; IMAPS is ${ports.imaps}, ManageSieve ${ports.managesieve}${others.length ? `; unexpected listeners: ${others.join(', ')}` : ''}` });
     })(),
   ]);
   const order = (n: string) => ORDER.findIndex((o) => n.startsWith(o));

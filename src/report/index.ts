@@ -55,6 +55,7 @@ export const FORWARDED_PORTS: PortForward[] = [
   { proto: 'TCP', port: STANDARD_PORTS.submissions, what: 'submission with TLS: your mail clients sending' },
   { proto: 'TCP', port: STANDARD_PORTS.submission, what: 'submission with STARTTLS: older mail clients sending' },
   { proto: 'TCP', port: STANDARD_PORTS.imaps, what: 'IMAP with TLS: your mail clients reading' },
+  { proto: 'TCP', port: STANDARD_PORTS.managesieve, what: 'ManageSieve with STARTTLS: your mail clients editing your mail rules' },
 ];
 
 /** The report's content as data (pure). */

@@ -71,7 +71,7 @@ export const rspamdService: ServiceModule = {
     const { ports } = ctx.profile;
     // DNS to the host's own resolver: unbound on loopback port 53 in production, the rehearsal's
     // NSD (which answers for the bundle's zones only) in the rehearsal.
-    const model = { listen: LOOPBACK, ports: rspamdPorts(ports.spam), redis: `${LOOPBACK}:${ports.redis}`, resolver: `${LOOPBACK}:${ports.dns}` };
+    const model = { listen: LOOPBACK, ports: rspamdPorts(ports.spam), redis: `${LOOPBACK}:${ports.redis}`, resolver: `${LOOPBACK}:${ports.dns}`, rehearsal: ctx.profile.kind === 'rehearsal' };
     const files: BundleFile[] = [
       textFile(`${LOCAL}/worker-proxy.inc`, await render('rspamd', 'worker-proxy.inc', model), 'rspamd milter for port 25, on loopback'),
       textFile(`${LOCAL}/worker-normal.inc`, await render('rspamd', 'worker-normal.inc', model), 'rspamd scanner, on loopback'),

@@ -62,6 +62,8 @@ export const PACKAGE_OF: Record<string, string> = {
   nsenter: 'util-linux',
   testssl: 'testssl.sh',
   drill: 'ldnsutils',
+  sievec: 'dovecot-sieve',
+  rspamc: 'rspamd',
 };
 
 export interface RunOptions {

@@ -63,7 +63,7 @@ describe('selfmail rehearse', () => {
     const { code, report } = await rehearse(['--bundle', demo]);
     expect(report.ok, summary(report)).toBe(true);
     expect(code).toBe(0);
-    expect(report.steps.map((s) => s.id)).toEqual(['dns', 'submission', 'inbound', 'spam', 'imap', 'authentication', 'refusals']);
+    expect(report.steps.map((s) => s.id)).toEqual(['dns', 'submission', 'inbound', 'spam', 'imap', 'authentication', 'learning', 'sieve', 'refusals']);
     for (const s of report.steps) {
       expect(s.ok, `${s.id}: ${s.reason}`).toBe(true);
       expect(s.ms).toBeGreaterThanOrEqual(0);
@@ -72,6 +72,10 @@ describe('selfmail rehearse', () => {
     expect(refusals.checks?.length).toBe(6);
     expect(refusals.checks!.every((c) => c.ok)).toBe(true);
     expect(report.steps.find((s) => s.id === 'authentication')!.reason).toMatch(/rsa-sha256 and ed25519-sha256/);
+    const reason = (id: string) => report.steps.find((s) => s.id === id)!.reason;
+    expect(reason('spam')).toMatch(/GTUBE refused \(EMESSAGE: 5\d\d .*DMARC p=reject\) refused .*filed into Junk/);
+    expect(reason('learning')).toMatch(/learned spam (\d+) → \d+.*learned ham \d+ → \d+/);
+    expect(reason('sieve')).toMatch(/no login before STARTTLS.*filed a message into Rehearsal.*answered \S+ once for two messages, the reply signed rsa-sha256 \+ ed25519-sha256/);
     expect(report.cleanup.leftover).toEqual([]);
     await expectNothingLeft();
   }, 90_000);
@@ -102,7 +106,7 @@ describe('selfmail rehearse', () => {
     expect(code).toBe(4);
     expect(report.ok).toBe(false);
     const byId = new Map(report.steps.map((s) => [s.id, s]));
-    for (const id of ['dns', 'submission', 'inbound', 'spam', 'imap', 'refusals']) expect(byId.get(id)?.ok, `${id}: ${byId.get(id)?.reason}`).toBe(true);
+    for (const id of ['dns', 'submission', 'inbound', 'spam', 'imap', 'learning', 'sieve', 'refusals']) expect(byId.get(id)?.ok, `${id}: ${byId.get(id)?.reason}`).toBe(true);
     const dkim = byId.get('authentication')!;
     expect(dkim.ok).toBe(false);
     expect(dkim.reason).toMatch(/DKIM rsa-sha256 s=\S+ d=example\.org does not verify/);

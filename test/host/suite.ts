@@ -297,6 +297,21 @@ export function pristineTier(release: TierRelease): void {
     expect(exposed).toEqual([]);
   }, 5 * MINUTE);
 
+  it('rehearses the bundle on loopback on this release: spam, learning and sieve pass with its rspamd and Dovecot, nothing left running', async () => {
+    // The rehearsal beside the live host, with this release's own daemons (Dovecot 2.4 and
+    // rspamd 3.12 on Debian 13): what `selfmail rehearse` shows here holds for this release.
+    const r = await host.exec(['selfmail', 'rehearse', '--bundle', BUNDLE, '--json'], { timeout: 5 * MINUTE });
+    const report = JSON.parse(r.stdout) as { ok: boolean; steps: Array<{ id: string; ok: boolean; reason: string }>; cleanup: { leftover: unknown[] } };
+    const summary = report.steps.map((x) => `${x.ok ? 'ok' : 'FAIL'} ${x.id}: ${x.reason}`).join('\n');
+    expect(report.ok, summary).toBe(true);
+    expect(r.code).toBe(0);
+    expect(report.steps.map((x) => x.id)).toEqual(expect.arrayContaining(['spam', 'learning', 'sieve']));
+    expect(report.cleanup.leftover).toEqual([]);
+    // Nothing of the rehearsal is left: no temporary root, no second rspamd.
+    expect((await host.exec(['sh', '-c', 'ls -d /tmp/selfmail-rehearse-* 2>/dev/null | wc -l'])).stdout.trim()).toBe('0');
+    expect((await host.exec(['sh', '-c', 'pgrep -c -x rspamd -P 1 || true'])).stdout.trim()).toBe('1');
+  }, 6 * MINUTE);
+
   it('bans an address after failed logins: IMAP (dovecot), SMTP AUTH (postfix-sasl), SSH (sshd)', async () => {
     const [imapClient, smtpClient, sshClient] = NET.clients;
     for (let i = 0; i < 6; i++) {

@@ -23,7 +23,7 @@ describe('firewall model', () => {
     const ctx = hostContext();
     const m = firewallModel(ctx.config, ctx.profile);
     expect(m.tcpOpen).toEqual([25, 53, 80, 443]);
-    expect(m.tcpLimited).toEqual([465, 587, 993]);
+    expect(m.tcpLimited).toEqual([465, 587, 993, 4190]);
     expect(m.udpOpen).toEqual([53]);
   });
 

@@ -34,7 +34,7 @@ describe('REPORT.md', () => {
   it('lists the ports to forward by hand and says to switch UPnP off, for port-forward setups only', async () => {
     const text = await report({ ingress: 'port-forward', listenIpv4: '192.168.1.20' });
     expect(text).toContain('(192.168.1.20)');
-    for (const port of [25, 53, 80, 443, 465, 587, 993]) expect(text).toMatch(new RegExp(`\\| ${port} \\|`));
+    for (const port of [25, 53, 80, 443, 465, 587, 993, 4190]) expect(text).toMatch(new RegExp(`\\| ${port} \\|`));
     expect(text).toMatch(/switch UPnP off/);
     expect(text).toContain('Do not forward SSH (22)');
     const direct = await report();
@@ -76,7 +76,7 @@ describe('reportSummary', () => {
     expect(lines.length).toBeLessThanOrEqual(7);
     expect(lines.join('\n')).toContain('DS records for example.org, example.net');
     expect(lines.join('\n')).toContain('PTR');
-    expect(lines.join('\n')).toContain('forward ports 25, 53, 80, 443, 465, 587, 993 by hand to 192.168.1.20, and switch UPnP off');
+    expect(lines.join('\n')).toContain('forward ports 25, 53, 80, 443, 465, 587, 993, 4190 by hand to 192.168.1.20, and switch UPnP off');
     expect(lines.join('\n')).toContain('At example.com');
     expect(lines.join('\n')).not.toMatch(FORBIDDEN);
     expect(summaryLines(ctx)).toEqual(lines);
