@@ -18,6 +18,8 @@ export const INIT_FLAGS = `  --domain NAME              mail domain; repeatable;
   --acme-ca NAME             the CA named in CAA records (default letsencrypt.org)
   --no-dnssec                do not sign the zones (for registrars that take no DS)
   --target RELEASE           debian-13 | debian-12: the mail host's release (default: this machine's)
+  --spam-lookups LIST        outside blocklists the spam filter may ask: spamhaus, surbl (default: none;
+                             each learns about every message: REPORT.md says what)
   --out DIR                  bundle directory (default ./selfmail-bundle)
   --config FILE              YAML or JSON with the same settings; flags override it
   --non-interactive          never prompt; report every missing or invalid value at once

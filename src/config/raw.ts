@@ -20,6 +20,8 @@ export interface RawInput {
   dnssec?: boolean;
   /** `debian-13` or `debian-12`: the release the bundle is written for. */
   target?: string;
+  /** Outside lookups for the spam filter, opted in (`spamhaus`, `surbl`), or `none`. */
+  spamLookups?: string[];
 
   // Requests that exist only to be refused with an explanation (src/policy/).
   tunnelProvider?: string;
@@ -52,6 +54,7 @@ export const FLAG_OF: Record<RawKey, string> = {
   acmeCa: '--acme-ca',
   dnssec: '--no-dnssec',
   target: '--target',
+  spamLookups: '--spam-lookups',
   tunnelProvider: '--tunnel-provider',
   relayHost: '--relay-host',
   dkimKey: '--dkim-key',

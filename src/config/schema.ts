@@ -3,6 +3,7 @@
  * problem at once. Refusals (src/policy/) are checked in the same pass; any refusal makes the
  * whole request fail with exit 3, and the input problems found are listed with it.
  */
+import { SPAM_LOOKUP_NAMES } from '../rspamd/lookups.js';
 import { InputError, type InputIssue, RefusalError } from '../errors.js';
 import { refusals } from '../policy/refusals.js';
 import { type Release, SUPPORTED_TEXT, parseRelease } from './release.js';
@@ -92,6 +93,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
   const { users, admin } = resolveMailboxes(r, domains);
   const adminSshFrom = resolveSsh(r);
   const target = resolveTarget(r);
+  const spamLookups = resolveSpamLookups(r);
   const acmeCa = r.v.acmeCa !== undefined ? r.take('acmeCa', r.v.acmeCa, parseDomainName(r.v.acmeCa)) : (DEFAULT_ACME_CA as DomainName);
 
   if (refused.length > 0) throw new RefusalError(refused, r.issues);
@@ -113,6 +115,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
     acmeCa: acmeCa!,
     dnssec: r.v.dnssec ?? true,
     target: target!,
+    spamLookups,
   };
   return { config, warnings: r.warnings };
 }
@@ -278,6 +281,25 @@ function resolveSsh({ v, take, problem }: Pass): Cidr[] {
   return adminSshFrom;
 }
 
+/**
+ * The spam filter's outside lookups: names from src/rspamd/lookups.ts, each value a name or a
+ * comma-separated list of names; `none` alone for none (the default).
+ */
+function resolveSpamLookups({ v, problem }: Pass): string[] {
+  const names = (v.spamLookups ?? []).flatMap((x) => x.split(',')).map((x) => x.trim().toLowerCase());
+  if (names.length === 1 && names[0] === 'none') return [];
+  const out: string[] = [];
+  const known = `the lookups are ${SPAM_LOOKUP_NAMES.join(', ')} (or none)`;
+  for (const n of names) {
+    if (n === '') problem('spamLookups', `has an empty name; ${known}`);
+    else if (n === 'none') problem('spamLookups', `"none" cannot be combined with other lookups`);
+    else if (!SPAM_LOOKUP_NAMES.includes(n)) problem('spamLookups', `${JSON.stringify(n.slice(0, 40))} is not a lookup selfmail knows; ${known}`);
+    else if (out.includes(n)) problem('spamLookups', `${n} is listed twice`);
+    else out.push(n);
+  }
+  return SPAM_LOOKUP_NAMES.filter((n) => out.includes(n));
+}
+
 /** The release: the host's (a default layer the caller adds), the bundle's, or --target. */
 function resolveTarget({ v, problem }: Pass): Release | undefined {
   if (v.target === undefined) {
@@ -311,5 +333,6 @@ export function toRaw(config: Config): Record<string, unknown> {
     acmeCa: config.acmeCa,
     dnssec: config.dnssec,
     target: config.target,
+    spamLookups: config.spamLookups,
   };
 }

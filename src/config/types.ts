@@ -56,6 +56,11 @@ export interface Config {
   dnssec: boolean;
   /** The Debian release the bundle is written for (the host's, unless --target says otherwise). */
   target: Release;
+  /**
+   * Outside DNS blocklists the spam filter may ask (src/rspamd/lookups.ts), opted in with
+   * --spam-lookups; none by default.
+   */
+  spamLookups: string[];
 }
 
 /** Secrets that come with a run but are never stored in clear: only hashes reach the bundle. */

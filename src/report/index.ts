@@ -9,6 +9,7 @@
 import type { BuildContext, BundleFile, ServiceModule } from '../bundle/types.js';
 import { textFile } from '../bundle/types.js';
 import { STANDARD_PORTS } from '../bundle/layout.js';
+import { lookupsOf } from '../rspamd/lookups.js';
 import type { Config, DomainName } from '../config/types.js';
 import { domainOf, isInZone } from '../config/types.js';
 import type { KeySet } from '../keys/types.js';
@@ -43,6 +44,8 @@ export interface ReportModel {
   dmarcAuthorization: string[];
   adminDomain: DomainName;
   webNames: DomainName[];
+  /** The outside blocklists opted in to, with who learns what. */
+  spamLookups: Array<{ name: string; operator: string; learns: string }>;
   warnings: string[];
 }
 
@@ -91,6 +94,7 @@ export function reportModel(config: Config, keys: Pick<KeySet, 'dnssec'>, warnin
     dmarcAuthorization,
     adminDomain,
     webNames: webNames(config),
+    spamLookups: lookupsOf(config.spamLookups).map((l) => ({ name: l.name, operator: l.operator, learns: l.learns })),
     warnings: [...warnings],
   };
   if (config.ingress === 'port-forward') {

@@ -14,6 +14,7 @@ import { textFile } from '../bundle/types.js';
 import { render } from '../render/index.js';
 import { ToolError } from '../errors.js';
 import { run } from '../tools/run.js';
+import { lookupsOf } from './lookups.js';
 
 /** Where Debian's rspamd reads the site's additions (merged) and overrides (replacing). */
 const LOCAL = 'rspamd/local.d';
@@ -83,8 +84,15 @@ export const rspamdService: ServiceModule = {
       textFile(`${LOCAL}/spf.conf`, await render('rspamd', 'check-local.conf', { module: 'SPF' }), 'SPF checked for every client'),
       textFile(`${LOCAL}/dkim.conf`, await render('rspamd', 'check-local.conf', { module: 'DKIM verification' }), 'DKIM checked for every client'),
     ];
+    const lookups = lookupsOf(ctx.config.spamLookups);
     for (const { module, why } of [...OUTSIDE_MODULES, ...NOT_HERE]) {
+      // The blocklists the user opted in to replace rspamd's stock list; nothing else of rbl runs.
+      if (module === 'rbl' && lookups.length > 0) continue;
       files.push(textFile(`${OVERRIDE}/${module}.conf`, await render('rspamd', 'disabled.conf', { module, why }), `rspamd's ${module} module off`));
+    }
+    if (lookups.length > 0) {
+      const names = lookups.map((l) => l.name);
+      files.push(textFile(`${OVERRIDE}/rbl.conf`, await render('rspamd', 'rbl.conf', { names, ...Object.fromEntries(names.map((n) => [n, true])) }), `rspamd's blocklists, opted in: ${names.join(', ')}`));
     }
     files.push(
       textFile(`${OVERRIDE}/phishing.conf`, await render('rspamd', 'phishing.conf', {}), "rspamd's phishing heuristics without the outside feeds"),
@@ -112,7 +120,8 @@ export const rspamdService: ServiceModule = {
       run('rspamadm', [...vars, 'configdump', '-j', '-c', conf]),
     ]);
     const on = enabledModules(modules.stdout);
-    const leaking = OUTSIDE_MODULES.map((m) => m.module).filter((m) => on.has(m));
+    const lookups = lookupsOf(ctx.config.spamLookups);
+    const leaking = OUTSIDE_MODULES.map((m) => m.module).filter((m) => on.has(m) && !(m === 'rbl' && lookups.length > 0));
     if (leaking.length > 0) {
       throw new ToolError(`rspamd would run ${leaking.join(', ')}, which ${leaking.length > 1 ? 'ask or tell' : 'asks or tells'} an outside service about messages; nothing was written`, 'rspamadm configdump');
     }
@@ -120,7 +129,16 @@ export const rspamdService: ServiceModule = {
     if (misplaced.length > 0) throw new ToolError(`rspamd would run ${misplaced.join(', ')}; nothing was written`, 'rspamadm configdump');
     // And no module it runs names an outside address (a map URL, a lookup service), whatever a
     // release adds to its stock configuration.
-    const named = outsideReferences(JSON.parse(dump.stdout) as Record<string, unknown>, on);
+    const config = JSON.parse(dump.stdout) as Record<string, unknown>;
+    if (lookups.length > 0) {
+      // rbl runs, asking exactly the zones of the lookups opted in to.
+      const asked = rblZones(config.rbl);
+      const wanted = lookups.flatMap((l) => l.zones).sort();
+      if (asked.join(' ') !== wanted.join(' ')) {
+        throw new ToolError(`rspamd's blocklists would ask ${asked.join(', ') || 'nothing'}, not the lookups opted in to (${wanted.join(', ')}); nothing was written`, 'rspamadm configdump');
+      }
+    }
+    const named = outsideReferences(config, lookups.length > 0 ? new Set([...on].filter((m) => m !== 'rbl')) : on);
     if (named.length > 0) {
       throw new ToolError(`rspamd's enabled modules name outside services: ${named.join('; ')}; nothing was written`, 'rspamadm configdump');
     }
@@ -171,6 +189,15 @@ export function outsideReferences(dump: Record<string, unknown>, enabled: Readon
     walk(section, m);
   }
   return found;
+}
+
+/** The DNS zones rspamd's rbl module asks, from its `configdump -j` section. Pure. */
+export function rblZones(section: unknown): string[] {
+  const rbls = (section as { rbls?: Record<string, { rbl?: unknown }> } | undefined)?.rbls ?? {};
+  return Object.values(rbls)
+    .map((r) => r.rbl)
+    .filter((z): z is string => typeof z === 'string')
+    .sort();
 }
 
 /** The modules `rspamadm configdump -m` lists as enabled. Pure. */

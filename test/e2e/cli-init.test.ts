@@ -105,6 +105,7 @@ describe('hostile and invalid values (exit 2, nothing written)', () => {
     ['non-ASCII local part', ['--user', 'ålice@example.org'], /^ {2}--user: "ålice@example\.org" has a local part \(before the @\) that contains a non-ASCII character/m],
     ['over-long label', ['--hostname', `${'a'.repeat(64)}.example.org`], /^ {2}--hostname: "a+\.example\.org" has a label of 64 characters; a label has at most 63$/m],
     ['private address', ['--ipv4', '192.168.1.2'], /^ {2}--ipv4: "192\.168\.1\.2" is a private address \(192\.168\.0\.0\/16\)/m],
+    ['unknown spam lookup', ['--spam-lookups', 'spamhaus,multi.uribl.com'], /^ {2}--spam-lookups: "multi\.uribl\.com" is not a lookup selfmail knows; the lookups are spamhaus, surbl \(or none\)$/m],
   ];
   it.each(hostile)('rejects %s, naming the field and the rule', async (_name, extra, rule) => {
     const out = join(work, 'hostile');

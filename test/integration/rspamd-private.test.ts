@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stageTree } from '../../src/bundle/stage.js';
 import type { BundleFile } from '../../src/bundle/types.js';
-import { OUTSIDE_MODULES, enabledModules, outsideReferences, rspamdService } from '../../src/rspamd/index.js';
+import { OUTSIDE_MODULES, enabledModules, outsideReferences, rblZones, rspamdService } from '../../src/rspamd/index.js';
 import { hostContext, scratchDir } from '../helpers/host-context.js';
 
 let dir: string;
@@ -78,6 +78,19 @@ describe('rspamd, as the bundle configures it', () => {
       await expect(rspamdService.check!(ctx, without)).rejects.toThrow(named);
       await rm(ctx.profile.root, { recursive: true, force: true });
     }
+    // Blocklists opted in to (--spam-lookups) replace rspamd's stock list: rbl runs and asks
+    // exactly their zones; the check refuses a bundle whose rbl would ask any other.
+    const opted = hostContext({ spamLookups: ['spamhaus'] }, { root: join(dir, 'opted') });
+    const optedFiles = await rspamdService.build(opted);
+    await stageTree(optedFiles, opted.profile.root);
+    await expect(rspamdService.check!(opted, optedFiles)).resolves.toBeUndefined();
+    const optedConf = join(opted.profile.root, 'etc/rspamd');
+    const optedDump = JSON.parse(
+      execFileSync('rspamadm', [`--var=CONFDIR=${optedConf}`, `--var=LOCAL_CONFDIR=${optedConf}`, 'configdump', '-j', '-c', join(optedConf, 'rspamd.conf')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+    ) as Record<string, unknown>;
+    expect(rblZones(optedDump.rbl)).toEqual(['dbl.spamhaus.org', 'zen.spamhaus.org']);
+    const asked = { ...opted, config: { ...opted.config, spamLookups: ['surbl'] } };
+    await expect(rspamdService.check!(asked, optedFiles)).rejects.toThrow(/blocklists would ask dbl\.spamhaus\.org, zen\.spamhaus\.org, not the lookups opted in to \(multi\.surbl\.org\)/);
     const ok = join(dir, 'whole');
     const whole = hostContext({}, { root: ok });
     const all = await rspamdService.build(whole);

@@ -40,6 +40,7 @@ describe('resolveConfig', () => {
       acmeCa: 'letsencrypt.org',
       dnssec: true,
       target: 'debian-12',
+      spamLookups: [],
     });
     expect(warnings.join('\n')).toMatch(/documentation address/);
   });
@@ -106,6 +107,18 @@ describe('resolveConfig', () => {
     ]);
     expect(issuesOf(() => resolve({ ns: ['ns1.example.org', 'ns2.example.net'] })).join()).toMatch(/needs one/);
     expect(issuesOf(() => resolve({ ns: ['ns2.example.net=198.51.100.53'] })).join()).toMatch(/none of the name servers is this host/);
+  });
+
+  it('takes outside spam lookups only by name, one at a time or comma-separated; none by default', () => {
+    expect(resolve().config.spamLookups).toEqual([]);
+    expect(resolve({ spamLookups: ['surbl,Spamhaus'] }).config.spamLookups).toEqual(['spamhaus', 'surbl']);
+    expect(resolve({ spamLookups: ['surbl', 'spamhaus'] }).config.spamLookups).toEqual(['spamhaus', 'surbl']);
+    expect(resolve({ spamLookups: ['none'] }).config.spamLookups).toEqual([]);
+    expect(issuesOf(() => resolve({ spamLookups: ['spamhaus', 'uribl'] }))).toEqual(['--spam-lookups: "uribl" is not a lookup selfmail knows; the lookups are spamhaus, surbl (or none)']);
+    expect(issuesOf(() => resolve({ spamLookups: ['spamhaus,spamhaus'] }))).toEqual(['--spam-lookups: spamhaus is listed twice']);
+    expect(issuesOf(() => resolve({ spamLookups: ['none,surbl'] }))).toEqual(['--spam-lookups: "none" cannot be combined with other lookups']);
+    expect(issuesOf(() => resolve({ spamLookups: ['spamhaus,'] }))).toEqual(['--spam-lookups: has an empty name; the lookups are spamhaus, surbl (or none)']);
+    expect(issuesOf(() => resolve({ spamLookups: ['evil'] }, 'file'))[0]).toMatch(/^my\.yaml: spamLookups: "evil" is not a lookup/);
   });
 
   it('round-trips through its raw form (what selfmail.yaml holds)', () => {
