@@ -26,6 +26,7 @@ export function keysTestConfig(over: Partial<Config> = {}): Config {
     admin: 'postmaster@example.org' as Email,
     users: ['alice@example.org' as Email],
     adminSshFrom: [],
+    spamLookups: [],
     ingress: 'direct',
     acmeCa: d('letsencrypt.org'),
     dnssec: true,
