@@ -13,6 +13,7 @@ import { ToolError } from '../errors.js';
 import type { LoadedBundle } from './load.js';
 import { webPaths } from '../web/index.js';
 import { freeServicePorts } from '../bundle/ports.js';
+import type { Question } from './resolver.js';
 import { type Supervisor, requireTool, tail, tcpOpen, waitReady } from './supervisor.js';
 
 /** The loopback address every service listens on. */
@@ -23,7 +24,7 @@ export const CLIENT_ADDRESS = '127.0.0.2';
 export const CLIENT_NAME = 'rehearsal-client.invalid';
 
 /** The programs the rehearsal starts or calls, each checked before anything starts. */
-export const REQUIRED_TOOLS = ['nsd', 'opendkim', 'dovecot', 'postfix', 'delv', 'rspamd', 'redis-server'] as const;
+export const REQUIRED_TOOLS = ['nsd', 'opendkim', 'dovecot', 'postfix', 'delv', 'rspamd', 'redis-server', 'unshare', 'ip', 'nft'] as const;
 
 export interface Host {
   root: string;
@@ -40,6 +41,10 @@ export interface Host {
   anchorFile: string;
   /** Dovecot's process group, to list the ports it listens on. */
   dovecotGroup: number | undefined;
+  /** Every question the rehearsal's resolver (127.0.0.1:53) was asked, and how it answered. */
+  questions: Question[];
+  /** The zones the rehearsal serves. */
+  zones: string[];
 }
 
 /** A fresh temporary root that the daemons' unprivileged users can traverse. */
@@ -157,6 +162,12 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   // NSD first: the signers and the checks ask it.
   const nsd = sup.start('nsd', 'nsd', ['-d', '-c', installedPath(profile, 'nsd/nsd.conf')]);
   await waitReady(nsd, async () => (await resolver.resolveSoa(primary).then(() => true, () => false)), 15_000);
+  // Then the resolver every daemon asks (resolv.conf names it; rspamd is told so), before any of
+  // them starts: in the rehearsal's own network it is the only one there is.
+  const zones = [...new Set(bundle.config.domains.map(String))];
+  const { startResolver } = await import('./resolver.js');
+  const dns = await startResolver(zones, profile.ports.dns);
+  sup.onStop(dns.close);
 
   const milterRsa = profile.ports.milter;
   const rsa = sup.start('opendkim (rsa)', 'opendkim', ['-f', '-x', installedPath(profile, 'opendkim/opendkim.conf')]);
@@ -199,5 +210,5 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   // master leaves the process group of `postfix start-fg` (setsid): follow it by its pid file.
   const masterPid = Number((await readOr(join(mailPaths(profile).postfixQueueDir, 'pid', 'master.pid'))).trim());
   if (Number.isInteger(masterPid) && masterPid > 1) sup.adoptGroup(masterPid);
-  return { root, profile, files, postfixLog, dovecotLog, spamLog: spam.log, resolver, anchorFile, dovecotGroup: dovecot.child.pid };
+  return { root, profile, files, postfixLog, dovecotLog, spamLog: spam.log, resolver, anchorFile, dovecotGroup: dovecot.child.pid, questions: dns.questions, zones };
 }

@@ -5,7 +5,7 @@
  * root removed, on success, on failure and on Ctrl-C.
  */
 import { rm } from 'node:fs/promises';
-import { InterruptedError, SelfmailError } from '../errors.js';
+import { InterruptedError, SelfmailError, ToolError } from '../errors.js';
 import { type Host, makeRoot, requireRootAndTools, startHost } from './host.js';
 import { type LoadedBundle, loadBundle } from './load.js';
 import {
@@ -19,6 +19,7 @@ import {
   learningStep,
   newState,
   realMailboxesStep,
+  privacyStep,
   refusalsStep,
   sieveStep,
   spamStep,
@@ -63,6 +64,8 @@ const STEPS: Array<{ id: string; title: string; run: (c: StepContext) => Promise
   // Before the refusals: Dovecot slows down every login from an address that just failed one.
   { id: 'real-mailboxes', title: 'The bundle\'s own mailboxes log in (--password-file)', run: realMailboxesStep, when: (b) => b.real.length > 0 },
   { id: 'refusals', title: 'What must fail, fails: relaying, AUTH before TLS, wrong passwords, sending as another user, cleartext IMAP', run: refusalsStep },
+  // Last: it judges everything the other steps made the daemons do.
+  { id: 'privacy', title: 'Nothing left the rehearsal: no DNS question beyond its own zones, no packet to any address outside it', run: privacyStep },
 ];
 
 async function timed(id: string, title: string, fn: () => Promise<string | { reason: string; checks: StepResult['checks'] }>): Promise<StepResult> {
@@ -106,6 +109,10 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalReport>
   let cleanup: RehearsalReport['cleanup'] = { leftover: [], rootRemoved: false };
   try {
     root = await makeRoot();
+    // The rehearsal's own network (./isolate.ts): loopback, and a watched link for the rest.
+    const { isolated, prepareNetwork } = await import('./isolate.js');
+    if (!isolated()) throw new ToolError('the rehearsal runs in a network of its own, which `selfmail rehearse` sets up: run it through the CLI', 'selfmail');
+    await prepareNetwork(root);
     host = await Promise.race([startHost(bundle, root, sup), interruptedP]);
     const ctx: StepContext = { bundle, host, state: newState() };
     for (const s of STEPS) {

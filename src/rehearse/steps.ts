@@ -14,7 +14,7 @@ import type { LoadedBundle, Mailbox } from './load.js';
 import { sleep, tail } from './supervisor.js';
 
 export interface StepResult {
-  /** Stable identifier: dns, submission, inbound, spam, imap, authentication, learning, sieve, real-mailboxes, refusals. */
+  /** Stable identifier: dns, submission, inbound, spam, imap, authentication, learning, sieve, real-mailboxes, refusals, privacy. */
   id: string;
   title: string;
   ok: boolean;
@@ -738,4 +738,33 @@ export async function realMailboxesStep(c: StepContext): Promise<string> {
     done.push(box.address);
   }
   return `logged in over SMTP submission and IMAPS as ${done.join(', ')}`;
+}
+
+// ---- privacy: nothing left the rehearsal ----------------------------------------------------------
+
+/**
+ * What the rehearsal's network saw during the whole run (src/rehearse/isolate.ts): the resolver's
+ * log, in which a question for a name outside the rehearsal's zones was answered REFUSED there
+ * and sent nowhere, and the nftables sets of every address outside loopback anything tried to
+ * reach, which must be empty. Pure over its inputs.
+ */
+export function privacyVerdict(questions: ReadonlyArray<{ name: string; type: number; answer: 'nsd' | 'refused' }>, tried: readonly string[], zones: readonly string[]): { ok: boolean; reason: string } {
+  const outside = [...new Set(questions.filter((q) => q.answer === 'refused').map((q) => q.name || '.'))].sort();
+  const inside = questions.filter((q) => q.answer === 'nsd').length;
+  if (tried.length > 0) {
+    return { ok: false, reason: `something in the rehearsal tried to reach ${tried.join(', ')}: no address outside the rehearsal may be contacted` };
+  }
+  if (questions.length === 0) return { ok: false, reason: 'the rehearsal resolver was asked nothing: the daemons did not use it, so this step shows nothing' };
+  const names = outside.length > 0 ? `; ${outside.length} name(s) outside them were answered REFUSED by the rehearsal resolver and asked of no one (${outside.slice(0, 6).join(', ')}${outside.length > 6 ? ', …' : ''})` : '';
+  return {
+    ok: true,
+    reason: `${questions.length} DNS questions, ${inside} for the rehearsal's zones (${zones.join(', ')}) answered by its NSD${names}; no packet to any address outside loopback (nftables: nothing recorded on the rehearsal's only other link)`,
+  };
+}
+
+export async function privacyStep(c: StepContext): Promise<string> {
+  const { triedAddresses } = await import('./isolate.js');
+  const v = privacyVerdict(c.host.questions, await triedAddresses(), c.host.zones);
+  if (!v.ok) fail(v.reason);
+  return v.reason;
 }

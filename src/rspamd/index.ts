@@ -15,6 +15,7 @@ import { render } from '../render/index.js';
 import { ToolError } from '../errors.js';
 import { run } from '../tools/run.js';
 import { lookupsOf } from './lookups.js';
+import { STANDARD_PORTS } from '../bundle/layout.js';
 
 /** Where Debian's rspamd reads the site's additions (merged) and overrides (replacing). */
 const LOCAL = 'rspamd/local.d';
@@ -70,9 +71,10 @@ export const rspamdService: ServiceModule = {
   name: 'rspamd',
   async build(ctx: BuildContext): Promise<BundleFile[]> {
     const { ports } = ctx.profile;
-    // DNS to the host's own resolver: unbound on loopback port 53 in production, the rehearsal's
-    // NSD (which answers for the bundle's zones only) in the rehearsal.
-    const model = { listen: LOOPBACK, ports: rspamdPorts(ports.spam), redis: `${LOOPBACK}:${ports.redis}`, resolver: `${LOOPBACK}:${ports.dns}`, rehearsal: ctx.profile.kind === 'rehearsal' };
+    // DNS to the host's own resolver on loopback port 53: unbound in production; in the
+    // rehearsal's own network, the rehearsal's resolver (src/rehearse/resolver.ts), which logs
+    // every question and sends none beyond the rehearsal's NSD.
+    const model = { listen: LOOPBACK, ports: rspamdPorts(ports.spam), redis: `${LOOPBACK}:${ports.redis}`, resolver: `${LOOPBACK}:${STANDARD_PORTS.dns}`, rehearsal: ctx.profile.kind === 'rehearsal' };
     const files: BundleFile[] = [
       textFile(`${LOCAL}/worker-proxy.inc`, await render('rspamd', 'worker-proxy.inc', model), 'rspamd milter for port 25, on loopback'),
       textFile(`${LOCAL}/worker-normal.inc`, await render('rspamd', 'worker-normal.inc', model), 'rspamd scanner, on loopback'),

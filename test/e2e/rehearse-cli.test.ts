@@ -63,7 +63,7 @@ describe('selfmail rehearse', () => {
     const { code, report } = await rehearse(['--bundle', demo]);
     expect(report.ok, summary(report)).toBe(true);
     expect(code).toBe(0);
-    expect(report.steps.map((s) => s.id)).toEqual(['dns', 'submission', 'inbound', 'spam', 'imap', 'authentication', 'learning', 'sieve', 'refusals']);
+    expect(report.steps.map((s) => s.id)).toEqual(['dns', 'submission', 'inbound', 'spam', 'imap', 'authentication', 'learning', 'sieve', 'refusals', 'privacy']);
     for (const s of report.steps) {
       expect(s.ok, `${s.id}: ${s.reason}`).toBe(true);
       expect(s.ms).toBeGreaterThanOrEqual(0);
@@ -76,6 +76,7 @@ describe('selfmail rehearse', () => {
     expect(reason('spam')).toMatch(/GTUBE refused \(EMESSAGE: 5\d\d .*DMARC p=reject\) refused .*filed into Junk/);
     expect(reason('learning')).toMatch(/learned spam (\d+) → \d+.*learned ham \d+ → \d+/);
     expect(reason('sieve')).toMatch(/no login before STARTTLS.*filed a message into Rehearsal.*answered \S+ once for two messages, the reply signed rsa-sha256 \+ ed25519-sha256/);
+    expect(reason('privacy')).toMatch(/^\d+ DNS questions, \d+ for the rehearsal's zones \(example\.org\) answered by its NSD; .*outside\.invalid.*; no packet to any address outside loopback/);
     expect(report.cleanup.leftover).toEqual([]);
     await expectNothingLeft();
   }, 90_000);
@@ -106,7 +107,7 @@ describe('selfmail rehearse', () => {
     expect(code).toBe(4);
     expect(report.ok).toBe(false);
     const byId = new Map(report.steps.map((s) => [s.id, s]));
-    for (const id of ['dns', 'submission', 'inbound', 'spam', 'imap', 'learning', 'sieve', 'refusals']) expect(byId.get(id)?.ok, `${id}: ${byId.get(id)?.reason}`).toBe(true);
+    for (const id of ['dns', 'submission', 'inbound', 'spam', 'imap', 'learning', 'sieve', 'refusals', 'privacy']) expect(byId.get(id)?.ok, `${id}: ${byId.get(id)?.reason}`).toBe(true);
     const dkim = byId.get('authentication')!;
     expect(dkim.ok).toBe(false);
     expect(dkim.reason).toMatch(/DKIM rsa-sha256 s=\S+ d=example\.org does not verify/);

@@ -26,6 +26,14 @@ export const run: Command = async (args, io) => {
   if (!existsSync(join(resolve(v.bundle), 'selfmail.yaml'))) {
     throw new InputError([{ field: '--bundle', message: `${resolve(v.bundle)} is not a selfmail bundle (no selfmail.yaml); create one with selfmail init --out ${v.bundle}` }]);
   }
+  // The rehearsal runs in a network of its own (src/rehearse/isolate.ts): this same command,
+  // again, inside new namespaces; root and every tool are checked here first.
+  const { isolated, runIsolated } = await import('../../rehearse/isolate.js');
+  if (!isolated()) {
+    const { requireRootAndTools } = await import('../../rehearse/host.js');
+    await requireRootAndTools();
+    return runIsolated();
+  }
   const { rehearse, formatReport } = await import('../../rehearse/index.js');
   io.say('Starting NSD, OpenDKIM, Dovecot and Postfix from the bundle on loopback…');
   const report = await rehearse({
