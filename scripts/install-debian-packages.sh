@@ -2,7 +2,8 @@
 # Installs the Debian packages a selfmail mail host needs, on Debian 13 or Debian 12: the servers
 # (Postfix, Dovecot, OpenDKIM, NSD, unbound, nginx, fail2ban, OpenSSH, rspamd and its Redis), the tools selfmail checks
 # and signs with (ldns, BIND's checkers, nftables), and what keeps the host up on its own
-# (certbot for the certificate, python3-systemd for fail2ban's journal jails).
+# (certbot for the certificate, python3-systemd for fail2ban's journal jails), and iproute2, with
+# which `selfmail rehearse` gives itself a network of its own.
 #
 #   bash scripts/install-debian-packages.sh           a mail host (or the machine running selfmail init)
 #   bash scripts/install-debian-packages.sh --tests   the same plus what the test suite drives them with
@@ -32,13 +33,13 @@ packages=(
   postfix dovecot-core dovecot-imapd dovecot-lmtpd opendkim opendkim-tools nsd ldnsutils
   bind9-utils bind9-dnsutils unbound dns-root-data nftables openssh-server fail2ban python3-systemd
   "$nginx" certbot openssl ca-certificates passwd rspamd redis-server
-  dovecot-sieve dovecot-managesieved
+  dovecot-sieve dovecot-managesieved iproute2
 )
 if [ "$tests" = yes ]; then
-  # swaks and GNU time for the suite and the benchmarks; debootstrap, systemd-nspawn and iproute2
+  # swaks and GNU time for the suite and the benchmarks; debootstrap and systemd-nspawn
   # for the pristine-host tier, which boots fresh Debian roots in network namespaces of its own;
   # testssl.sh, the independent scanner the tier points at every TLS port.
-  packages+=(swaks time debootstrap systemd-container iproute2 testssl.sh)
+  packages+=(swaks time debootstrap systemd-container testssl.sh)
 fi
 missing=()
 for p in "${packages[@]}"; do
