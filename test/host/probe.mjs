@@ -134,6 +134,27 @@ const ops = {
     });
   },
 
+  /**
+   * A client that speaks before its turn: EHLO at once on connecting to port 25 (before the
+   * greeting), then, once the server has had `wait` seconds, MAIL and RCPT. The transcript.
+   */
+  async pregreet(q) {
+    return new Promise((resolve) => {
+      let got = '';
+      const s = netConnect({ host: q.host, port: 25, localAddress: q.from_address });
+      const done = () => { s.destroy(); resolve({ ok: true, transcript: got }); };
+      s.setEncoding('utf8');
+      s.on('data', (d) => (got += d));
+      s.on('error', (e) => { got += `\n[error ${e.code ?? e.message}]`; done(); });
+      s.on('close', done);
+      s.on('connect', () => {
+        s.write('EHLO pregreet.example.net\r\n');
+        setTimeout(() => s.write(`MAIL FROM:<${q.from}>\r\nRCPT TO:<${q.to}>\r\nQUIT\r\n`), (q.wait ?? 8) * 1000);
+      });
+      setTimeout(done, ((q.wait ?? 8) + 10) * 1000);
+    });
+  },
+
   /** Can a TCP connection to host:port be opened from `from_address`? */
   async tcp(q) {
     return new Promise((resolve) => {

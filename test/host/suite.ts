@@ -297,6 +297,17 @@ export function pristineTier(release: TierRelease): void {
     expect(exposed).toEqual([]);
   }, 5 * MINUTE);
 
+  it('refuses at port 25 a client that speaks before the greeting (postscreen), asking no blocklist', async () => {
+    const r = await host.probe<{ transcript: string }>({ op: 'pregreet', host: NET.host4, from_address: NET.clients[2], from: 'bot@example.net', to: ALICE.user, wait: 8 }, 60_000);
+    expect(r.ok, r.error).toBe(true);
+    // postscreen answers RCPT of a client that failed a test with a 5xx, and smtpd never sees it.
+    expect(r.transcript, r.transcript).toMatch(/^5\d\d[ -].*$/m);
+    expect(r.transcript).not.toMatch(/^250 .*Ok$/m);
+    const log = (await host.exec(['journalctl', '-q', '--no-pager', '-o', 'cat', '-t', 'postfix/postscreen'])).stdout;
+    expect(log).toMatch(new RegExp(`PREGREET \\d+ after [\\d.]+ from \\[${NET.clients[2]!.replace(/\./g, '\\.')}\\]`));
+    expect(log).not.toMatch(/DNSBL/);
+  }, 2 * MINUTE);
+
   it('rehearses the bundle on loopback on this release: spam, learning and sieve pass with its rspamd and Dovecot, nothing left running', async () => {
     // The rehearsal beside the live host, with this release's own daemons (Dovecot 2.4 and
     // rspamd 3.12 on Debian 13): what `selfmail rehearse` shows here holds for this release.

@@ -121,6 +121,7 @@ describe('wizard', () => {
       acmeCa: 'letsencrypt.org',
       dnssec: true,
       target: 'debian-12',
+      spamLookups: [],
     });
     expect(r.passwords).toEqual(new Map([['alice@example.org', PW]]));
     // The defaults offered were the safe ones.
