@@ -214,7 +214,7 @@ async function rollback(tx: Transaction, root: string): Promise<void> {
 }
 
 /** The release and SSH admission a bundle records in its selfmail.yaml. */
-async function bundleSettings(entries: readonly BundleEntry[]): Promise<{ target: Release; adminSshFrom: string[] }> {
+async function bundleSettings(entries: readonly BundleEntry[]): Promise<{ target: Release; adminSshFrom: string[]; spamLookups: string[] }> {
   const yaml = entries.find((e) => e.path === 'selfmail.yaml');
   if (!yaml) throw new InputError([{ field: '--bundle', message: 'the bundle has no selfmail.yaml: is it a bundle written by selfmail init?' }]);
   const { parseConfigText } = await import('../config/load.js');
@@ -228,7 +228,7 @@ async function bundleSettings(entries: readonly BundleEntry[]): Promise<{ target
       },
     ]);
   }
-  return { target: r.value, adminSshFrom: raw.adminSshFrom ?? [] };
+  return { target: r.value, adminSshFrom: raw.adminSshFrom ?? [], spamLookups: raw.spamLookups ?? [] };
 }
 
 /** Stop unless the host runs the release the bundle was made for. */
@@ -321,7 +321,7 @@ export async function applyBundle(opts: ApplyOptions): Promise<ApplyResult> {
   const nothingToInstall = changedItems.length === 0 && removals.length === 0 && !needsAccount;
   let tx: Transaction | undefined;
   if (!nothingToInstall) {
-    await validate(items, root, settings.target, result, opts.onProgress);
+    await validate(items, root, settings.target, result, opts.onProgress, settings.spamLookups);
     tx = await install(items, changedItems, removals, needsAccount, root, opts.bundleDir, ids);
     result.backupDir = tx.backupDir;
   } else if (!(await ensureMailRoot(root, ids))) {
@@ -343,14 +343,14 @@ async function sshClientFact(): Promise<{ sshClient?: string }> {
 }
 
 /** Every validator against the staged files; the first failure in the fixed order is thrown. */
-async function validate(items: readonly PlanItem[], root: string, target: Release, result: ApplyResult, onProgress?: (line: string) => void): Promise<void> {
+async function validate(items: readonly PlanItem[], root: string, target: Release, result: ApplyResult, onProgress?: (line: string) => void, spamLookups: readonly string[] = []): Promise<void> {
   const staged = await mkdtemp(join(tmpdir(), 'selfmail-stage-'));
   try {
     await chmod(staged, 0o755);
     await stage(items.filter((it) => it.action !== 'same'), items, staged, root);
     const installed = new Map(items.map((it) => [it.entry.path, it.systemPath]));
     const tree = { staged, root, overlay: topLevelDirs(items.map((it) => it.systemPath)) };
-    const validators = validatorsFor(installed, target);
+    const validators = validatorsFor(installed, target, { spamLookups });
     const { JOURNAL_BACKEND_CHECK, JOURNAL_MODULE, requireTools } = await import('../tools/preflight.js');
     const programs = validators.map((v) => v.cmd).filter((c) => !c.startsWith('/'));
     const journal = validators.some((v) => v.cmd === JOURNAL_BACKEND_CHECK.cmd) ? [JOURNAL_MODULE] : [];

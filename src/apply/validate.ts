@@ -15,6 +15,7 @@ import { ToolError } from '../errors.js';
 import { JOURNAL_BACKEND_CHECK } from '../tools/preflight.js';
 import { type Release, releaseInfo } from '../config/release.js';
 import { hasTool, run } from '../tools/run.js';
+import { OUTSIDE_MODULES, enabledModules } from '../rspamd/index.js';
 
 /** One check by a real tool. */
 export interface Validator {
@@ -38,6 +39,8 @@ export interface Validator {
   ownNetwork?: boolean;
   /** Said instead of the tool's own words when it fails (a missing Python module, say). */
   explain?: string;
+  /** Judges the tool's standard output: a reason to refuse the configuration, or undefined. */
+  judge?: (stdout: string) => string | undefined;
 }
 
 /**
@@ -67,7 +70,7 @@ function zoneOf(bundlePath: string): string | undefined {
  * The checks that apply to a set of installed files (bundle path → system path) of a bundle for
  * `target`, in a fixed order; each only when its service's files are among them. Pure.
  */
-export function validatorsFor(installed: ReadonlyMap<string, string>, target: Release = 'debian-12'): Validator[] {
+export function validatorsFor(installed: ReadonlyMap<string, string>, target: Release = 'debian-12', opts: { spamLookups?: readonly string[] } = {}): Validator[] {
   const paths = [...installed.keys()].sort();
   const has = (prefix: string) => paths.some((p) => p.startsWith(prefix));
   const out: Validator[] = [];
@@ -106,7 +109,23 @@ export function validatorsFor(installed: ReadonlyMap<string, string>, target: Re
     }
   }
   if (has('nginx/')) out.push({ name: 'nginx -t', cmd: 'nginx', args: ['-t', '-q'], ownNetwork: true });
-  if (has('rspamd/')) out.push({ name: 'rspamadm configtest', cmd: 'rspamadm', args: ['configtest'] });
+  if (has('rspamd/')) {
+    out.push({ name: 'rspamadm configtest', cmd: 'rspamadm', args: ['configtest'] });
+    // rspamd itself says what it would run with the host's own files beside the bundle's (an
+    // admin's local.d addition included): none of the modules that ask or tell an outside
+    // service, but the blocklists the bundle opted in to.
+    const optedIn = (opts.spamLookups ?? []).length > 0;
+    out.push({
+      name: 'rspamadm configdump -m (no outside service)',
+      cmd: 'rspamadm',
+      args: ['configdump', '-m'],
+      judge: (stdout) => {
+        const on = enabledModules(stdout);
+        const leaking = OUTSIDE_MODULES.filter((m) => on.has(m.module) && !(m.module === 'rbl' && optedIn));
+        return leaking.length === 0 ? undefined : leaking.map((m) => `rspamd would run ${m.module}: ${m.why}`).join('\n');
+      },
+    });
+  }
   if (has('fail2ban/')) {
     out.push({ name: 'fail2ban-client -t', cmd: 'fail2ban-client', args: ['-t'] });
     out.push({
@@ -224,6 +243,8 @@ export async function runValidator(v: Validator, tree: ValidationTree): Promise<
       ],
       { env: { SELFMAIL_NONLOCAL: v.ownNetwork ? '1' : '' }, timeout: 120_000 },
     );
+    const refused = v.judge?.(r.stdout);
+    if (refused) throw new ToolError(`${v.name} rejected the new configuration:\n${refused}`, v.cmd, refused);
     // Only stderr is searched for warnings: stdout may echo the configuration itself. Under a
     // pseudo-terminal both arrive on stdout.
     out = v.pty ? r.stdout.replace(/\r/g, '') : r.stderr;

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -207,5 +207,18 @@ describe('selfmail apply / verify on real bundles', () => {
     const e = await runCli(['apply', '--bundle', broken, '--root', empty, '--no-reload']);
     expect(e.code).toBe(4);
     expect(await treeDigest(empty)).toBe(before);
+  });
+
+  it("an rspamd file of the host's own that turns an outside lookup back on: apply exits 4 naming it, nothing changed", async () => {
+    const root = await freshRoot();
+    // rspamd's own "override everything" file, beside what the bundle installs: rspamd then runs
+    // rbl despite the bundle's override.d. Only rspamd itself, asked at apply, can tell.
+    await mkdir(join(root, 'etc/rspamd'), { recursive: true });
+    await writeFile(join(root, 'etc/rspamd/rspamd.conf.override'), 'rbl {\n  enabled = true;\n}\n');
+    const before = await treeDigest(root);
+    const r = await runCli(['apply', '--bundle', demo, '--root', root, '--no-reload']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/rspamadm configdump -m \(no outside service\) rejected the new configuration:\s+rspamd would run rbl: It asks DNS blocklists/);
+    expect(await treeDigest(root)).toBe(before);
   });
 });

@@ -77,6 +77,15 @@ describe('apply helpers', () => {
     // Dovecot 2.4 opens the certificate and key only with -x.
     expect(validatorsFor(new Map([['dovecot/users', '/etc/dovecot/users']]), 'debian-13').map((v) => [v.name, v.args])).toEqual([['doveconf -n -x', ['-n', '-x']]]);
     expect(validatorsFor(new Map())).toEqual([]);
+    // rspamd: configtest, then rspamd's own list of what it would run, judged.
+    const spam = new Map([['rspamd/local.d/options.inc', '/etc/rspamd/local.d/options.inc']]);
+    const guard = validatorsFor(spam).find((v) => v.name === 'rspamadm configdump -m (no outside service)')!;
+    expect(guard.args).toEqual(['configdump', '-m']);
+    expect(guard.judge!('Modules enabled: dkim, spf, dmarc\nModules disabled (explicitly): rbl\n')).toBeUndefined();
+    expect(guard.judge!('Modules enabled: dkim, rbl, fuzzy_check\n')).toMatch(/^rspamd would run rbl: .*\nrspamd would run fuzzy_check: .*fuzzy1\.rspamd\.com/);
+    const opted = validatorsFor(spam, 'debian-12', { spamLookups: ['spamhaus'] }).find((v) => v.judge)!;
+    expect(opted.judge!('Modules enabled: dkim, rbl\n')).toBeUndefined();
+    expect(opted.judge!('Modules enabled: dkim, rbl, asn\n')).toMatch(/^rspamd would run asn: /);
   });
 
   it('overlays the folders the tools write to and those the files go to, and refuses roots overlayfs cannot name', () => {
