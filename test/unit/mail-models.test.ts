@@ -68,6 +68,10 @@ describe('postfix model', () => {
       for (const path of line.match(/\/[a-z][^\s,]*/g) ?? []) expect(path.startsWith('/tmp/r/')).toBe(true);
     }
     expect(main).toMatch(/^smtpd_forbid_bare_newline = normalize$/m);
+    // Two postscreen listeners (IPv4, IPv6) share one cache only through proxymap: a plain btree is
+    // locked by the first, and the second dies at every connection.
+    expect(main).toMatch(/^postscreen_cache_map = proxy:btree:\/tmp\/r\/var\/lib\/postfix\/postscreen_cache$/m);
+    expect(main).toMatch(/^postscreen_dnsbl_sites =$/m);
     expect(main).toMatch(/^smtp_tls_security_level = dane$/m);
     const master = await render('postfix', 'master.cf', m);
     expect(master).not.toMatch(/^smtp\s+inet/m);
