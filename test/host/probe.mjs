@@ -155,6 +155,29 @@ const ops = {
     });
   },
 
+  /**
+   * ManageSieve (4190) before STARTTLS: the greeting's capabilities, then a login with a made-up
+   * password (never a real one over a connection without TLS). The transcript.
+   */
+  async sieveEarly(q) {
+    return new Promise((resolve) => {
+      let got = '';
+      let sent = false;
+      const s = netConnect({ host: q.host, port: 4190, localAddress: q.from_address });
+      const done = () => { s.destroy(); resolve({ ok: true, transcript: got }); };
+      s.setEncoding('utf8');
+      s.setTimeout(15_000, done);
+      s.on('error', (e) => { got += `[error ${e.code ?? e.message}]`; done(); });
+      s.on('data', (d) => {
+        got += d;
+        if (!sent && /^OK\b/m.test(got)) {
+          sent = true;
+          s.write(`AUTHENTICATE "PLAIN" "${Buffer.from(`\0${q.user}\0not-the-password`).toString('base64')}"\r\n`);
+        } else if (sent && /\n(NO|BYE)\b/.test(got)) done();
+      });
+    });
+  },
+
   /** Can a TCP connection to host:port be opened from `from_address`? */
   async tcp(q) {
     return new Promise((resolve) => {

@@ -333,6 +333,24 @@ export function pristineTier(release: TierRelease): void {
     expect(log).not.toMatch(/DNSBL/);
   }, 2 * MINUTE);
 
+  it('serves ManageSieve on 4190 to the outside: no login before STARTTLS, then TLS 1.2 and 1.3 with the bundle certificate', async () => {
+    const early = await host.probe<{ transcript: string }>({ op: 'sieveEarly', host: NET.host4, from_address: NET.clients[2], user: ALICE.user });
+    expect(early.ok, early.error).toBe(true);
+    expect(early.transcript, early.transcript).toMatch(/^"STARTTLS"\r?$/m);
+    // No login mechanism offered before TLS (an empty SASL list, or none).
+    expect(early.transcript).not.toMatch(/^"SASL" "[^"]+"/m);
+    expect(early.transcript).toMatch(/\nNO .*(TLS|SSL)/i);
+    const anchor = join(host.dir, 'sieve-ca.pem');
+    await writeFile(anchor, await host.read(`root/bundle/keys/tls/cert.pem`));
+    for (const version of ['-tls1_2', '-tls1_3']) {
+      const r = await host.fromOutside(['openssl', 's_client', '-connect', `${NET.host4}:4190`, '-starttls', 'sieve', '-servername', HOSTNAME, '-verify_hostname', HOSTNAME, '-CAfile', anchor, '-verify_return_error', version], { input: '', timeout: 30_000 });
+      expect(r.code, `${version}: ${r.stdout.slice(-1500)}${r.stderr.slice(-800)}`).toBe(0);
+      expect(r.stdout).toMatch(/Verify return code: 0 \(ok\)/);
+      // OpenSSL names the protocol in its "New, TLSv1.x, Cipher is …" line.
+      expect(r.stdout).toMatch(new RegExp(`^New, TLSv1\\.${version.slice(-1)}, Cipher is `, 'm'));
+    }
+  }, 2 * MINUTE);
+
   it('rehearses the bundle on loopback on this release: spam, learning and sieve pass with its rspamd and Dovecot, nothing left running', async () => {
     // The rehearsal beside the live host, with this release's own daemons (Dovecot 2.4 and
     // rspamd 3.12 on Debian 13): what `selfmail rehearse` shows here holds for this release.
