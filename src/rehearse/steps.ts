@@ -295,24 +295,31 @@ async function waitLearned(c: StepContext, kind: 'spam' | 'ham', above: number, 
   }
 }
 
-/** Move the message with `subject` from `from` to `to` over IMAPS as `box`. */
-async function moveMessage(c: StepContext, box: Mailbox, subject: string, from: string, to: string): Promise<void> {
+/** Log in over IMAPS as `box`, hold `folder`'s lock while `fn` runs, log out. */
+async function inFolder<T>(c: StepContext, box: Mailbox, folder: string, fn: (client: Awaited<ReturnType<typeof imapClient>>) => Promise<T>): Promise<T> {
   const client = await imapClient(c, box.address, box.password);
   await client.connect();
   try {
-    const lock = await client.getMailboxLock(from);
+    const lock = await client.getMailboxLock(folder);
     try {
-      const uids = await client.search({ subject }, { uid: true });
-      const uid = Array.isArray(uids) ? uids[0] : undefined;
-      if (uid === undefined) fail(`no message "${subject}" in ${from} of ${box.address}`);
-      const moved = await client.messageMove(String(uid), to, { uid: true });
-      if (!moved) fail(`IMAP MOVE of "${subject}" from ${from} to ${to} failed`);
+      return await fn(client);
     } finally {
       lock.release();
     }
   } finally {
     await client.logout().catch(() => client.close());
   }
+}
+
+/** Move the message with `subject` from `from` to `to` over IMAPS as `box`. */
+async function moveMessage(c: StepContext, box: Mailbox, subject: string, from: string, to: string): Promise<void> {
+  await inFolder(c, box, from, async (client) => {
+    const uids = await client.search({ subject }, { uid: true });
+    const uid = Array.isArray(uids) ? uids[0] : undefined;
+    if (uid === undefined) fail(`no message "${subject}" in ${from} of ${box.address}`);
+    const moved = await client.messageMove(String(uid), to, { uid: true });
+    if (!moved) fail(`IMAP MOVE of "${subject}" from ${from} to ${to} failed`);
+  });
 }
 
 /**
@@ -349,22 +356,13 @@ export function rehearsalScript(token: string): string {
 }
 
 async function countInFolder(c: StepContext, box: Mailbox, subject: string, folder: string): Promise<{ count: number; first?: Buffer }> {
-  const client = await imapClient(c, box.address, box.password);
-  await client.connect();
-  try {
-    const lock = await client.getMailboxLock(folder);
-    try {
-      const uids = await client.search({ subject }, { uid: true });
-      const list = Array.isArray(uids) ? uids : [];
-      const msg = list[0] === undefined ? false : await client.fetchOne(String(list[0]), { source: true }, { uid: true });
-      const first = msg ? msg.source : undefined;
-      return first ? { count: list.length, first } : { count: list.length };
-    } finally {
-      lock.release();
-    }
-  } finally {
-    await client.logout().catch(() => client.close());
-  }
+  return inFolder(c, box, folder, async (client) => {
+    const uids = await client.search({ subject }, { uid: true });
+    const list = Array.isArray(uids) ? uids : [];
+    const msg = list[0] === undefined ? false : await client.fetchOne(String(list[0]), { source: true }, { uid: true });
+    const first = msg ? msg.source : undefined;
+    return first ? { count: list.length, first } : { count: list.length };
+  });
 }
 
 /**
