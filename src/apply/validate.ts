@@ -15,7 +15,7 @@ import { ToolError } from '../errors.js';
 import { JOURNAL_BACKEND_CHECK } from '../tools/preflight.js';
 import { type Release, releaseInfo } from '../config/release.js';
 import { hasTool, run } from '../tools/run.js';
-import { OUTSIDE_MODULES, enabledModules } from '../rspamd/index.js';
+import { enabledModules, outsideModulesOn } from '../rspamd/index.js';
 
 /** One check by a real tool. */
 export interface Validator {
@@ -120,8 +120,7 @@ export function validatorsFor(installed: ReadonlyMap<string, string>, target: Re
       cmd: 'rspamadm',
       args: ['configdump', '-m'],
       judge: (stdout) => {
-        const on = enabledModules(stdout);
-        const leaking = OUTSIDE_MODULES.filter((m) => on.has(m.module) && !(m.module === 'rbl' && optedIn));
+        const leaking = outsideModulesOn(enabledModules(stdout), optedIn);
         return leaking.length === 0 ? undefined : leaking.map((m) => `rspamd would run ${m.module}: ${m.why}`).join('\n');
       },
     });

@@ -123,7 +123,7 @@ export const rspamdService: ServiceModule = {
     ]);
     const on = enabledModules(modules.stdout);
     const lookups = lookupsOf(ctx.config.spamLookups);
-    const leaking = OUTSIDE_MODULES.map((m) => m.module).filter((m) => on.has(m) && !(m === 'rbl' && lookups.length > 0));
+    const leaking = outsideModulesOn(on, lookups.length > 0).map((m) => m.module);
     if (leaking.length > 0) {
       throw new ToolError(`rspamd would run ${leaking.join(', ')}, which ${leaking.length > 1 ? 'ask or tell' : 'asks or tells'} an outside service about messages; nothing was written`, 'rspamadm configdump');
     }
@@ -191,6 +191,14 @@ export function outsideReferences(dump: Record<string, unknown>, enabled: Readon
     walk(section, m);
   }
   return found;
+}
+
+/**
+ * The outside modules among those rspamd runs (`on`), rbl left out when the bundle opted in to
+ * blocklists (`--spam-lookups`): what must not run. Pure; init's check and apply's share it.
+ */
+export function outsideModulesOn(on: ReadonlySet<string>, lookupsOptedIn: boolean): Array<{ module: string; why: string }> {
+  return OUTSIDE_MODULES.filter((m) => on.has(m.module) && !(m.module === 'rbl' && lookupsOptedIn));
 }
 
 /** The DNS zones rspamd's rbl module asks, from its `configdump -j` section. Pure. */
