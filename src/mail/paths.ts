@@ -52,6 +52,18 @@ export interface MailPaths {
   spamController: { host: string; port: number };
 }
 
+export interface RspamdPorts {
+  /** The milter Postfix's port 25 talks to. */
+  proxy: number;
+  normal: number;
+  controller: number;
+}
+
+/** rspamd's three workers: the milter port of the profile, the next two for the others. */
+export function rspamdPorts(spam: number): RspamdPorts {
+  return { proxy: spam, normal: spam + 1, controller: spam + 2 };
+}
+
 /** Every path and address the three services share, under `profile`. */
 export function mailPaths(profile: Profile): MailPaths {
   const queue = sysPath(profile, '/var/spool/postfix');
@@ -69,8 +81,7 @@ export function mailPaths(profile: Profile): MailPaths {
     milterEd25519: { host: MILTER_HOST, port: profile.ports.milter + 1 },
     milterSpam: { host: MILTER_HOST, port: profile.ports.spam },
     localSubmission: { host: MILTER_HOST, port: profile.ports.localSubmission },
-    // rspamd's workers take ports.spam (proxy), +1 (scanner), +2 (controller): src/rspamd.
-    spamController: { host: MILTER_HOST, port: profile.ports.spam + 2 },
+    spamController: { host: MILTER_HOST, port: rspamdPorts(profile.ports.spam).controller },
   };
 }
 

@@ -2,7 +2,7 @@
  * The rehearsal's own network: `selfmail rehearse` runs again inside a new network namespace and
  * mount namespace (unshare). There, loopback is the rehearsal's alone; every other destination is
  * routed to a veth link whose packets the rehearsal's nftables table counts, records by address
- * and drops; and /etc/resolv.conf (bind-mounted, in this mount namespace only) names the
+ * and refuses; and /etc/resolv.conf (bind-mounted, in this mount namespace only) names the
  * rehearsal's resolver on 127.0.0.1:53, which logs every question (./resolver.ts). What the
  * daemons try to reach outside is then seen, not assumed: the `privacy` step reads both.
  */

@@ -15,6 +15,7 @@ import { render } from '../render/index.js';
 import { ToolError } from '../errors.js';
 import { run } from '../tools/run.js';
 import { lookupsOf } from './lookups.js';
+import { rspamdPorts } from '../mail/paths.js';
 import { STANDARD_PORTS } from '../bundle/layout.js';
 
 /** Where Debian's rspamd reads the site's additions (merged) and overrides (replacing). */
@@ -54,18 +55,6 @@ export const OUTSIDE_MODULES: ReadonlyArray<{ module: string; why: string }> = [
 const NOT_HERE: ReadonlyArray<{ module: string; why: string }> = [
   { module: 'dkim_signing', why: 'OpenDKIM signs outbound mail with the bundle\'s keys; rspamd only verifies.' },
 ];
-
-export interface RspamdPorts {
-  /** The milter Postfix's port 25 talks to. */
-  proxy: number;
-  normal: number;
-  controller: number;
-}
-
-/** rspamd's three workers: the milter port of the profile, the next two for the others. */
-export function rspamdPorts(spam: number): RspamdPorts {
-  return { proxy: spam, normal: spam + 1, controller: spam + 2 };
-}
 
 export const rspamdService: ServiceModule = {
   name: 'rspamd',
