@@ -22,6 +22,7 @@ import { askIngress } from './steps/ingress.js';
 import { askNameServers } from './steps/nameservers.js';
 import { askMailboxes } from './steps/mailboxes.js';
 import { askAdmin } from './steps/admin.js';
+import { askSpamLookups } from './steps/spam.js';
 import { review } from './steps/review.js';
 
 export type { Prompter } from './prompter.js';
@@ -54,7 +55,7 @@ export const runWizard: Ask = async (input, passwords, io, hashed) =>
   wizard(input, passwords, io, { prompter: await inquirerPrompter(io), interfaces: networkInterfaces, ...(hashed ? { hashed } : {}) });
 
 /** The questions in order, one step per file under ./steps/; the review comes after them. */
-const STEPS: readonly Step[] = [askNames, askIngress, askNameServers, askMailboxes, askAdmin];
+const STEPS: readonly Step[] = [askNames, askIngress, askNameServers, askMailboxes, askAdmin, askSpamLookups];
 
 /**
  * Ask for everything that is still missing, check each answer with the schema, show a review, and

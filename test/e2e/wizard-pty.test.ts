@@ -144,6 +144,8 @@ describe('the wizard on a terminal', () => {
     await t.type('');
     await t.waitFor('Networks allowed to reach SSH');
     await t.type('203.0.113.0/24');
+    await t.waitFor('Outside spam blocklists');
+    await t.type('');
     await t.waitFor('Review:');
     await t.waitFor('Write the bundle with these settings?');
     await t.type('');

@@ -103,6 +103,7 @@ const oneDomain: Step[] = [
   ['same password again', PW],
   ['Admin address', ''],
   ['SSH', ''],
+  ['spam blocklists', ''],
   ['Write the bundle', ''],
 ];
 
@@ -158,6 +159,7 @@ describe('wizard', () => {
       ['Admin address', 'postmaster+reports@example.net'],
       ['Admin address', 'ops@example.com'],
       ['SSH', '203.0.113.7/24'],
+      ['spam blocklists', ''],
       ['Write the bundle', true],
     ]);
     expect(r.config).toMatchObject({
@@ -238,6 +240,7 @@ describe('wizard', () => {
       ['Admin address', ''],
       ['SSH', '203.0.113.0/33'],
       ['SSH', '203.0.113.0/24'],
+      ['spam blocklists', ''],
       ['Write the bundle', ''],
     ];
     const r = await run(empty(), steps);
@@ -279,8 +282,23 @@ describe('wizard', () => {
     expect(select?.default).toBe('direct');
   });
 
+  it('asks no outside blocklist by default, says who would learn what, and takes only the ones it knows', async () => {
+    const base = oneDomain.filter(([m]) => m !== 'spam blocklists' && m !== 'Write the bundle');
+    const none = await run(empty(), oneDomain);
+    const q = none.asked.find((a) => a.message.includes('spam blocklists'))!;
+    expect(q.default).toBe('none');
+    expect(q.why).toMatch(/None by default/);
+    expect(q.why).toMatch(/spamhaus: The Spamhaus Project .* learns the address of every server that sends you mail/);
+    expect(none.config.spamLookups).toEqual([]);
+    expect(none.io.out.join('\n')).toMatch(/Spam blocklists\s+none: local checks only/);
+    const some = await run(empty(), [...base, ['spam blocklists', 'dnsbl.example.com'], ['spam blocklists', 'spamhaus surbl'], ['Write the bundle', '']]);
+    expect(some.asked.find((a) => a.message.includes('spam blocklists'))!.rejected[0]).toMatch(/dnsbl\.example\.com/);
+    expect(some.config.spamLookups).toEqual(['spamhaus', 'surbl']);
+    expect(some.io.out.join('\n')).toMatch(/Spam blocklists\s+spamhaus, surbl \(asked about every message/);
+  });
+
   it('does not ask again what flags or the config file gave', async () => {
-    const file = sourced({ ipv4: '198.51.100.25', adminSshFrom: ['198.51.100.0/24'] }, 'file', 'setup.yaml');
+    const file = sourced({ ipv4: '198.51.100.25', adminSshFrom: ['198.51.100.0/24'], spamLookups: ['surbl'] }, 'file', 'setup.yaml');
     const flags = sourced({ domains: ['example.org'], users: ['alice@example.org', 'bob@example.org'], dnssec: false, target: 'debian-12' }, 'flag');
     const r = await run(
       overlay(file, flags),
@@ -298,8 +316,8 @@ describe('wizard', () => {
       { passwords: new Map([['Alice@example.org', 'from the password file']]) },
     );
     const messages = r.asked.map((a) => a.message).join('\n');
-    expect(messages).not.toMatch(/Mail domain|Public IPv4|DNSSEC|Mailboxes|SSH|Password for alice/);
-    expect(r.config).toMatchObject({ domains: ['example.org'], ipv4: '198.51.100.25', dnssec: false, adminSshFrom: ['198.51.100.0/24'] });
+    expect(messages).not.toMatch(/Mail domain|Public IPv4|DNSSEC|Mailboxes|SSH|Password for alice|blocklists/);
+    expect(r.config).toMatchObject({ domains: ['example.org'], ipv4: '198.51.100.25', dnssec: false, adminSshFrom: ['198.51.100.0/24'], spamLookups: ['surbl'] });
     expect(r.input.origins).toMatchObject({ domains: 'flag', users: 'flag', ipv4: 'file', adminSshFrom: 'file', hostname: 'wizard' });
     expect([...r.passwords.keys()].sort()).toEqual(['Alice@example.org', 'bob@example.org']);
   });
@@ -319,6 +337,7 @@ describe('wizard', () => {
         ['Password for bob', PW],
         ['same password again', PW],
         ['Admin address', ''],
+        ['spam blocklists', ''],
         ['Write the bundle', ''],
       ],
       { hashed: new Set(['alice@example.org']) },
@@ -366,6 +385,7 @@ describe('wizard', () => {
       ['same password again', PW],
       ['Admin address', ''],
       ['SSH', ''],
+      ['spam blocklists', ''],
       ['Write the bundle', ''],
     ]);
     const dflt = (m: string) => r.asked.find((a) => a.message.includes(m))?.default;
@@ -397,6 +417,7 @@ describe('wizard', () => {
       ['Mailboxes', ''],
       ['Admin address', ''],
       ['SSH', ''],
+      ['spam blocklists', ''],
       ['Write the bundle', ''],
     ]);
     expect(r.config).toMatchObject({ domains: ['example.org'], hostname: 'mx.example.org', ipv4: '198.51.100.25', users: ['alice@example.org'] });

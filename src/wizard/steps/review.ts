@@ -64,6 +64,7 @@ export function reviewLines(config: Config, passwordState: (u: Email) => string)
     ['Admin address', config.admin],
     ['SSH reachable from', config.adminSshFrom.length > 0 ? config.adminSshFrom.join(', ') : 'nowhere: closed to the network'],
     ['CA in CAA records', config.acmeCa],
+    ['Spam blocklists', config.spamLookups.length > 0 ? `${config.spamLookups.join(', ')} (asked about every message: REPORT.md says who learns what)` : 'none: local checks only, no one is asked'],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return ['Review:', ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)];
