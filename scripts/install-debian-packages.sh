@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a selfmail mail host needs, on Debian 13 or Debian 12: the servers
-# (Postfix, Dovecot, OpenDKIM, NSD, unbound, nginx, fail2ban, OpenSSH, rspamd and its Redis), the tools selfmail checks
+# (Postfix, Dovecot, NSD, unbound, nginx, fail2ban, OpenSSH, rspamd and its Redis), the tools selfmail checks
 # and signs with (ldns, BIND's checkers, nftables), and what keeps the host up on its own
 # (certbot for the certificate, python3-systemd for fail2ban's journal jails), and iproute2, with
 # which `selfmail rehearse` gives itself a network of its own.
@@ -30,7 +30,7 @@ case "$version" in
   *) echo "selfmail supports Debian 13 and Debian 12; this system is ${version:-unknown}" >&2; exit 1 ;;
 esac
 packages=(
-  postfix dovecot-core dovecot-imapd dovecot-lmtpd opendkim opendkim-tools nsd ldnsutils
+  postfix dovecot-core dovecot-imapd dovecot-lmtpd nsd ldnsutils
   bind9-utils bind9-dnsutils unbound dns-root-data nftables openssh-server fail2ban python3-systemd
   "$nginx" certbot openssl ca-certificates passwd rspamd redis-server
   dovecot-sieve dovecot-managesieved iproute2

@@ -119,7 +119,7 @@ export interface CheckOutcome {
 
 /** The key files each service's check reads beside its own files: a change there concerns it too. */
 const CHECK_READS_KEYS: Record<string, readonly string[]> = {
-  opendkim: ['keys/tls/', 'keys/dkim/'],
+  rspamd: ['keys/tls/', 'keys/dkim/'],
 };
 const DEFAULT_KEY_READS = ['keys/tls/'] as const;
 
@@ -158,7 +158,7 @@ export async function checkBundle(
 ): Promise<CheckOutcome> {
   if (process.getuid?.() !== 0) {
     throw new ToolError(
-      'the checks with the real tools (postfix check, doveconf, opendkim -n, nsd-checkzone, …) run on a throwaway copy as root, ' +
+      'the checks with the real tools (postfix check, doveconf, rspamadm configtest, nsd-checkzone, …) run on a throwaway copy as root, ' +
         'and selfmail writes no bundle it has not checked: run selfmail init as root, on the mail host where the keys will be used. Nothing was written.',
       'selfmail',
     );
@@ -204,7 +204,7 @@ export async function checkBundle(
         };
         const files = await m.build(ctx);
         // The TLS key and certificate are read by several services; other keys are staged by
-        // the checks of the services that read them (OpenDKIM its DKIM keys).
+        // the checks of the services that read them.
         await stageTree([...keyFilesUnder(built.keys, 'keys/tls/'), ...files], root);
         const t = Date.now();
         if ((await m.check!(ctx, files)) === 'not-checked') unchecked.push(m.name);

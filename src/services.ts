@@ -6,11 +6,10 @@ import type { ServiceModule } from './bundle/types.js';
 
 /** Loaded lazily so that `selfmail --help` never imports a template engine or a crypto library. */
 export async function services(): Promise<ServiceModule[]> {
-  const [dns, postfix, dovecot, opendkim, nft, ssh, f2b, unbound, web, acme, rspamd, report] = await Promise.all([
+  const [dns, postfix, dovecot, nft, ssh, f2b, unbound, web, acme, rspamd, report] = await Promise.all([
     import('./dns/service.js'),
     import('./postfix/index.js'),
     import('./dovecot/index.js'),
-    import('./opendkim/index.js'),
     import('./nftables/index.js'),
     import('./ssh/index.js'),
     import('./fail2ban/index.js'),
@@ -24,7 +23,6 @@ export async function services(): Promise<ServiceModule[]> {
     dns.dnsService,
     postfix.postfixService,
     dovecot.dovecotService,
-    opendkim.opendkimService,
     nft.nftablesService,
     ssh.sshService,
     f2b.fail2banService,

@@ -77,6 +77,8 @@ export interface ApplyResult {
   enabled: string[];
   started: string[];
   reloaded: string[];
+  /** Units of earlier versions stopped and disabled (OpenDKIM's, since rspamd signs). */
+  retired: string[];
   /** Why units were not started or reloaded, when they were not. */
   reloadSkipped?: string;
   /** With dryRun: a unified diff of what would change (secret files named, never shown). */
@@ -151,7 +153,7 @@ const VALIDATOR_CONCURRENCY = 4;
 /**
  * Lay out the files to install under `staged` at their system paths, with their owners and modes,
  * and every folder with the owner and mode it has (or will get) on the host: the overlay shows the
- * uppermost layer's folder, so a 0700 staging folder would hide /etc/opendkim from opendkim. Files
+ * uppermost layer's folder, so a 0700 staging folder would hide /var/lib/rspamd/dkim from _rspamd. Files
  * already in place need no copy: the overlay shows the installed ones beneath.
  */
 async function stage(items: readonly PlanItem[], all: readonly PlanItem[], staged: string, root: string): Promise<void> {
@@ -289,6 +291,7 @@ export async function applyBundle(opts: ApplyOptions): Promise<ApplyResult> {
     enabled: [],
     started: [],
     reloaded: [],
+    retired: [],
     kept: items.filter((it) => it.kept).map((it) => ({ bundlePath: it.entry.path, systemPath: it.systemPath, reason: it.kept ?? '' })),
     warnings: [...warnings, ...serialWarnings(changedItems)],
   };
@@ -333,6 +336,7 @@ export async function applyBundle(opts: ApplyOptions): Promise<ApplyResult> {
   result.enabled = outcome.enabled;
   result.started = outcome.started;
   result.reloaded = [...outcome.reloaded, ...outcome.restarted].sort();
+  result.retired = outcome.retired;
   if (outcome.skipped) result.reloadSkipped = outcome.skipped;
   return result;
 }
@@ -453,15 +457,15 @@ async function install(
 
 /** Units after a successful install; if one does not run, the install is undone and the units restarted on the old files. */
 async function startUnits(units: ReturnType<typeof unitPlan>, root: string, noReload: boolean, tx: Transaction | undefined): Promise<UnitOutcome> {
-  if (noReload) return { enabled: [], started: [], reloaded: [], restarted: [], skipped: '--no-reload' };
-  if (root !== '/') return { enabled: [], started: [], reloaded: [], restarted: [], skipped: 'installed under another root' };
+  if (noReload) return { enabled: [], started: [], reloaded: [], restarted: [], retired: [], skipped: '--no-reload' };
+  if (root !== '/') return { enabled: [], started: [], reloaded: [], restarted: [], retired: [], skipped: 'installed under another root' };
   try {
     return await applyUnits(units);
   } catch (err) {
     if (!tx || !(err instanceof ToolError)) throw err;
     await rollback(tx, root);
     // Back on the previous files: the units a change concerned take them again (best effort).
-    await applyUnits({ ...units, daemonReload: true }).catch(() => undefined);
+    await applyUnits({ ...units, daemonReload: true }, { retire: false }).catch(() => undefined);
     throw new ToolError(`${err.message}\napply: every file was restored as it was before`, err.tool, err.output);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ruleFor, systemPathOf } from '../bundle/layout.js';
+import { FORMER_LOCATIONS, ruleFor, systemPathOf } from '../bundle/layout.js';
 import type { InstallRule } from '../bundle/layout.js';
 import type { Ids } from '../bundle/owners.js';
 import { ToolError } from '../errors.js';
@@ -122,12 +122,17 @@ export async function planRemovals(entries: readonly BundleEntry[], root: string
   }
   const now = new Set(entries.map((e) => e.path));
   const out: Removal[] = [];
-  for (const { path } of listed) {
-    if (now.has(path) || !ruleFor(path)) continue;
-    const systemPath = systemPathOf(path);
+  const consider = async (path: string, systemPath: string) => {
     const target = join(root, systemPath);
     const st = await lstatOrUndefined(target);
     if (st?.isFile()) out.push({ bundlePath: path, systemPath, target, mode: st.mode & 0o7777 });
+  };
+  for (const { path } of listed) {
+    // Where an earlier version of selfmail installed it (OpenDKIM's key folder), whether or not
+    // the bundle still has it.
+    for (const f of FORMER_LOCATIONS) if (path.startsWith(f.from)) await consider(path, f.to + path.slice(f.from.length));
+    if (now.has(path) || !ruleFor(path)) continue;
+    await consider(path, systemPathOf(path));
   }
   return out;
 }
@@ -164,15 +169,17 @@ export async function diffOf(items: PlanItem[], removals: Removal[], bundleDir: 
     parts.push(header + r.stdout);
   }
   for (const r of removals) {
-    parts.push(`# ${r.systemPath}: removed (the bundle no longer has ${r.bundlePath}; a copy stays in the backup)\n`);
+    const now = ruleFor(r.bundlePath) ? systemPathOf(r.bundlePath) : undefined;
+    const why = now && now !== r.systemPath ? `${r.bundlePath} is installed at ${now} now` : `the bundle no longer has ${r.bundlePath}`;
+    parts.push(`# ${r.systemPath}: removed (${why}; a copy stays in the backup)\n`);
   }
   return parts.join('');
 }
 
 /**
  * Mode and owner of a folder apply creates: always owned by root, since a service that could
- * write beside its keys could swap them (OpenDKIM refuses such a path); 0750 with the files'
- * group when everything beneath is secret to one group (e.g. /etc/opendkim/keys), else 0755.
+ * write beside its keys could swap them (rspamd and Dovecot read their keys after dropping root); 0750 with the files'
+ * group when everything beneath is secret to one group (e.g. /var/lib/rspamd/dkim), else 0755.
  */
 export function dirPolicy(items: readonly PlanItem[]): (d: string) => { mode: number; uid: number; gid: number } {
   return (d) => {

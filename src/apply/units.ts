@@ -4,7 +4,11 @@
  * Deciding is pure (`unitPlan`); doing is `applyUnits`.
  */
 import { existsSync } from 'node:fs';
-import { ruleFor } from '../bundle/layout.js';
+import { lstat, readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { connect } from 'node:net';
+import { STANDARD_PORTS, ruleFor } from '../bundle/layout.js';
+import { MILTER_HOST, rspamdPorts } from '../mail/paths.js';
 import { ToolError } from '../errors.js';
 import { run } from '../tools/run.js';
 
@@ -15,7 +19,6 @@ import { run } from '../tools/run.js';
 export const DEBIAN_UNITS = [
   'nsd.service',
   'unbound.service',
-  'opendkim.service',
   'dovecot.service',
   'postfix.service',
   'nginx.service',
@@ -27,7 +30,7 @@ export const DEBIAN_UNITS = [
 
 /**
  * How a unit takes a new configuration. A reload keeps clients connected (SMTP sessions, the SSH
- * session apply may run in); NSD, unbound and OpenDKIM bind their sockets at start only, a
+ * session apply may run in); NSD and unbound bind their sockets at start only, a
  * oneshot unit redoes its work only when restarted, and Dovecot's reload waits up to 20 s for its
  * old processes where a restart takes a moment (IMAP clients reconnect by themselves).
  */
@@ -36,17 +39,15 @@ const RELOADS = new Set(['postfix.service', 'nginx.service', 'ssh.service', 'fai
 /**
  * The order apply brings units up in: the name servers first (Debian's default NSD listens on
  * every address, unbound's loopback port included), the resolver switch after unbound, the
- * signers before Postfix hands them mail, Postfix before Dovecot (Dovecot's LMTP and auth sockets
- * live in Postfix's queue, which Postfix completes at its first start on a fresh host). Units
- * not listed follow, by name.
+ * filter and signer (rspamd) before Postfix hands it mail, Postfix before Dovecot (Dovecot's LMTP
+ * and auth sockets live in Postfix's queue, which Postfix completes at its first start on a fresh
+ * host). Units not listed follow, by name.
  */
 export const START_ORDER = [
   'nsd.service',
   'unbound.service',
   'selfmail-resolver.service',
   'selfmail-firewall.service',
-  'opendkim.service',
-  'opendkim-ed25519.service',
   'redis-server.service',
   'rspamd.service',
   'postfix.service',
@@ -55,6 +56,13 @@ export const START_ORDER = [
   'fail2ban.service',
   'ssh.service',
 ];
+
+/**
+ * Units of earlier selfmail versions that no longer serve a bundle: the two OpenDKIM signers,
+ * whose work rspamd does since it signs both algorithms. Apply stops and disables them where they
+ * still run (a host set up before), after the units that took over are up.
+ */
+export const RETIRED_UNITS = ['opendkim.service', 'opendkim-ed25519.service'] as const;
 
 /** `units` sorted by START_ORDER, the others after them by name. Pure. */
 export function inStartOrder(units: readonly string[]): string[] {
@@ -114,6 +122,8 @@ export interface UnitOutcome {
   started: string[];
   reloaded: string[];
   restarted: string[];
+  /** Retired units that were running or enabled here, now stopped and disabled. */
+  retired: string[];
   /** Why units were enabled but not started (no service manager running), or nothing was done. */
   skipped?: string;
 }
@@ -136,11 +146,13 @@ export async function unitLog(unit: string): Promise<string> {
 
 /**
  * Enable every wanted unit and, when systemd runs, start those that are not running and reload
- * or restart the running ones a change concerns. Throws ToolError naming each unit that is not
- * active afterwards, with its last log lines.
+ * or restart the running ones a change concerns; once all run, stop and disable the
+ * RETIRED_UNITS (not with `retire: false`: a rollback's files may still need them). Throws
+ * ToolError naming each unit that is not active afterwards, with its last log lines.
  */
-export async function applyUnits(plan: UnitPlan): Promise<UnitOutcome> {
-  const out: UnitOutcome = { enabled: [], started: [], reloaded: [], restarted: [] };
+export async function applyUnits(plan: UnitPlan, opts: { retire?: boolean } = {}): Promise<UnitOutcome> {
+  const retire = opts.retire ?? true;
+  const out: UnitOutcome = { enabled: [], started: [], reloaded: [], restarted: [], retired: [] };
   const running = systemdRunning();
   if (running && plan.daemonReload) await run('systemctl', ['daemon-reload']);
   // Offline (a chroot, an image) `systemctl enable` still links the units: they start at boot.
@@ -154,6 +166,7 @@ export async function applyUnits(plan: UnitPlan): Promise<UnitOutcome> {
   if (toEnable.length > 0) await run('systemctl', ['enable', '--quiet', ...toEnable], { timeout: 120_000 });
   out.enabled = [...plan.wanted];
   if (!running) {
+    if (retire) out.retired = await retireUnits(false);
     out.skipped = 'no service manager (systemd) is running here: the units are enabled and start at the next boot';
     return out;
   }
@@ -166,16 +179,95 @@ export async function applyUnits(plan: UnitPlan): Promise<UnitOutcome> {
       // A unit that failed on Debian's defaults at boot may have hit its start limit.
       if (state === 'failed') await run('systemctl', ['reset-failed', u], { okCodes: [0, 1] });
       await startOrExplain(['start', u]);
+      await untilListening(u);
     } else if (plan.touched.includes(u)) {
       const reload = RELOADS.has(u);
       (reload ? out.reloaded : out.restarted).push(u);
       await startOrExplain([reload ? 'reload-or-restart' : 'restart', u]);
+      await untilListening(u);
     }
   }
   const failed: string[] = [];
   for (const u of plan.wanted) if ((await activeState(u)) !== 'active') failed.push(u);
   if (failed.length > 0) throw await unitsFailed(failed);
+  // Only once everything that took over runs.
+  if (retire) out.retired = await retireUnits(true);
   return out;
+}
+
+/**
+ * Stop (when systemd runs) and disable the RETIRED_UNITS this host still has. A unit whose file
+ * the bundle shipped is gone by now (apply removed it): it may still run, and its link in a
+ * `.wants` folder points nowhere; both go. Returns the units that were running or enabled.
+ */
+async function retireUnits(running: boolean): Promise<string[]> {
+  const done: string[] = [];
+  for (const u of RETIRED_UNITS) {
+    let acted = false;
+    if (running && (await activeState(u)) === 'active') {
+      await run('systemctl', ['stop', u], { timeout: 120_000 });
+      acted = true;
+    }
+    const enabled = (await run('systemctl', ['is-enabled', u], { okCodes: [0, 1, 4] })).stdout.trim();
+    if (enabled === 'enabled') {
+      await run('systemctl', ['disable', '--quiet', u], { timeout: 120_000 });
+      acted = true;
+    }
+    for (const link of await danglingWants(u)) {
+      await unlink(link);
+      acted = true;
+    }
+    if (acted) done.push(u);
+  }
+  return done;
+}
+
+/** Links named `unit` in /etc/systemd/system/*.wants whose target no longer exists. */
+async function danglingWants(unit: string): Promise<string[]> {
+  const base = '/etc/systemd/system';
+  const out: string[] = [];
+  for (const d of await readdir(base).catch(() => [] as string[])) {
+    if (!d.endsWith('.wants')) continue;
+    const link = join(base, d, unit);
+    const st = await lstat(link).catch(() => undefined);
+    if (st?.isSymbolicLink() && !existsSync(link)) out.push(link);
+  }
+  return out;
+}
+
+/**
+ * Units that are active before they serve: rspamd loads its rules for seconds after systemd calls
+ * it started, and until its milter answers, Postfix defers every submission (the signer is
+ * missing). Apply waits for the port, so that a host it returns from signs mail.
+ */
+const LISTENS_ON: Record<string, { host: string; port: number }> = {
+  'rspamd.service': { host: MILTER_HOST, port: rspamdPorts(STANDARD_PORTS.spam).proxy },
+};
+
+async function untilListening(unit: string, timeoutMs = 120_000): Promise<void> {
+  const at = LISTENS_ON[unit];
+  if (!at) return;
+  const deadline = Date.now() + timeoutMs;
+  while (!(await tcpAnswers(at.host, at.port))) {
+    if (Date.now() > deadline || (await activeState(unit)) !== 'active') {
+      const log = await unitLog(unit);
+      throw new ToolError(`${unit} did not open ${at.host}:${at.port} within ${timeoutMs / 1000} s${log ? `; its last log lines:\n${log.replace(/^/gm, '    ')}` : ''}`, 'systemctl');
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function tcpAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+    s.setTimeout(1000, () => done(false));
+  });
 }
 
 async function startOrExplain(args: string[]): Promise<void> {

@@ -100,13 +100,11 @@ export function validatorsFor(installed: ReadonlyMap<string, string>, target: Re
   }
   if (has('ssh/')) out.push({ name: 'sshd -t', cmd: 'sshd', args: ['-t'] });
   if (has('unbound/')) out.push({ name: 'unbound-checkconf', cmd: 'unbound-checkconf', args: [], seeds: [UNBOUND_ROOT_KEY] });
-  // As root, opendkim -n rejects keys that root does not own; the daemon reads them as opendkim.
-  // Every instance's file (opendkim.conf, opendkim-ed25519.conf) is checked.
-  for (const p of paths) {
-    const sys = installed.get(p);
-    if (/^opendkim\/opendkim[^/]*\.conf$/.test(p) && sys) {
-      out.push({ name: `opendkim -n -x ${sys}`, cmd: 'opendkim', args: ['-n', '-x', sys], asUser: 'opendkim' });
-    }
+  // rspamd's workers read the DKIM keys they sign with as _rspamd, after dropping root: each one
+  // opens (head reads none of their bytes, so no key reaches an output).
+  const dkimKeys = paths.filter((p) => /^keys\/dkim\/.+\.(private|rspamd)$/.test(p)).map((p) => installed.get(p)).filter((p): p is string => p !== undefined);
+  if (dkimKeys.length > 0) {
+    out.push({ name: 'DKIM keys readable by rspamd (_rspamd)', cmd: 'head', args: ['-q', '-c', '0', '--', ...dkimKeys], asUser: '_rspamd', explain: `rspamd (user _rspamd) cannot open every DKIM key of the bundle (${dkimKeys.join(', ')}), so it could not sign with them` });
   }
   if (has('nginx/')) out.push({ name: 'nginx -t', cmd: 'nginx', args: ['-t', '-q'], ownNetwork: true });
   if (has('rspamd/')) {

@@ -21,8 +21,6 @@ export interface InstallRule {
   units?: string[];
 }
 
-/** OpenDKIM runs twice (one instance per algorithm, see src/opendkim/model.ts): a key change concerns both. */
-const OPENDKIM = ['opendkim.service', 'opendkim-ed25519.service'];
 /** Every server that offers TLS with the host's key and certificate. */
 const TLS_READERS = ['dovecot.service', 'nginx.service', 'postfix.service'];
 
@@ -31,7 +29,9 @@ export const INSTALL_RULES: InstallRule[] = [
   { from: 'selfmail.yaml', to: '/etc/selfmail/selfmail.yaml', owner: 'root', group: 'root' },
   { from: 'REPORT.md', to: '/etc/selfmail/REPORT.md', owner: 'root', group: 'root' },
   { from: 'MANIFEST.sha256', to: '/etc/selfmail/MANIFEST.sha256', owner: 'root', group: 'root' },
-  { from: 'keys/dkim/', to: '/etc/opendkim/keys/', owner: 'opendkim', group: 'opendkim', units: OPENDKIM },
+  // rspamd signs with them (its workers run as _rspamd); /var/lib/rspamd/dkim is where Debian's
+  // rspamd documentation puts them.
+  { from: 'keys/dkim/', to: '/var/lib/rspamd/dkim/', owner: '_rspamd', group: '_rspamd', units: ['rspamd.service'] },
   { from: 'keys/tls/', to: '/etc/selfmail/tls/', owner: 'root', group: 'root', units: TLS_READERS },
   { from: 'keys/dnssec/', to: '/etc/selfmail/dnssec/', owner: 'root', group: 'root' },
   { from: 'keys/tsig/', to: '/etc/selfmail/tsig/', owner: 'root', group: 'nsd', mode: 0o640 },
@@ -42,9 +42,10 @@ export const INSTALL_RULES: InstallRule[] = [
   { from: 'postfix/', to: '/etc/postfix/', owner: 'root', group: 'root', units: ['postfix.service'] },
   { from: 'dovecot/users', to: '/etc/dovecot/users', owner: 'dovecot', group: 'dovecot', mode: 0o600, units: ['dovecot.service'] },
   { from: 'dovecot/', to: '/etc/dovecot/', owner: 'root', group: 'root', units: ['dovecot.service'] },
-  { from: 'opendkim/opendkim.conf', to: '/etc/opendkim.conf', owner: 'root', group: 'root', units: ['opendkim.service'] },
-  // Tables are read by opendkim but not writable by it: a compromised signer cannot redirect keys.
-  { from: 'opendkim/', to: '/etc/opendkim/', owner: 'root', group: 'opendkim', mode: 0o640, units: OPENDKIM },
+  // OpenDKIM's files, which bundles made before rspamd signed had: kept so that apply removes
+  // them from a host that still has them (see RETIRED_UNITS in src/apply/units.ts).
+  { from: 'opendkim/opendkim.conf', to: '/etc/opendkim.conf', owner: 'root', group: 'root' },
+  { from: 'opendkim/', to: '/etc/opendkim/', owner: 'root', group: 'root' },
   { from: 'nftables/', to: '/etc/selfmail/nftables/', owner: 'root', group: 'root', units: ['selfmail-firewall.service'] },
   { from: 'ssh/', to: '/etc/ssh/', owner: 'root', group: 'root', units: ['ssh.service'] },
   { from: 'fail2ban/', to: '/etc/fail2ban/', owner: 'root', group: 'root', units: ['fail2ban.service'] },
@@ -57,6 +58,12 @@ export const INSTALL_RULES: InstallRule[] = [
   { from: 'systemd/', to: '/etc/systemd/system/', owner: 'root', group: 'root' },
   { from: 'bin/', to: '/usr/local/lib/selfmail/', owner: 'root', group: 'root', mode: 0o755 },
 ];
+
+/**
+ * Where files of a bundle path prefix were installed by earlier versions of selfmail: apply
+ * removes what is still there (the DKIM keys OpenDKIM read from /etc/opendkim/keys).
+ */
+export const FORMER_LOCATIONS: ReadonlyArray<{ from: string; to: string }> = [{ from: 'keys/dkim/', to: '/etc/opendkim/keys/' }];
 
 const SORTED = [...INSTALL_RULES].sort((a, b) => {
   const exactA = !a.from.endsWith('/');
@@ -85,9 +92,7 @@ export interface Ports {
   dns: number;
   http: number;
   https: number;
-  /** The OpenDKIM milter, on loopback. */
-  milter: number;
-  /** rspamd's milter for port 25, on loopback (its scanner and controller take the next two). */
+  /** rspamd's milter (inbound mail and signing), on loopback (its scanner and controller take the next two). */
   spam: number;
   /** The Redis rspamd keeps its state in, on loopback. */
   redis: number;
@@ -95,7 +100,7 @@ export interface Ports {
   managesieve: number;
   /**
    * Postfix's listener for mail this host itself writes (Sieve's vacation replies and redirects),
-   * on loopback only: signed with DKIM like a submission, never scanned as inbound mail.
+   * on loopback only: rspamd takes it as a submission (signs it, never judges it as inbound mail).
    */
   localSubmission: number;
 }
@@ -133,7 +138,6 @@ export const STANDARD_PORTS: Ports = {
   dns: 53,
   http: 80,
   https: 443,
-  milter: 8891,
   spam: 11332,
   redis: 6379,
   managesieve: 4190,

@@ -1,7 +1,7 @@
 /**
  * User and group names → numeric ids, as the target system sees them: `<root>/etc/passwd` and
  * `<root>/etc/group` when the root carries its own, else the host's. Never creates accounts: the
- * Debian packages create theirs (opendkim, dovecot, nsd, …), and a missing one is reported.
+ * Debian packages create theirs (_rspamd, dovecot, nsd, …), and a missing one is reported.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { ToolError } from '../errors.js';
 
 /** Which Debian package creates each service account we chown to. */
 const ACCOUNT_PACKAGE: Record<string, string> = {
-  opendkim: 'opendkim',
+  _rspamd: 'rspamd',
   dovecot: 'dovecot-core',
   nsd: 'nsd',
   postfix: 'postfix',

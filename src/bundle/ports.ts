@@ -35,8 +35,7 @@ function tcpFree(host: string, port: number): Promise<boolean> {
 }
 
 /**
- * `count` distinct ports above 1024, free on `host` for TCP and UDP. With `consecutive`, each
- * returned port p also has p+1 free (the Ed25519 milter listens on `ports.milter + 1`).
+ * `count` distinct ports above 1024, free on `host` for TCP and UDP.
  */
 export async function freePorts(host: string, count: number, taken: Set<number> = new Set()): Promise<number[]> {
   const out: number[] = [];
@@ -48,11 +47,6 @@ export async function freePorts(host: string, count: number, taken: Set<number> 
     out.push(p);
   }
   return out;
-}
-
-/** A free port p whose neighbour p+1 is free too (TCP), both recorded in `taken`. */
-export function freePortPair(host: string, taken: Set<number>): Promise<number> {
-  return freePortRun(host, 2, taken);
 }
 
 /** A free port p with p+1 … p+length-1 free too (TCP), all recorded in `taken`. */
@@ -71,14 +65,13 @@ export async function freePortRun(host: string, length: number, taken: Set<numbe
   throw new Error(`could not find ${length} consecutive free ports on ${host}`);
 }
 
-/** A full set of free loopback ports for the services (the milter takes two consecutive ones). */
+/** A full set of free loopback ports for the services (rspamd's three workers take consecutive ones). */
 export async function freeServicePorts(host = '127.0.0.1'): Promise<Ports> {
   const taken = new Set<number>();
   const [smtp, submission, submissions, imaps, dns, http, https] = (await freePorts(host, 7, taken)) as [number, number, number, number, number, number, number];
-  const milter = await freePortPair(host, taken);
   const spam = await freePortRun(host, 3, taken);
   const [redis, managesieve, localSubmission] = (await freePorts(host, 3, taken)) as [number, number, number];
-  return { smtp, submission, submissions, imaps, dns, http, https, milter, spam, redis, managesieve, localSubmission };
+  return { smtp, submission, submissions, imaps, dns, http, https, spam, redis, managesieve, localSubmission };
 }
 
 /** True when this machine has the IPv6 loopback address (containers sometimes lack it). */

@@ -37,7 +37,7 @@ Example:
     --user alice@example.org --password-file pw.txt --admin-ssh-from 198.51.100.0/24 --out ./bundle
 `,
   rehearse: `selfmail rehearse --bundle DIR [--password-file FILE] [--json]
-  — run the bundle's NSD, OpenDKIM, Dovecot and Postfix on loopback (as root) and exchange real
+  — run the bundle's NSD, rspamd, Dovecot and Postfix on loopback (as root) and exchange real
     mail: DNSSEC, submission 587/465, inbound 25, IMAPS, DKIM, SPF, DMARC, and the refusals
 
   --bundle DIR               the bundle written by selfmail init (required)

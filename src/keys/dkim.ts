@@ -55,3 +55,18 @@ export function dkimTxt(privateKey: KeyObject): string {
   }
   return `v=DKIM1; k=rsa; p=${pub.export({ type: 'spki', format: 'der' }).toString('base64')}`;
 }
+
+/**
+ * An Ed25519 private key as rspamd's DKIM signer reads it: base64 of the 32-byte seed followed by
+ * the 32-byte public key (libsodium's secret-key layout). rspamd 3.4 (Debian 12) takes PEM for RSA
+ * only ("cannot extract rsa key from evp key" for an Ed25519 PEM); this form both releases read.
+ * It is derived from the PEM, so it holds the same key and changes only when the key does.
+ */
+export function rspamdEd25519Key(privateKey: KeyObject): string {
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('not an Ed25519 key');
+  const jwk = privateKey.export({ format: 'jwk' });
+  const seed = Buffer.from(jwk.d ?? '', 'base64url');
+  const pub = Buffer.from(jwk.x ?? '', 'base64url');
+  if (seed.length !== 32 || pub.length !== 32) throw new Error('an Ed25519 key has a 32-byte seed and a 32-byte public key');
+  return Buffer.concat([seed, pub]).toString('base64');
+}

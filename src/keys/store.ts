@@ -15,6 +15,7 @@ import {
   dkimTxt,
   loadDkimKey,
   nextSelectorPair,
+  rspamdEd25519Key,
   type DkimAlgorithm,
 } from './dkim.js';
 import {
@@ -42,6 +43,10 @@ export const TLS_CERT_PATH = 'keys/tls/cert.pem';
 /** Bundle path of a DKIM private key. */
 export function dkimPrivatePath(domain: DomainName, selector: string): string {
   return `keys/dkim/${domain}/${selector}.private`;
+}
+/** Bundle path of an Ed25519 DKIM key in the form rspamd signs with (see rspamdEd25519Key). */
+export function dkimRspamdPath(domain: DomainName, selector: string): string {
+  return `keys/dkim/${domain}/${selector}.rspamd`;
 }
 /** Bundle path of a DKIM TXT value. */
 export function dkimTxtPath(domain: DomainName, selector: string): string {
@@ -369,15 +374,23 @@ async function ensureDkim(
     const info = selectors[s]!;
     const path = dkimPrivatePath(domain, s);
     let txt: string;
+    let signer: string | undefined;
     try {
-      txt = dkimTxt(loadDkimKey(pems.get(s)!, info.algorithm));
+      const key = loadDkimKey(pems.get(s)!, info.algorithm);
+      txt = dkimTxt(key);
+      if (info.algorithm === 'ed25519') signer = rspamdEd25519Key(key);
     } catch (e) {
       throw badKeyFile(path, `is not a DKIM ${info.algorithm} key (${(e as Error).message})`);
     }
     const state = active.rsa === s || active.ed25519 === s ? 'active' : 'published';
     files.add(path, pems.get(s)!, `DKIM private key ${s} (${info.algorithm}) for ${domain}`, true);
     files.add(dkimTxtPath(domain, s), `${txt}\n`, `DKIM TXT value ${s}._domainkey.${domain}`, false);
-    keys.push({ domain, selector: s, algorithm: info.algorithm, txt, privateKeyPath: path, state, created: info.created });
+    let signingKeyPath = path;
+    if (signer !== undefined) {
+      signingKeyPath = dkimRspamdPath(domain, s);
+      files.add(signingKeyPath, `${signer}\n`, `DKIM private key ${s} (ed25519) for ${domain}, in rspamd's form`, true);
+    }
+    keys.push({ domain, selector: s, algorithm: info.algorithm, txt, privateKeyPath: path, signingKeyPath, state, created: info.created });
   }
   return { meta: { active, selectors, retired: [...retired].sort() }, keys };
 }

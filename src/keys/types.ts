@@ -15,6 +15,11 @@ export interface DkimKey {
   txt: string;
   /** Bundle-relative path of the private key (PEM, PKCS#8). */
   privateKeyPath: string;
+  /**
+   * The file rspamd signs with: the PEM for RSA, the same key in rspamd's own form for Ed25519
+   * (`<selector>.rspamd`, see rspamdEd25519Key).
+   */
+  signingKeyPath: string;
   /** `active`: signs outgoing mail and is published. `published`: kept in DNS after a rotation. */
   state: 'active' | 'published';
   /** ISO date the key was generated. */

@@ -1,5 +1,5 @@
 /**
- * The meeting points of Postfix, Dovecot and OpenDKIM: sockets, spool and mail folders, milter
+ * The meeting points of Postfix, Dovecot and rspamd: sockets, spool and mail folders, milter
  * addresses. Both sides of each connection take the name from here, so they cannot disagree,
  * and every path goes through the profile so the rehearsal can move it under its own root.
  */
@@ -15,13 +15,6 @@ export const BUNDLE = {
   submissionHeaderChecks: 'postfix/submission_header_checks',
   dovecotConf: 'dovecot/dovecot.conf',
   dovecotUsers: 'dovecot/users',
-  opendkimConf: 'opendkim/opendkim.conf',
-  opendkimEd25519Conf: 'opendkim/opendkim-ed25519.conf',
-  keyTable: 'opendkim/key.table',
-  signingTable: 'opendkim/signing.table',
-  signingTableEd25519: 'opendkim/signing-ed25519.table',
-  trustedHosts: 'opendkim/trusted.hosts',
-  opendkimEd25519Unit: 'systemd/opendkim-ed25519.service',
 } as const;
 
 /** The loopback address the milters listen on (never a public address). */
@@ -39,12 +32,10 @@ export interface MailPaths {
   dovecotStateDir: string;
   /** Root of the mailboxes: `<mailRoot>/<domain>/<user>/Maildir`. */
   mailRoot: string;
-  opendkimRunDir: string;
-  /** Milter of the RSA signer that also verifies inbound mail (`ports.milter`). */
-  milterRsa: { host: string; port: number };
-  /** Milter of the Ed25519 signer (`ports.milter + 1`). */
-  milterEd25519: { host: string; port: number };
-  /** rspamd's milter, for mail arriving on port 25 (`ports.spam`). */
+  /**
+   * rspamd's milter (`ports.spam`): it judges mail arriving on port 25 and DKIM-signs what the
+   * submission services and the loopback listener hand it.
+   */
   milterSpam: { host: string; port: number };
   /** Postfix's loopback listener for mail the host writes itself (Sieve's replies), signed like a submission. */
   localSubmission: { host: string; port: number };
@@ -53,7 +44,7 @@ export interface MailPaths {
 }
 
 export interface RspamdPorts {
-  /** The milter Postfix's port 25 talks to. */
+  /** The milter Postfix talks to (port 25, submissions, the loopback listener). */
   proxy: number;
   normal: number;
   controller: number;
@@ -76,9 +67,6 @@ export function mailPaths(profile: Profile): MailPaths {
     dovecotBaseDir: sysPath(profile, '/run/dovecot'),
     dovecotStateDir: sysPath(profile, '/var/lib/dovecot'),
     mailRoot: sysPath(profile, '/var/vmail'),
-    opendkimRunDir: sysPath(profile, '/run/opendkim'),
-    milterRsa: { host: MILTER_HOST, port: profile.ports.milter },
-    milterEd25519: { host: MILTER_HOST, port: profile.ports.milter + 1 },
     milterSpam: { host: MILTER_HOST, port: profile.ports.spam },
     localSubmission: { host: MILTER_HOST, port: profile.ports.localSubmission },
     spamController: { host: MILTER_HOST, port: rspamdPorts(profile.ports.spam).controller },

@@ -35,16 +35,15 @@ async function mkdirLeaf(path: string, mode: number, owner?: SystemIds): Promise
 }
 
 /**
- * Create the spool, state and mail directories of Postfix, Dovecot and OpenDKIM under the
- * profile's root, with the owners the daemons check for: Postfix's data directory belongs to
- * `postfix`; the mail root to the profile's mail user; OpenDKIM's run directory to `opendkim`.
+ * Create the spool, state and mail directories of Postfix and Dovecot under the profile's root,
+ * with the owners the daemons check for: Postfix's data directory belongs to `postfix`; the mail
+ * root to the profile's mail user.
  * Needs root (chown). Postfix creates the queue's subfolders itself (`postfix check`).
  */
 export async function prepareMailDirs(profile: Profile): Promise<void> {
   const p = mailPaths(profile);
   const postfix = await systemIds('postfix', 'postfix');
   const mail = await systemIds(profile.mailUser.name, profile.mailUser.group);
-  const opendkim = await systemIds('opendkim', 'opendkim');
   await mkdirLeaf(p.postfixQueueDir, 0o755);
   // The queue's subfolders, with the owners and modes of Postfix's own postfix-files. Made here,
   // they spare `postfix check` its post-install pass, which takes seconds on a fresh root.
@@ -63,12 +62,11 @@ export async function prepareMailDirs(profile: Profile): Promise<void> {
   await mkdirLeaf(p.dovecotBaseDir, 0o755);
   await mkdirLeaf(p.dovecotStateDir, 0o750);
   await mkdirLeaf(p.mailRoot, 0o770, mail);
-  await mkdirLeaf(p.opendkimRunDir, 0o750, opendkim);
 }
 
 /**
  * Give staged files the owner and group the layout table names for them (dovecot/users to
- * dovecot, DKIM keys to opendkim, …), as apply does: Dovecot's auth process and OpenDKIM read
+ * dovecot, DKIM keys to _rspamd, …), as apply does: Dovecot's auth process and rspamd read
  * these files after dropping root. `stageTree` leaves everything owned by root.
  */
 export async function applyOwners(profile: Profile, files: readonly { path: string }[]): Promise<void> {

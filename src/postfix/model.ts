@@ -5,6 +5,7 @@
 import type { Profile } from '../bundle/layout.js';
 import type { Config, DomainName, Email } from '../config/types.js';
 import type { TlsKey } from '../keys/types.js';
+import { LOCAL_SENDER_LOGIN } from '../rspamd/dkim.js';
 import { BUNDLE, installed, mailPaths } from '../mail/paths.js';
 import { CLIENT_CIPHER_STRING } from '../tls/policy.js';
 
@@ -47,10 +48,12 @@ export interface PostfixModel {
   virtualAliasMap: string;
   senderLoginMap: string;
   submissionHeaderChecks: string;
-  /** Milter on port 25: verification only (no AUTH there, so it never signs). */
+  /** rspamd's milter on port 25: it judges the mail (no AUTH there, so it never signs). */
   inboundMilters: string;
-  /** Milters on submission: both signers. */
+  /** rspamd's milter on submission and the loopback listener: it signs (both algorithms). */
   submissionMilters: string;
+  /** The login the loopback listener gives rspamd for the host's own mail (it signs only authenticated mail). */
+  localSenderLogin: string;
   messageSizeLimit: number;
   /** TLS 1.2 suites where TLS is required (src/tls/policy.ts). */
   clientCiphers: string;
@@ -110,9 +113,11 @@ export function postfixModel(config: Config, tls: Pick<TlsKey, 'keyPath' | 'cert
     virtualAliasMap: `texthash:${installed(profile, BUNDLE.virtualAliases)}`,
     senderLoginMap: `texthash:${installed(profile, BUNDLE.senderLogins)}`,
     submissionHeaderChecks: `regexp:${installed(profile, BUNDLE.submissionHeaderChecks)}`,
-    // OpenDKIM verifies, rspamd filters; a filter that is down lets mail through (accept).
-    inboundMilters: [milter(paths.milterRsa), milter(paths.milterSpam)].join(', '),
-    submissionMilters: [milter(paths.milterRsa), milter(paths.milterEd25519)].join(', '),
+    // One rspamd milter: on port 25 it verifies and filters, and a filter that is down lets mail
+    // through (accept); for submissions it signs, and a signer that is down defers (tempfail).
+    inboundMilters: milter(paths.milterSpam),
+    submissionMilters: milter(paths.milterSpam),
+    localSenderLogin: LOCAL_SENDER_LOGIN,
     messageSizeLimit: MESSAGE_SIZE_LIMIT,
     clientCiphers: CLIENT_CIPHER_STRING,
   };

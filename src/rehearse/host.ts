@@ -1,6 +1,6 @@
 /**
  * The rehearsal host: the bundle rendered again for a temporary root on loopback and high ports,
- * laid out there, and its daemons (NSD, two OpenDKIM signers, rspamd and Redis, Dovecot, Postfix) started as root
+ * laid out there, and its daemons (NSD, rspamd and Redis, Dovecot, Postfix) started as root
  * in the foreground under a Supervisor.
  */
 import { appendFile, chmod, mkdir, mkdtemp, readFile, stat } from 'node:fs/promises';
@@ -24,7 +24,7 @@ export const CLIENT_ADDRESS = '127.0.0.2';
 export const CLIENT_NAME = 'rehearsal-client.invalid';
 
 /** The programs the rehearsal starts or calls, each checked before anything starts. */
-export const REQUIRED_TOOLS = ['nsd', 'opendkim', 'dovecot', 'postfix', 'delv', 'rspamd', 'redis-server', 'unshare', 'ip', 'nft'] as const;
+export const REQUIRED_TOOLS = ['nsd', 'dovecot', 'postfix', 'delv', 'rspamd', 'redis-server', 'unshare', 'ip', 'nft'] as const;
 
 export interface Host {
   root: string;
@@ -50,7 +50,7 @@ export interface Host {
 /** A fresh temporary root that the daemons' unprivileged users can traverse. */
 export async function makeRoot(): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'selfmail-rehearse-'));
-  // mkdtemp makes 0700; postfix, dovecot, opendkim and nobody must reach their files below it.
+  // mkdtemp makes 0700; postfix, dovecot, _rspamd and nobody must reach their files below it.
   await chmod(root, 0o755);
   return root;
 }
@@ -115,7 +115,7 @@ async function readOr(path: string): Promise<string> {
 export async function requireRootAndTools(): Promise<void> {
   for (const t of REQUIRED_TOOLS) await requireTool(t);
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new ToolError('the rehearsal starts NSD, OpenDKIM, Dovecot and Postfix as they run on a host, which needs root: run it with sudo', 'selfmail');
+    throw new ToolError('the rehearsal starts NSD, rspamd, Dovecot and Postfix as they run on a host, which needs root: run it with sudo', 'selfmail');
   }
 }
 
@@ -159,7 +159,7 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   const dovecotLog = () => readOr(dovecotLogFile);
   const primary = bundle.config.domains[0]!;
 
-  // NSD first: the signers and the checks ask it.
+  // NSD first: the resolver and the checks ask it.
   const nsd = sup.start('nsd', 'nsd', ['-d', '-c', installedPath(profile, 'nsd/nsd.conf')]);
   await waitReady(nsd, async () => (await resolver.resolveSoa(primary).then(() => true, () => false)), 15_000);
   // Then the resolver every daemon asks (resolv.conf names it; rspamd is told so), before any of
@@ -169,12 +169,8 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   const dns = await startResolver(zones, profile.ports.dns);
   sup.onStop(dns.close);
 
-  const milterRsa = profile.ports.milter;
-  const rsa = sup.start('opendkim (rsa)', 'opendkim', ['-f', '-x', installedPath(profile, 'opendkim/opendkim.conf')]);
-  const ed = sup.start('opendkim (ed25519)', 'opendkim', ['-f', '-x', installedPath(profile, 'opendkim/opendkim-ed25519.conf')]);
-
-  // The spam filter with its Redis: rspamd from Debian's stock configuration plus the bundle's
-  // files, its state and logs under the root; DNS to the rehearsal's NSD only.
+  // The filter and DKIM signer with its Redis: rspamd from Debian's stock configuration plus the
+  // bundle's files, its state and logs under the root; DNS to the rehearsal's resolver only.
   const { startSpamFilter } = await import('./spam.js');
   const spam = await startSpamFilter(sup, profile);
 
@@ -193,8 +189,6 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
     20_000,
     dovecotLog,
   );
-  await waitReady(rsa, () => tcpOpen(LISTEN, milterRsa), 20_000);
-  await waitReady(ed, () => tcpOpen(LISTEN, milterRsa + 1), 20_000);
   await spam.ready();
 
   const postfix = sup.start('postfix', 'postfix', ['-c', postfixDir, 'start-fg']);

@@ -502,7 +502,7 @@ function headerBlock(source: Buffer): string {
 
 /**
  * Why a DKIM signature fails, when the cause is the usual one: the TXT record the zone publishes
- * is not the public half of the private key OpenDKIM signs with.
+ * is not the public half of the private key rspamd signs with.
  */
 async function servedKeyMismatch(c: StepContext, domain: string, selector: string): Promise<string | undefined> {
   const key = c.bundle.keys.dkim.find((k) => k.domain === domain && k.selector === selector);
@@ -511,7 +511,7 @@ async function servedKeyMismatch(c: StepContext, domain: string, selector: strin
   if (!served || served.length === 0) return `NSD serves no TXT at ${selector}._domainkey.${domain}`;
   const text = served.map((chunks) => chunks.join(''));
   if (!text.includes(key.txt)) {
-    return `the TXT the zone publishes at ${selector}._domainkey.${domain} is not the public key of ${key.privateKeyPath}, which OpenDKIM signs with (the zone and the key files disagree: re-run selfmail init on the bundle)`;
+    return `the TXT the zone publishes at ${selector}._domainkey.${domain} is not the public key of ${key.privateKeyPath}, which rspamd signs with (the zone and the key files disagree: re-run selfmail init on the bundle)`;
   }
   return undefined;
 }

@@ -15,6 +15,7 @@ import { render } from '../render/index.js';
 import { ToolError } from '../errors.js';
 import { run } from '../tools/run.js';
 import { lookupsOf } from './lookups.js';
+import { dkimSigningModel } from './dkim.js';
 import { rspamdPorts } from '../mail/paths.js';
 import { STANDARD_PORTS } from '../bundle/layout.js';
 
@@ -51,11 +52,6 @@ export const OUTSIDE_MODULES: ReadonlyArray<{ module: string; why: string }> = [
   { module: 'gpt', why: 'It sends messages to a language-model API (OpenAI or another).' },
 ];
 
-/** Not outside services, but not rspamd's job here (yet): OpenDKIM signs outbound mail. */
-const NOT_HERE: ReadonlyArray<{ module: string; why: string }> = [
-  { module: 'dkim_signing', why: 'OpenDKIM signs outbound mail with the bundle\'s keys; rspamd only verifies.' },
-];
-
 export const rspamdService: ServiceModule = {
   name: 'rspamd',
   async build(ctx: BuildContext): Promise<BundleFile[]> {
@@ -76,7 +72,8 @@ export const rspamdService: ServiceModule = {
       textFile(`${LOCAL}/dkim.conf`, await render('rspamd', 'check-local.conf', { module: 'DKIM verification' }), 'DKIM checked for every client'),
     ];
     const lookups = lookupsOf(ctx.config.spamLookups);
-    for (const { module, why } of [...OUTSIDE_MODULES, ...NOT_HERE]) {
+    files.push(textFile(`${OVERRIDE}/dkim_signing.conf`, await render('rspamd', 'dkim_signing.conf', dkimSigningModel(ctx.config, ctx.keys.dkim, ctx.profile)), 'DKIM signing of outgoing mail (RSA and Ed25519)'));
+    for (const { module, why } of OUTSIDE_MODULES) {
       // The blocklists the user opted in to replace rspamd's stock list; nothing else of rbl runs.
       if (module === 'rbl' && lookups.length > 0) continue;
       files.push(textFile(`${OVERRIDE}/${module}.conf`, await render('rspamd', 'disabled.conf', { module, why }), `rspamd's ${module} module off`));
@@ -116,11 +113,15 @@ export const rspamdService: ServiceModule = {
     if (leaking.length > 0) {
       throw new ToolError(`rspamd would run ${leaking.join(', ')}, which ${leaking.length > 1 ? 'ask or tell' : 'asks or tells'} an outside service about messages; nothing was written`, 'rspamadm configdump');
     }
-    const misplaced = NOT_HERE.filter((m) => on.has(m.module)).map((m) => `${m.module} (${m.why})`);
-    if (misplaced.length > 0) throw new ToolError(`rspamd would run ${misplaced.join(', ')}; nothing was written`, 'rspamadm configdump');
+    // And what the DKIM signer would sign with is exactly the bundle's active pairs.
+    const config = JSON.parse(dump.stdout) as Record<string, unknown>;
+    const signs = signingSelectors(on.has('dkim_signing') ? config.dkim_signing : undefined);
+    const signWith = dkimSigningModel(ctx.config, ctx.keys.dkim, ctx.profile).domains.flatMap((d) => d.selectors.map((x) => `${d.name} ${x.selector} ${x.path}`)).sort();
+    if (signs.join('\n') !== signWith.join('\n')) {
+      throw new ToolError(`rspamd would sign with ${signs.join(', ') || 'nothing'}, not the bundle's active DKIM keys (${signWith.join(', ')}); nothing was written`, 'rspamadm configdump');
+    }
     // And no module it runs names an outside address (a map URL, a lookup service), whatever a
     // release adds to its stock configuration.
-    const config = JSON.parse(dump.stdout) as Record<string, unknown>;
     if (lookups.length > 0) {
       // rbl runs, asking exactly the zones of the lookups opted in to.
       const asked = rblZones(config.rbl);
@@ -197,6 +198,22 @@ export function rblZones(section: unknown): string[] {
     .map((r) => r.rbl)
     .filter((z): z is string => typeof z === 'string')
     .sort();
+}
+
+/**
+ * `domain selector path` for every key rspamd's dkim_signing section (as configdump -j prints it)
+ * signs with, sorted; empty when the section is absent. Pure.
+ */
+export function signingSelectors(section: unknown): string[] {
+  type Sel = { selector?: unknown; path?: unknown };
+  const domains = (section as { domain?: Record<string, { selectors?: Sel[] | Sel }> } | undefined)?.domain ?? {};
+  const out: string[] = [];
+  for (const [name, d] of Object.entries(domains)) {
+    // UCL prints a one-element list as the element itself.
+    const list = Array.isArray(d.selectors) ? d.selectors : d.selectors ? [d.selectors] : [];
+    for (const x of list) out.push(`${name} ${String(x.selector)} ${String(x.path)}`);
+  }
+  return out.sort();
 }
 
 /** The modules `rspamadm configdump -m` lists as enabled. Pure. */

@@ -17,7 +17,6 @@ export const INIT_TOOLS = [
   'postfix',
   'dovecot',
   'doveconf',
-  'opendkim',
   'nft',
   'sshd',
   'ssh-keygen',

@@ -12,8 +12,6 @@ export const PACKAGE_OF: Record<string, string> = {
   doveconf: 'dovecot-core',
   doveadm: 'dovecot-core',
   dovecot: 'dovecot-core',
-  opendkim: 'opendkim',
-  'opendkim-testkey': 'opendkim-tools',
   nsd: 'nsd',
   'nsd-checkconf': 'nsd',
   'nsd-checkzone': 'nsd',

@@ -34,8 +34,7 @@ const VALIDATORS = [
   'nft -c -f /etc/selfmail/nftables/selfmail.nft',
   'sshd -t',
   'unbound-checkconf',
-  'opendkim -n -x /etc/opendkim.conf',
-  'opendkim -n -x /etc/opendkim/opendkim-ed25519.conf',
+  'DKIM keys readable by rspamd (_rspamd)',
   'nginx -t',
   'fail2ban-client -t',
 ];

@@ -85,8 +85,10 @@ describe('selfmail keys', () => {
     expect(fresh.map((k) => k.state)).toEqual(['active', 'active']);
     const z = await zone();
     for (const k of after) expect(z).toContain(`${k.id}._domainkey`);
-    const signing = await readFile(join(out, 'opendkim/key.table'), 'utf8');
-    for (const k of fresh) expect(signing).toContain(k.id);
+    // rspamd signs with the new pair only.
+    const signing = await readFile(join(out, 'rspamd/override.d/dkim_signing.conf'), 'utf8');
+    for (const k of fresh) expect(signing).toContain(`selector = "${k.id}"`);
+    for (const k of old) expect(signing).not.toContain(`selector = "${k.id}"`);
   });
 
   it('retires an old selector: gone from the zone and the key store', async () => {

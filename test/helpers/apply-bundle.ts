@@ -1,6 +1,6 @@
 /**
  * A small but realistic bundle for the apply/verify tests, written by hand in a temp dir in the
- * layout `selfmail init` writes (DESIGN.md): Postfix, Dovecot, OpenDKIM, NSD with a zone signed by
+ * layout `selfmail init` writes (DESIGN.md): Postfix, Dovecot, a DKIM key for rspamd, NSD with a zone signed by
  * ldns, the DS for the registrar, a TLS key and self-signed certificate pinned by TLSA, and
  * MANIFEST.sha256. Keys come from the real tools (openssl, ldns-keygen), never from argv.
  */
@@ -16,7 +16,7 @@ export async function tempDir(prefix: string): Promise<string> {
 
 /**
  * Make `dir` a system root as apply wants one: the accounts of this machine (the Debian packages'
- * opendkim, dovecot, nsd… and whatever else), and its os-release, as a root built from the same
+ * _rspamd, dovecot, nsd… and whatever else), and its os-release, as a root built from the same
  * packages would have them. apply adds the mail account there, never on this machine.
  */
 export async function seedSystemRoot(dir: string): Promise<string> {
@@ -57,7 +57,7 @@ inet_protocols = ipv4
 mydestination = localhost
 smtpd_tls_chain_files = /etc/selfmail/tls/key.pem, /etc/selfmail/tls/cert.pem
 smtpd_tls_security_level = may
-smtpd_milters = inet:127.0.0.1:8891
+smtpd_milters = inet:127.0.0.1:11332
 non_smtpd_milters = $smtpd_milters
 `;
 
@@ -110,14 +110,6 @@ const NSD_CONF = `server:
 zone:
   name: "example.org"
   zonefile: "example.org.zone.signed"
-`;
-
-const OPENDKIM_CONF = `Syslog yes
-Mode sv
-Domain example.org
-Selector s1
-KeyFile /etc/opendkim/keys/example.org/s1.private
-Socket inet:8891@localhost
 `;
 
 const NFT = `table inet selfmail {
@@ -219,7 +211,6 @@ _25._tcp.mail IN TLSA 3 1 1 ${spkiSha256(certPem)}
     await put(dir, 'dovecot/dovecot.conf', DOVECOT_CONF);
     await put(dir, 'dovecot/users', 'alice@example.org:{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHQ$aGFzaGhhc2g\n', 0o600);
     await put(dir, 'nsd/nsd.conf', NSD_CONF);
-    await put(dir, 'opendkim/opendkim.conf', OPENDKIM_CONF);
     await put(dir, 'nftables/selfmail.nft', NFT);
     await chmod(join(dir, 'keys'), 0o700);
     await writeManifest(dir);

@@ -31,7 +31,7 @@ export function hostContext(input: RawInput = {}, opts: { root?: string; keys?: 
         kind: 'rehearsal',
         root,
         listen: { ipv4: '127.0.0.1', ipv6: '::1' },
-        ports: { ...STANDARD_PORTS, smtp: 20025, submission: 20587, submissions: 20465, imaps: 20993, dns: 20053, http: 20080, https: 20443, milter: 20891 },
+        ports: { ...STANDARD_PORTS, smtp: 20025, submission: 20587, submissions: 20465, imaps: 20993, dns: 20053, http: 20080, https: 20443 },
         mailUser: { name: 'nobody', group: 'nogroup' },
       }
     : productionProfile(config);

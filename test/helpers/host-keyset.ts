@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BundleFile } from '../../src/bundle/types.js';
 import type { Config, DomainName } from '../../src/config/types.js';
-import type { DnssecKey, KeySet } from '../../src/keys/types.js';
+import type { DkimKey, DnssecKey, KeySet } from '../../src/keys/types.js';
 
 /** Every name the host's certificate should cover for the web side. */
 export function hostNames(config: Pick<Config, 'hostname' | 'domains'>): DomainName[] {
@@ -45,8 +45,16 @@ export function stubKeySet(config: Pick<Config, 'hostname' | 'domains' | 'dnssec
         },
       ])
     : [];
+  // An active DKIM pair per domain (descriptors only: no key file behind them).
+  const dkim: DkimKey[] = config.domains.flatMap((domain) =>
+    (['rsa', 'ed25519'] as const).map((algorithm) => {
+      const selector = algorithm === 'rsa' ? '202601r' : '202601e';
+      const base = `keys/dkim/${domain}/${selector}`;
+      return { domain, selector, algorithm, txt: `v=DKIM1; k=${algorithm}; p=AAAA`, privateKeyPath: `${base}.private`, signingKeyPath: algorithm === 'rsa' ? `${base}.private` : `${base}.rspamd`, state: 'active' as const, created: '2026-01-01' };
+    }),
+  );
   return {
-    dkim: [],
+    dkim,
     dnssec,
     tls: {
       keyPath: 'keys/tls/key.pem',

@@ -44,7 +44,7 @@ export function mailTestProfile(root: string): Profile {
     kind: 'rehearsal',
     root,
     listen: { ipv4: '127.0.0.2' },
-    ports: { smtp: 20025, submission: 20587, submissions: 20465, imaps: 20993, dns: 20053, http: 20080, https: 20443, milter: 20891, spam: 21332, redis: 21379, managesieve: 24190, localSubmission: 20588 },
+    ports: { smtp: 20025, submission: 20587, submissions: 20465, imaps: 20993, dns: 20053, http: 20080, https: 20443, spam: 21332, redis: 21379, managesieve: 24190, localSubmission: 20588 },
     mailUser: { name: 'nobody', group: 'nogroup' },
   };
 }

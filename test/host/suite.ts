@@ -27,8 +27,6 @@ export const HOST_UNITS = [
   'nsd.service',
   'unbound.service',
   'nginx.service',
-  'opendkim.service',
-  'opendkim-ed25519.service',
   'fail2ban.service',
   'ssh.service',
   'selfmail-resign.timer',
@@ -75,6 +73,12 @@ export function pristineTier(release: TierRelease): void {
     expect(rsa, JSON.stringify(dkim)).toMatchObject({ result: 'pass', domain: DOMAIN });
     expect(ed, JSON.stringify(dkim)).toMatchObject({ result: 'pass', domain: DOMAIN });
     return { rsa: rsa!.selector, ed: ed!.selector };
+  }
+
+  /** rspamd loads its rules for seconds after it starts; its milter port answers once it is ready. */
+  async function rspamdReady(): Promise<void> {
+    const ready = await host.exec(['bash', '-c', 'for i in $(seq 90); do (exec 3<>/dev/tcp/127.0.0.1/11332) 2>/dev/null && exit 0; sleep 1; done; exit 1'], { timeout: 120_000 });
+    expect(ready.code, 'rspamd milter on 127.0.0.1:11332').toBe(0);
   }
 
   async function unitStates(): Promise<string[]> {
@@ -215,8 +219,7 @@ export function pristineTier(release: TierRelease): void {
     expect((await host.exec(['sh', '-c', 'for i in $(seq 30); do getent hosts outside.example.net >/dev/null && exit 0; sleep 1; done; exit 1'])).code).toBe(0);
     // And rspamd scans what arrives: its milter answers (it loads its rules for a while after
     // boot; mail that arrives before is taken unfiltered, milter_default_action = accept).
-    const ready = await host.exec(['bash', '-c', 'for i in $(seq 90); do (exec 3<>/dev/tcp/127.0.0.1/11332) 2>/dev/null && exit 0; sleep 1; done; exit 1'], { timeout: 120_000 });
-    expect(ready.code, 'rspamd milter on 127.0.0.1:11332').toBe(0);
+    await rspamdReady();
     for (const server of [NET.host4, NET.host6]) {
       const subject = `inbound ${server} ${tag()}`;
       const sent = await host.probe({ op: 'send', host: server, port: 25, from: 'someone@example.net', to: ALICE.user, subject, helo: 'outside.example.net' });
@@ -297,8 +300,7 @@ export function pristineTier(release: TierRelease): void {
     // (A DMARC forgery is the rehearsal's to show: here the host's resolver has no internet to
     // find the delegation of its own domain, so rspamd cannot read the DMARC policy.)
     // rspamd loads its rules for a few seconds after it starts; its milter port answers once ready.
-    const ready = await host.exec(['bash', '-c', 'for i in $(seq 90); do (exec 3<>/dev/tcp/127.0.0.1/11332) 2>/dev/null && exit 0; sleep 1; done; exit 1'], { timeout: 120_000 });
-    expect(ready.code, 'rspamd milter on 127.0.0.1:11332').toBe(0);
+    await rspamdReady();
     const spam = await host.probe({ op: 'send', host: NET.host4, port: 25, from: 'someone@example.net', to: ALICE.user, subject: `gtube ${tag()}`, body: `${GTUBE}\n`, helo: 'outside.example.net' });
     expect(spam.ok, JSON.stringify(spam)).toBe(false);
     // rspamd names the rule: "5.7.1 Gtube pattern" (3.12), or its reject message "Spam message rejected".
@@ -399,7 +401,47 @@ export function pristineTier(release: TierRelease): void {
     await host.poweroff();
     expect(await host.boot()).toBe('running');
     expect(await unitStates()).toEqual([]);
+    // rspamd signs: until it has loaded its rules (seconds after boot), a submission is deferred.
+    await rspamdReady();
     expectBothSignaturesPass(await submitAndVerify(587));
+  }, 10 * MINUTE);
+
+  it('retires OpenDKIM where an earlier selfmail ran it: stopped, disabled, its copies of the keys gone; rspamd signs', async () => {
+    // The host as an earlier selfmail left it: Debian's opendkim and the second instance's unit,
+    // both enabled and running after boot, and a DKIM key in OpenDKIM's folder.
+    await host.poweroff();
+    const old = await host.prepare(['sh', '-c', [
+      'set -e',
+      'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends opendkim >/dev/null',
+      'printf "[Unit]\\nDescription=OpenDKIM Ed25519 signing instance\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n" > /etc/systemd/system/opendkim-ed25519.service',
+      'systemctl enable opendkim.service opendkim-ed25519.service',
+      `k=$(ls /var/lib/rspamd/dkim/${DOMAIN}/*r.private | head -n1)`,
+      `mkdir -p /etc/opendkim/keys/${DOMAIN} && cp -p "$k" /etc/opendkim/keys/${DOMAIN}/ && chmod 600 /etc/opendkim/keys/${DOMAIN}/*`,
+      `basename "$k"`,
+    ].join('\n')], { timeout: 5 * MINUTE });
+    expect(old.code, old.stderr).toBe(0);
+    const former = `/etc/opendkim/keys/${DOMAIN}/${old.stdout.trim()}`;
+    expect(await host.boot()).toBe('running');
+    for (const u of ['opendkim.service', 'opendkim-ed25519.service']) expect((await host.exec(['systemctl', 'is-active', u])).stdout.trim(), u).toBe('active');
+
+    const a = await apply('--json');
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    const result = JSON.parse(a.stdout) as { retired: string[]; changes: { systemPath: string; action: string }[]; backupDir: string };
+    expect(result.retired).toEqual(['opendkim.service', 'opendkim-ed25519.service']);
+    for (const u of ['opendkim.service', 'opendkim-ed25519.service']) {
+      expect((await host.exec(['systemctl', 'is-active', u])).stdout.trim(), u).not.toBe('active');
+      expect((await host.exec(['systemctl', 'is-enabled', u])).stdout.trim(), u).not.toBe('enabled');
+    }
+    expect(result.changes).toContainEqual(expect.objectContaining({ systemPath: former, action: 'remove' }));
+    expect((await host.exec(['test', '-e', former])).code).not.toBe(0);
+    expect(await host.run(`stat -c %a ${result.backupDir}${former}`)).toBe('600\n');
+    expect(await unitStates()).toEqual([]);
+    await rspamdReady();
+    expectBothSignaturesPass(await submitAndVerify(465));
+    // A second apply has nothing left to retire.
+    const again = await apply('--json');
+    expect(again.code, again.stderr).toBe(0);
+    expect((JSON.parse(again.stdout) as { retired: string[] }).retired).toEqual([]);
   }, 10 * MINUTE);
 
   it('rotates DKIM: both new selectors sign after apply; retired keys are gone from disk, kept 0600 in the backup', async () => {
@@ -415,12 +457,13 @@ export function pristineTier(release: TierRelease): void {
     const retire = await host.exec(['selfmail', 'keys', 'retire', 'dkim', '--bundle', BUNDLE, '--selector', before.rsa, '--selector', before.ed], { timeout: 5 * MINUTE });
     expect(retire.code, retire.stderr).toBe(0);
     const stale = await host.exec(['selfmail', 'verify', '--bundle', BUNDLE]);
-    for (const sel of [before.rsa, before.ed]) expect(stale.stdout).toContain(`FAIL stale /etc/opendkim/keys/${DOMAIN}/${sel}.private: should be gone`);
+    // rspamd signs Ed25519 from its own form of the key, which goes with it.
+    const retired = [`${before.rsa}.private`, `${before.ed}.private`, `${before.ed}.rspamd`].map((f) => `/var/lib/rspamd/dkim/${DOMAIN}/${f}`);
+    for (const path of retired) expect(stale.stdout).toContain(`FAIL stale ${path}: should be gone`);
     const a2 = await apply('--json');
     expect(a2.code, a2.stderr).toBe(0);
     const result = JSON.parse(a2.stdout) as { changes: { systemPath: string; action: string }[]; backupDir: string };
-    for (const sel of [before.rsa, before.ed]) {
-      const path = `/etc/opendkim/keys/${DOMAIN}/${sel}.private`;
+    for (const path of retired) {
       expect(result.changes).toContainEqual(expect.objectContaining({ systemPath: path, action: 'remove' }));
       expect((await host.exec(['test', '-e', path])).code).not.toBe(0);
       expect(await host.run(`stat -c %a ${result.backupDir}${path}`)).toBe('600\n');

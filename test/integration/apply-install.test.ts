@@ -1,6 +1,6 @@
-import { lstat, readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
+import { chmod, copyFile, lstat, readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyBundle } from '../../src/apply/index.js';
 import { verifyBundle } from '../../src/verify/index.js';
@@ -28,22 +28,22 @@ describe('applyBundle into a temporary root', () => {
     expect(first.changes.length).toBeGreaterThan(10);
     expect(first.changes.every((c) => c.action === 'create')).toBe(true);
     expect(first.validated).toEqual(
-      expect.arrayContaining(['postfix check', 'postconf -n', 'doveconf -n', 'nsd-checkconf', 'nsd-checkzone example.org /etc/nsd/zones/example.org.zone.signed', 'nft -c -f /etc/selfmail/nftables/selfmail.nft', 'opendkim -n -x /etc/opendkim.conf']),
+      expect.arrayContaining(['postfix check', 'postconf -n', 'doveconf -n', 'nsd-checkconf', 'nsd-checkzone example.org /etc/nsd/zones/example.org.zone.signed', 'nft -c -f /etc/selfmail/nftables/selfmail.nft', 'DKIM keys readable by rspamd (_rspamd)']),
     );
     expect(first.reloadSkipped).toBe('installed under another root');
 
     const main = join(root, 'etc/postfix/main.cf');
     expect(await readFile(main, 'utf8')).toBe(await readFile(join(bundle, 'postfix/main.cf'), 'utf8'));
-    const dkim = await lstat(join(root, 'etc/opendkim/keys/example.org/s1.private'));
+    const dkim = await lstat(join(root, 'var/lib/rspamd/dkim/example.org/s1.private'));
     expect(dkim.mode & 0o777).toBe(0o600);
     const passwd = await readFile('/etc/passwd', 'utf8');
     const uidOf = (n: string) => Number(passwd.split('\n').find((l) => l.startsWith(`${n}:`))?.split(':')[2]);
-    expect(dkim.uid).toBe(uidOf('opendkim'));
+    expect(dkim.uid).toBe(uidOf('_rspamd'));
     const group = await readFile('/etc/group', 'utf8');
     const gidOf = (n: string) => Number(group.split('\n').find((l) => l.startsWith(`${n}:`))?.split(':')[2]);
-    const keysDir = await lstat(join(root, 'etc/opendkim/keys'));
+    const keysDir = await lstat(join(root, 'var/lib/rspamd/dkim'));
     expect(keysDir.mode & 0o777).toBe(0o750);
-    expect([keysDir.uid, keysDir.gid]).toEqual([0, gidOf('opendkim')]);
+    expect([keysDir.uid, keysDir.gid]).toEqual([0, gidOf('_rspamd')]);
     const users = await lstat(join(root, 'etc/dovecot/users'));
     expect([users.mode & 0o777, users.uid]).toEqual([0o600, uidOf('dovecot')]);
     const nsdConf = await lstat(join(root, 'etc/nsd/nsd.conf'));
@@ -54,7 +54,7 @@ describe('applyBundle into a temporary root', () => {
     const record = JSON.parse(await readFile(join(first.backupDir ?? '', 'selfmail-apply.json'), 'utf8'));
     expect(record.created).toContain('/etc/postfix/main.cf');
 
-    const watched = ['etc/postfix/main.cf', 'etc/opendkim/keys/example.org/s1.private', 'etc/nsd/zones/example.org.zone.signed'];
+    const watched = ['etc/postfix/main.cf', 'var/lib/rspamd/dkim/example.org/s1.private', 'etc/nsd/zones/example.org.zone.signed'];
     const before = await mtimes(root, watched);
     const digest = await treeDigest(root);
     const second = await applyBundle({ bundleDir: bundle, root });
@@ -86,13 +86,44 @@ describe('applyBundle into a temporary root', () => {
     await unlink(join(next, 'keys/dkim/example.org/s1.private'));
     await editBundle(next, 'postfix/main.cf', (t) => t);
     const stale = await verifyBundle({ bundleDir: next, root });
-    expect(stale).toContainEqual(expect.objectContaining({ level: 'failure', check: 'stale', path: '/etc/opendkim/keys/example.org/s1.private' }));
+    expect(stale).toContainEqual(expect.objectContaining({ level: 'failure', check: 'stale', path: '/var/lib/rspamd/dkim/example.org/s1.private' }));
     const r = await applyBundle({ bundleDir: next, root });
-    expect(r.changes).toContainEqual({ bundlePath: 'keys/dkim/example.org/s1.private', systemPath: '/etc/opendkim/keys/example.org/s1.private', action: 'remove' });
-    expect(existsSync(join(root, 'etc/opendkim/keys/example.org/s1.private'))).toBe(false);
-    const copy = await lstat(join(r.backupDir ?? '', 'etc/opendkim/keys/example.org/s1.private'));
+    expect(r.changes).toContainEqual({ bundlePath: 'keys/dkim/example.org/s1.private', systemPath: '/var/lib/rspamd/dkim/example.org/s1.private', action: 'remove' });
+    expect(existsSync(join(root, 'var/lib/rspamd/dkim/example.org/s1.private'))).toBe(false);
+    const copy = await lstat(join(r.backupDir ?? '', 'var/lib/rspamd/dkim/example.org/s1.private'));
     expect(copy.mode & 0o777).toBe(0o600);
     expect((await verifyBundle({ bundleDir: next, root })).filter((f) => f.check === 'stale')).toEqual([]);
+  });
+
+  it('takes OpenDKIM\'s files off a host set up before rspamd signed: its configs and the keys in its old folder', async () => {
+    const root = await freshRoot();
+    // The bundle as an earlier version wrote it, with OpenDKIM's configuration, applied; the DKIM
+    // key also sits where that version installed it.
+    const old = await fresh('with-opendkim');
+    await copyBundle(bundle, old);
+    await mkdir(join(old, 'opendkim'), { recursive: true });
+    await writeFile(join(old, 'opendkim/opendkim.conf'), 'Syslog yes\nMode sv\n');
+    await writeFile(join(old, 'opendkim/key.table'), '202612r._domainkey.example.org example.org:202612r:/etc/opendkim/keys/example.org/s1.private\n');
+    await editBundle(old, 'opendkim/key.table', (t) => t);
+    await applyBundle({ bundleDir: old, root });
+    const former = join(root, 'etc/opendkim/keys/example.org/s1.private');
+    await mkdir(dirname(former), { recursive: true });
+    await copyFile(join(bundle, 'keys/dkim/example.org/s1.private'), former);
+    await chmod(former, 0o600);
+
+    const r = await applyBundle({ bundleDir: bundle, root });
+    for (const [bundlePath, systemPath] of [
+      ['opendkim/opendkim.conf', '/etc/opendkim.conf'],
+      ['opendkim/key.table', '/etc/opendkim/key.table'],
+      ['keys/dkim/example.org/s1.private', '/etc/opendkim/keys/example.org/s1.private'],
+    ] as const) {
+      expect(r.changes).toContainEqual({ bundlePath, systemPath, action: 'remove' });
+      expect(existsSync(join(root, systemPath))).toBe(false);
+    }
+    // The key itself stays where rspamd reads it, and the removed one is kept 0600 in the backup.
+    expect(existsSync(join(root, 'var/lib/rspamd/dkim/example.org/s1.private'))).toBe(true);
+    expect((await lstat(join(r.backupDir ?? '', 'etc/opendkim/keys/example.org/s1.private'))).mode & 0o777).toBe(0o600);
+    expect((await applyBundle({ bundleDir: bundle, root })).changes).toEqual([]);
   });
 
   it('creates the mail account in the root\'s own account table, and its folder', async () => {
@@ -162,7 +193,7 @@ describe('applyBundle into a temporary root', () => {
 
     const empty = await freshRoot();
     const all = await applyBundle({ bundleDir: bundle, root: empty, dryRun: true });
-    expect(all.diff).toMatch(/keys\/example\.org\/s1\.private: secret, contents not shown/);
+    expect(all.diff).toMatch(/dkim\/example\.org\/s1\.private: secret, contents not shown/);
     expect(all.diff).not.toContain('PRIVATE KEY');
     expect(await readdir(empty)).toEqual(['etc']);
   });

@@ -1,7 +1,7 @@
 /**
  * The DKIM keys as a real verifier sees them: mailauth signs a message with each stored private
  * key and verifies it against the TXT value the store publishes (resolved by a fake DNS built
- * from the KeySet), dual-signed with both algorithms as Postfix/OpenDKIM will do.
+ * from the KeySet), dual-signed with both algorithms as rspamd does on the host.
  */
 import { describe, expect, it } from 'vitest';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';

@@ -1,6 +1,6 @@
 /**
  * The mail configs, rendered for a temporary root, judged by the real tools: postfix check,
- * postconf -n, doveconf -n, opendkim -n; and the submission header checks run by postmap.
+ * postconf -n, doveconf -n; and the submission header checks run by postmap.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,8 +12,8 @@ import type { Email } from '../../src/config/types.js';
 import { dovecotService } from '../../src/dovecot/index.js';
 import { ToolError } from '../../src/errors.js';
 import { hashPassword } from '../../src/mail/passwords.js';
-import { opendkimService } from '../../src/opendkim/index.js';
 import { postfixService } from '../../src/postfix/index.js';
+import { rspamdService } from '../../src/rspamd/index.js';
 import { services } from '../../src/services.js';
 import { run } from '../../src/tools/run.js';
 import { mailTestContext } from '../helpers/mail-keyset.js';
@@ -37,11 +37,13 @@ async function edited(service: ServiceModule, path: string, edit: (text: string)
 describe('mail services', () => {
   it('are registered', async () => {
     const names = (await services()).map((s) => s.name);
-    expect(names).toEqual(expect.arrayContaining(['postfix', 'dovecot', 'opendkim']));
+    expect(names).toEqual(expect.arrayContaining(['postfix', 'dovecot', 'rspamd']));
+    // rspamd signs: OpenDKIM is gone.
+    expect(names).not.toContain('opendkim');
   });
 
   it('build byte-identical files from the same inputs', async () => {
-    for (const s of [postfixService, dovecotService, opendkimService]) {
+    for (const s of [postfixService, dovecotService, rspamdService]) {
       const a = await s.build(ctx);
       const b = await s.build(ctx);
       expect(a.map((f) => [f.path, f.data.toString('base64'), f.mode])).toEqual(b.map((f) => [f.path, f.data.toString('base64'), f.mode]));
@@ -110,17 +112,6 @@ describe('dovecot', () => {
   it('fails on an unknown setting', async () => {
     const files = await edited(dovecotService, 'dovecot/dovecot.conf', (t) => `${t}ssl_min_protocoll = TLSv1.2\n`);
     await expect(dovecotService.check!(ctx, files)).rejects.toThrow(/ssl_min_protocoll/);
-  });
-});
-
-describe('opendkim', () => {
-  it('passes opendkim -n for both instances', async () => {
-    await expect(opendkimService.check!(ctx, await opendkimService.build(ctx))).resolves.toBeUndefined();
-  });
-
-  it('fails on an unknown parameter', async () => {
-    const files = await edited(opendkimService, 'opendkim/opendkim-ed25519.conf', (t) => `${t}SigningTabel /x\n`);
-    await expect(opendkimService.check!(ctx, files)).rejects.toThrow(/unrecognized parameter/);
   });
 });
 

@@ -59,6 +59,25 @@ describe('rspamd, as the bundle configures it', () => {
     expect(outsideReferences(feeds, on)).toEqual(['phishing.phishtank_enabled = true']);
   });
 
+  it('signs only what authenticated senders submit, for the From domain exactly, with the bundle keys only', () => {
+    const dump = JSON.parse(rspamadm('configdump', '-j')) as { dkim_signing: Record<string, unknown> };
+    expect(dump.dkim_signing).toMatchObject({
+      enabled: true,
+      sign_authenticated: true,
+      sign_local: false,
+      sign_inbound: false,
+      use_domain: 'header',
+      use_esld: false,
+      allow_hdrfrom_mismatch: false,
+      try_fallback: false,
+      use_redis: false,
+    });
+    // Debian's cgp.inc adds 127.2.4.7 (a list no later file can shorten): loopback only, never a
+    // network a remote client could send from.
+    const networks = (dump.dkim_signing.sign_networks ?? []) as string[];
+    for (const n of networks) expect(n, 'a signing network').toMatch(/^127\.\d+\.\d+\.\d+(\/(8|9|[12]\d|3[0-2]))?$/);
+  });
+
   it('binds every worker it starts to loopback', () => {
     const dump = JSON.parse(rspamadm('configdump', '-j')) as { worker: Array<Record<string, { bind_socket?: string; count?: number; enabled?: boolean }>> };
     const started = dump.worker.flatMap((w) => Object.entries(w)).filter(([, v]) => (v.count === undefined || v.count > 0) && v.enabled !== false);
@@ -71,7 +90,7 @@ describe('rspamd, as the bundle configures it', () => {
     for (const [missing, named] of [
       ['rspamd/override.d/rbl.conf', /rspamd would run rbl\b/],
       ['rspamd/override.d/mime_types.conf', /name outside services: mime_types\.file\.0 = https:\/\/maps\.rspamd\.com/],
-      ['rspamd/override.d/dkim_signing.conf', /rspamd would run dkim_signing \(OpenDKIM signs outbound mail/],
+      ['rspamd/override.d/dkim_signing.conf', /rspamd would sign with nothing, not the bundle's active DKIM keys \(example\.net 202601e \S+\/example\.net\/202601e\.rspamd, example\.net 202601r \S+\.private, example\.org 202601e/],
     ] as const) {
       const ctx = hostContext({}, { root: join(dir, `without-${missing.replace(/\W/g, '-')}`) });
       const without = (await rspamdService.build(ctx)).filter((f) => f.path !== missing);
@@ -79,6 +98,13 @@ describe('rspamd, as the bundle configures it', () => {
       await expect(rspamdService.check!(ctx, without)).rejects.toThrow(named);
       await rm(ctx.profile.root, { recursive: true, force: true });
     }
+    // A signer that would sign with one key only (the Ed25519 selector gone) is refused too.
+    const one = hostContext({}, { root: join(dir, 'one-key') });
+    const oneFiles = (await rspamdService.build(one)).map((f) =>
+      f.path === 'rspamd/override.d/dkim_signing.conf' ? { ...f, data: Buffer.from(f.data.toString('utf8').replace(/^.*\.rspamd"; }\n/gm, '')) } : f,
+    );
+    await stageTree(oneFiles, one.profile.root);
+    await expect(rspamdService.check!(one, oneFiles)).rejects.toThrow(/rspamd would sign with example\.net 202601r \S+, example\.org 202601r \S+, not the bundle's active DKIM keys/);
     // Blocklists opted in to (--spam-lookups) replace rspamd's stock list: rbl runs and asks
     // exactly their zones; the check refuses a bundle whose rbl would ask any other.
     const opted = hostContext({ spamLookups: ['spamhaus'] }, { root: join(dir, 'opted') });

@@ -43,12 +43,12 @@ describe('verify', () => {
     const r = await freshRoot();
     await applyBundle({ bundleDir: bundle, root: r });
     await writeFile(join(r, 'etc/postfix/main.cf'), 'myhostname = mail.example.org\nsmtpd_tls_security_level = none\n');
-    await chmod(join(r, 'etc/opendkim/keys/example.org/s1.private'), 0o644);
+    await chmod(join(r, 'var/lib/rspamd/dkim/example.org/s1.private'), 0o644);
     await rm(join(r, 'etc/dovecot/dovecot.conf'));
     const findings = await verifyBundle({ bundleDir: bundle, root: r });
     expect(summary(findings)).toEqual([
       'failure missing /etc/dovecot/dovecot.conf',
-      'failure mode /etc/opendkim/keys/example.org/s1.private',
+      'failure mode /var/lib/rspamd/dkim/example.org/s1.private',
       'failure changed /etc/postfix/main.cf',
     ]);
     const io = recordingIo();

@@ -46,9 +46,11 @@ describe('apply helpers', () => {
       ['dns/example.org.zone.signed', '/etc/nsd/zones/example.org.zone.signed'],
       ['nsd/nsd.conf', '/etc/nsd/nsd.conf'],
       ['postfix/main.cf', '/etc/postfix/main.cf'],
-      ['opendkim/opendkim.conf', '/etc/opendkim.conf'],
+      ['keys/dkim/example.org/202612r.private', '/var/lib/rspamd/dkim/example.org/202612r.private'],
       ['nftables/selfmail.nft', '/etc/selfmail/nftables/selfmail.nft'],
-      ['opendkim/opendkim-ed25519.conf', '/etc/opendkim/opendkim-ed25519.conf'],
+      ['keys/dkim/example.org/202612e.rspamd', '/var/lib/rspamd/dkim/example.org/202612e.rspamd'],
+      ['keys/dkim/example.org/202612e.private', '/var/lib/rspamd/dkim/example.org/202612e.private'],
+      ['keys/dkim/example.org/202612e.txt', '/var/lib/rspamd/dkim/example.org/202612e.txt'],
       ['unbound/selfmail.conf', '/etc/unbound/unbound.conf.d/selfmail.conf'],
       ['nginx/selfmail.conf', '/etc/nginx/conf.d/selfmail.conf'],
       ['fail2ban/jail.d/selfmail.local', '/etc/fail2ban/jail.d/selfmail.local'],
@@ -61,8 +63,7 @@ describe('apply helpers', () => {
       'nsd-checkzone example.org /etc/nsd/zones/example.org.zone.signed',
       'nft -c -f /etc/selfmail/nftables/selfmail.nft',
       'unbound-checkconf',
-      'opendkim -n -x /etc/opendkim/opendkim-ed25519.conf',
-      'opendkim -n -x /etc/opendkim.conf',
+      'DKIM keys readable by rspamd (_rspamd)',
       'nginx -t',
       'fail2ban-client -t',
       'fail2ban journal backend (python3-systemd)',
@@ -71,6 +72,12 @@ describe('apply helpers', () => {
     // A fresh host has no trust anchor until unbound first runs; nginx -t binds its listeners.
     expect(byName.get('unbound-checkconf')?.seeds).toEqual([{ path: '/var/lib/unbound/root.key', from: '/usr/share/dns/root.key', pkg: 'dns-root-data' }]);
     expect(byName.get('nginx -t')?.ownNetwork).toBe(true);
+    // rspamd opens every DKIM key (not the public TXT) as the user it signs as, reading none of it.
+    expect(byName.get('DKIM keys readable by rspamd (_rspamd)')).toMatchObject({
+      cmd: 'head',
+      asUser: '_rspamd',
+      args: ['-q', '-c', '0', '--', '/var/lib/rspamd/dkim/example.org/202612e.private', '/var/lib/rspamd/dkim/example.org/202612e.rspamd', '/var/lib/rspamd/dkim/example.org/202612r.private'],
+    });
     // Postfix complains only to a terminal: its check gets one.
     expect(byName.get('postfix check')?.pty).toBe(true);
     expect(validatorsFor(new Map([['dovecot/users', '/etc/dovecot/users']])).map((v) => v.name)).toEqual(['doveconf -n']);

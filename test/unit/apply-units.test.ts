@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEBIAN_UNITS, inStartOrder, shippedUnits, unitPlan } from '../../src/apply/units.js';
+import { DEBIAN_UNITS, RETIRED_UNITS, inStartOrder, shippedUnits, unitPlan } from '../../src/apply/units.js';
 import { useraddArgs } from '../../src/apply/accounts.js';
 
 const unit = (name: string, install: boolean) => ({
@@ -7,7 +7,7 @@ const unit = (name: string, install: boolean) => ({
   data: Buffer.from(`[Unit]\nDescription=x\n\n[Service]\nExecStart=/bin/true\n${install ? '\n[Install]\nWantedBy=multi-user.target\n' : ''}`),
 });
 const shipped = shippedUnits([
-  unit('opendkim-ed25519.service', true),
+  unit('selfmail-firewall.service', true),
   unit('selfmail-resign.service', false),
   unit('selfmail-resign.timer', true),
   { path: 'systemd/README', data: Buffer.from('not a unit') },
@@ -16,19 +16,25 @@ const shipped = shippedUnits([
 describe('the units apply brings up', () => {
   it('wants every Debian unit and the bundle units with an [Install] section; a timer starts its service', () => {
     expect(shipped).toEqual([
-      { name: 'opendkim-ed25519.service', installable: true },
+      { name: 'selfmail-firewall.service', installable: true },
       { name: 'selfmail-resign.service', installable: false },
       { name: 'selfmail-resign.timer', installable: true },
     ]);
     const p = unitPlan(shipped, [], []);
-    expect(p.wanted).toEqual([...DEBIAN_UNITS, 'opendkim-ed25519.service', 'selfmail-resign.timer'].sort());
+    expect(p.wanted).toEqual([...DEBIAN_UNITS, 'selfmail-firewall.service', 'selfmail-resign.timer'].sort());
     expect(p.touched).toEqual([]);
     expect(p.daemonReload).toBe(false);
   });
 
-  it('a DKIM key change concerns both OpenDKIM instances, also when a key is removed', () => {
-    expect(unitPlan(shipped, ['keys/dkim/example.org/202612r.private'], []).touched).toEqual(['opendkim-ed25519.service', 'opendkim.service']);
-    expect(unitPlan(shipped, [], ['keys/dkim/example.org/202611e.private']).touched).toEqual(['opendkim-ed25519.service', 'opendkim.service']);
+  it('a DKIM key change concerns rspamd, which signs, also when a key is removed', () => {
+    expect(unitPlan(shipped, ['keys/dkim/example.org/202612r.private'], []).touched).toEqual(['rspamd.service']);
+    expect(unitPlan(shipped, [], ['keys/dkim/example.org/202611e.rspamd']).touched).toEqual(['rspamd.service']);
+  });
+
+  it('never wants the OpenDKIM units of earlier versions, and a removed OpenDKIM file concerns no unit', () => {
+    const p = unitPlan(shipped, [], ['opendkim/opendkim-ed25519.conf', 'opendkim/key.table']);
+    for (const u of RETIRED_UNITS) expect(p.wanted).not.toContain(u);
+    expect(p.touched).toEqual([]);
   });
 
   it('the TLS certificate concerns every server that offers TLS', () => {
@@ -36,14 +42,14 @@ describe('the units apply brings up', () => {
   });
 
   it('a changed unit file makes systemd re-read them and restarts that unit', () => {
-    const p = unitPlan(shipped, ['systemd/opendkim-ed25519.service', 'systemd/selfmail-resign.service'], []);
+    const p = unitPlan(shipped, ['systemd/selfmail-firewall.service', 'systemd/selfmail-resign.service'], []);
     expect(p.daemonReload).toBe(true);
-    expect(p.touched).toEqual(['opendkim-ed25519.service']);
+    expect(p.touched).toEqual(['selfmail-firewall.service']);
   });
 
-  it('brings NSD up before unbound, the signers and Postfix before Dovecot', () => {
-    const order = inStartOrder(['dovecot.service', 'unbound.service', 'zz.timer', 'postfix.service', 'nsd.service', 'opendkim.service', 'aa.timer']);
-    expect(order).toEqual(['nsd.service', 'unbound.service', 'opendkim.service', 'postfix.service', 'dovecot.service', 'aa.timer', 'zz.timer']);
+  it('brings NSD up before unbound, the filter and signer before Postfix, Postfix before Dovecot', () => {
+    const order = inStartOrder(['dovecot.service', 'unbound.service', 'zz.timer', 'postfix.service', 'nsd.service', 'rspamd.service', 'aa.timer']);
+    expect(order).toEqual(['nsd.service', 'unbound.service', 'rspamd.service', 'postfix.service', 'dovecot.service', 'aa.timer', 'zz.timer']);
   });
 });
 

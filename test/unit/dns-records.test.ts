@@ -16,7 +16,7 @@ const rsaTxt = `v=DKIM1; k=rsa; p=${generateKeyPairSync('rsa', { modulusLength: 
 /** A key set with made-up public values: enough for the pure record model. */
 function fakeKeys(): KeySet {
   const d = (domain: string, selector: string, txt: string, state: 'active' | 'published') => ({
-    domain: domain as DomainName, selector, algorithm: 'rsa' as const, txt, privateKeyPath: `keys/dkim/${domain}/${selector}.pem`, state, created: '2026-01-01',
+    domain: domain as DomainName, selector, algorithm: 'rsa' as const, txt, privateKeyPath: `keys/dkim/${domain}/${selector}.pem`, signingKeyPath: `keys/dkim/${domain}/${selector}.pem`, state, created: '2026-01-01',
   });
   return {
     dkim: [d('example.org', '202601r', rsaTxt, 'active'), d('example.org', '202501r', 'v=DKIM1; k=rsa; p=OLD', 'published'), d('example.net', '202601r', 'v=DKIM1; k=rsa; p=NET', 'active')],

@@ -59,6 +59,7 @@ describe('ensureKeys', () => {
     const zsk = k.dnssec.find((x) => x.role === 'zsk')!;
     expect(modes).toEqual({
       'keys/dkim/example.org/202603e.private': 0o600,
+      'keys/dkim/example.org/202603e.rspamd': 0o600,
       'keys/dkim/example.org/202603e.txt': 0o644,
       'keys/dkim/example.org/202603r.private': 0o600,
       'keys/dkim/example.org/202603r.txt': 0o644,

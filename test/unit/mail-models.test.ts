@@ -6,7 +6,7 @@ import { resolveConfig } from '../../src/config/schema.js';
 import type { DomainName, Email } from '../../src/config/types.js';
 import { dovecotModel } from '../../src/dovecot/model.js';
 import { mailPaths } from '../../src/mail/paths.js';
-import { opendkimModel } from '../../src/opendkim/model.js';
+import { LOCAL_SENDER_LOGIN, dkimSigningModel } from '../../src/rspamd/dkim.js';
 import { postfixModel, roleAliases, senderLogins } from '../../src/postfix/model.js';
 import { render } from '../../src/render/index.js';
 import { InputError } from '../../src/errors.js';
@@ -23,7 +23,7 @@ const rehearsal: Profile = {
   kind: 'rehearsal',
   root: '/tmp/r',
   listen: { ipv4: '127.0.0.3', ipv6: '::1' },
-  ports: { ...STANDARD_PORTS, smtp: 2525, submission: 2587, submissions: 2465, imaps: 2993, milter: 2891 },
+  ports: { ...STANDARD_PORTS, smtp: 2525, submission: 2587, submissions: 2465, imaps: 2993, spam: 2891 },
   mailUser: { name: 'nobody', group: 'nogroup' },
 };
 const dkim: DkimKey[] = config.domains.flatMap((domain) =>
@@ -33,6 +33,7 @@ const dkim: DkimKey[] = config.domains.flatMap((domain) =>
     algorithm,
     txt: '',
     privateKeyPath: `keys/dkim/${domain}/${algorithm === 'rsa' ? '202601r' : '202601e'}.private`,
+    signingKeyPath: `keys/dkim/${domain}/${algorithm === 'rsa' ? '202601r.private' : '202601e.rspamd'}`,
     state: 'active' as const,
     created: '2026-01-15',
   })),
@@ -61,7 +62,9 @@ describe('postfix model', () => {
     expect(m.tlsKey).toBe('/tmp/r/etc/selfmail/tls/key.pem');
     expect(m.virtualMailboxMap).toBe('texthash:/tmp/r/etc/postfix/vmailbox');
     expect(m.lmtpSocket).toBe('/tmp/r/var/spool/postfix/private/dovecot-lmtp');
-    expect(m.submissionMilters).toBe('inet:127.0.0.1:2891, inet:127.0.0.1:2892');
+    // One milter, rspamd's, for both: it judges port 25 and signs submissions.
+    expect(m.inboundMilters).toBe('inet:127.0.0.1:2891');
+    expect(m.submissionMilters).toBe('inet:127.0.0.1:2891');
     const main = await render('postfix', 'main.cf', m);
     for (const line of main.split('\n')) {
       if (line.startsWith('#')) continue;
@@ -88,6 +91,12 @@ describe('postfix model', () => {
       expect(block(e)).toContain('reject_authenticated_sender_login_mismatch');
     }
     expect(block('127.0.0.3:2465')).toContain('-o smtpd_tls_wrappermode=yes');
+    // The loopback listener for the host's own replies hands rspamd a login (it signs only
+    // authenticated mail); no submission listener does, and port 25 never.
+    const local = block(`127.0.0.1:${STANDARD_PORTS.localSubmission}`);
+    expect(local).toContain(`-o milter_macro_defaults=auth_authen=${LOCAL_SENDER_LOGIN}`);
+    expect(local).toContain('-o smtpd_client_restrictions=permit_mynetworks,reject');
+    expect(master.match(/milter_macro_defaults/g)).toHaveLength(1);
   });
 });
 
@@ -112,23 +121,24 @@ describe('dovecot model', () => {
   });
 });
 
-describe('opendkim model', () => {
-  it('gives each instance its own algorithm, signing table and loopback port', () => {
-    const m = opendkimModel(config, dkim, rehearsal);
-    expect(m.rsa.socket).toBe('inet:2891@[127.0.0.1]');
-    expect(m.ed25519.socket).toBe('inet:2892@[127.0.0.1]');
-    expect(m.rsa.signing).toEqual([
-      { domain: 'example.net', key: '202601r._domainkey.example.net' },
-      { domain: 'example.org', key: '202601r._domainkey.example.org' },
+describe('rspamd DKIM signing model', () => {
+  it('signs each domain with its active RSA key (PEM) and Ed25519 key (rspamd form), at their installed paths', () => {
+    const m = dkimSigningModel(config, dkim, rehearsal);
+    expect(m.domains).toEqual([
+      { name: 'example.net', selectors: [{ selector: '202601r', path: '/tmp/r/var/lib/rspamd/dkim/example.net/202601r.private' }, { selector: '202601e', path: '/tmp/r/var/lib/rspamd/dkim/example.net/202601e.rspamd' }] },
+      { name: 'example.org', selectors: [{ selector: '202601r', path: '/tmp/r/var/lib/rspamd/dkim/example.org/202601r.private' }, { selector: '202601e', path: '/tmp/r/var/lib/rspamd/dkim/example.org/202601e.rspamd' }] },
     ]);
-    expect(m.ed25519.signing.map((s) => s.key)).toEqual(['202601e._domainkey.example.net', '202601e._domainkey.example.org']);
-    expect(m.keys.find((k) => k.name === '202601e._domainkey.example.org')?.path).toBe('/tmp/r/etc/opendkim/keys/example.org/202601e.private');
-    expect(m.requireSafeKeys).toBe('no');
-    expect(opendkimModel(config, dkim, { ...rehearsal, kind: 'production', root: '' }).requireSafeKeys).toBe('yes');
+    expect(m.localUser).toBe(LOCAL_SENDER_LOGIN);
+  });
+
+  it('signs with nothing a rotation left published only', () => {
+    const old = dkim.map((k) => ({ ...k, selector: k.selector.replace('202601', '202512'), state: 'published' as const }));
+    const m = dkimSigningModel(config, [...old, ...dkim], rehearsal);
+    expect(m.domains.flatMap((d) => d.selectors.map((s) => s.selector))).toEqual(['202601r', '202601e', '202601r', '202601e']);
   });
 
   it('refuses a domain without an active key of each algorithm', () => {
-    expect(() => opendkimModel(config, dkim.filter((k) => k.algorithm === 'rsa'), rehearsal)).toThrow(/ed25519 DKIM key/);
+    expect(() => dkimSigningModel(config, dkim.filter((k) => k.algorithm === 'rsa'), rehearsal)).toThrow(/ed25519 DKIM key/);
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { servicesToCheck } from '../../src/pipeline.js';
 
-const NAMES = ['dns', 'postfix', 'dovecot', 'opendkim', 'nftables', 'web'];
+const NAMES = ['dns', 'postfix', 'dovecot', 'rspamd', 'nftables', 'web'];
 const file = (path: string, data = 'v1') => ({ path, data: Buffer.from(data), mode: 0o644, role: '' });
 const FILES = [
   file('keys/tls/key.pem'),
@@ -9,7 +9,7 @@ const FILES = [
   file('dns/example.org.zone'),
   file('postfix/vmailbox'),
   file('dovecot/users'),
-  file('opendkim/key.table'),
+  file('rspamd/override.d/dkim_signing.conf'),
   file('nftables/selfmail.nft'),
   file('nginx/selfmail.conf'),
 ];
@@ -17,7 +17,7 @@ const OWNER = new Map([
   ['dns/example.org.zone', 'dns'],
   ['postfix/vmailbox', 'postfix'],
   ['dovecot/users', 'dovecot'],
-  ['opendkim/key.table', 'opendkim'],
+  ['rspamd/override.d/dkim_signing.conf', 'rspamd'],
   ['nftables/selfmail.nft', 'nftables'],
   ['nginx/selfmail.conf', 'web'],
 ]);
@@ -35,7 +35,7 @@ describe('the checks a re-run does', () => {
 
   it('checks every service that reads a changed key', () => {
     expect(due(['keys/tls/key.pem'])).toEqual(NAMES);
-    expect(due(['keys/dkim/example.org/202612r.private'])).toEqual(['opendkim']);
+    expect(due(['keys/dkim/example.org/202612r.private'])).toEqual(['rspamd']);
   });
 
   it('checks a new file as a changed one', () => {

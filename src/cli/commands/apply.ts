@@ -54,6 +54,7 @@ export const run: Command = async (args, io) => {
   if (result.backupDir) io.say(`previous files saved in ${result.backupDir}`);
   if (result.started.length > 0) io.say(`started: ${result.started.join(', ')}`);
   if (result.reloaded.length > 0) io.say(`reloaded: ${result.reloaded.join(', ')}`);
+  if (result.retired.length > 0) io.say(`stopped and disabled (no longer needed: rspamd signs): ${result.retired.join(", ")}`);
   if (result.reloadSkipped) io.say(`units: ${result.reloadSkipped}`);
   else if (result.enabled.length > 0) io.say(`enabled and running: ${result.enabled.join(', ')}`);
   io.say(

@@ -1,6 +1,6 @@
 /**
  * `selfmail keys list|rotate|retire`: inspect keys (public parts only) and rotate DKIM selectors.
- * Rotation and retirement re-run the whole generation, so DNS, OpenDKIM and the manifest follow.
+ * Rotation and retirement re-run the whole generation, so DNS, rspamd's signer and the manifest follow.
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';

@@ -35,7 +35,7 @@ export const run: Command = async (args, io) => {
     return runIsolated();
   }
   const { rehearse, formatReport } = await import('../../rehearse/index.js');
-  io.say('Starting NSD, OpenDKIM, Dovecot and Postfix from the bundle on loopback…');
+  io.say('Starting NSD, rspamd, Dovecot and Postfix from the bundle on loopback…');
   const report = await rehearse({
     bundle: resolve(v.bundle),
     ...(v['password-file'] !== undefined ? { passwordFile: v['password-file'] } : {}),
