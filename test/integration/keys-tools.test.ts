@@ -38,12 +38,19 @@ function dnssecPem(privateFile: Buffer): string {
   return createPrivateKey({ key: jwk, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
+/** rspamd's form of an Ed25519 key (base64 of seed and public key) as PKCS#8 PEM, for openssl. */
+function rspamdPem(data: Buffer): string {
+  const raw = Buffer.from(data.toString('utf8').trim(), 'base64');
+  const jwk = { kty: 'OKP', crv: 'Ed25519', d: raw.subarray(0, 32).toString('base64url'), x: raw.subarray(32).toString('base64url') };
+  return createPrivateKey({ key: jwk, format: 'jwk' }).export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
 describe('private keys', () => {
   it('every one passes openssl pkey -check (key on stdin)', async () => {
     const privates = keys.files.filter((f) => f.mode === 0o600 && !f.path.startsWith('keys/tsig/'));
-    expect(privates.length).toBe(5); // 2 DKIM, 2 DNSSEC, 1 TLS
+    expect(privates.length).toBe(6); // 2 DKIM (and the Ed25519 one in rspamd's form), 2 DNSSEC, 1 TLS
     for (const f of privates) {
-      const input = f.path.startsWith('keys/dnssec/') ? dnssecPem(f.data) : f.data;
+      const input = f.path.startsWith('keys/dnssec/') ? dnssecPem(f.data) : f.path.endsWith('.rspamd') ? rspamdPem(f.data) : f.data;
       const r = await run('openssl', ['pkey', '-check', '-noout'], { input });
       expect(r.stdout + r.stderr, f.path).toMatch(/Key is valid/);
     }
@@ -55,7 +62,7 @@ describe('private keys', () => {
   it('are written 0600 on disk, public parts 0644', async () => {
     for (const f of keys.files) {
       const mode = (await stat(join(dir, f.path))).mode & 0o777;
-      expect(mode, f.path).toBe(f.path.endsWith('.private') || f.path.endsWith('key.pem') || f.path.startsWith('keys/tsig/') ? 0o600 : 0o644);
+      expect(mode, f.path).toBe(f.path.endsWith('.private') || f.path.endsWith('.rspamd') || f.path.endsWith('key.pem') || f.path.startsWith('keys/tsig/') ? 0o600 : 0o644);
     }
   });
 
