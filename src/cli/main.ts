@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   verify: () => import('./commands/verify.js'),
   keys: () => import('./commands/keys.js'),
   dns: () => import('./commands/dns.js'),
+  user: () => import('./commands/user.js'),
 };
 
 export const HELP = `selfmail — set up a self-hosted mail host with no third party in its trust path
@@ -26,6 +27,8 @@ Usage:
   selfmail verify --bundle DIR [--root DIR]  compare what is installed with MANIFEST.sha256
   selfmail keys list|rotate|retire --bundle DIR …   inspect and rotate keys (never prints private parts)
   selfmail dns resign --bundle DIR           re-sign zones whose signatures near expiry
+  selfmail user add|passwd|remove EMAIL --bundle DIR [--password-file FILE] | user list --bundle DIR
+                                             the mailboxes, without retyping the setup
   selfmail <command> --help                  that command's flags and an example
   selfmail --help | --version
 

@@ -97,6 +97,23 @@ Example:
 Example:
   selfmail dns resign --bundle ./bundle
 `,
+  user: `selfmail user add EMAIL --bundle DIR [--password-file FILE]
+selfmail user passwd EMAIL --bundle DIR [--password-file FILE]
+selfmail user remove EMAIL --bundle DIR
+selfmail user list --bundle DIR [--json]
+  — add a mailbox, change its password, remove it, list them: each a change of selfmail.yaml
+    and the normal generation, so the other files and the other mailboxes' hashes stay as they
+    were. The admin's mailbox cannot be removed (postmaster@ and abuse@ reach it). A removed
+    mailbox's messages stay on the host until you delete them.
+
+  --bundle DIR               the bundle (required)
+  --password-file FILE       a line "EMAIL:PASSWORD" (chmod 600), or - for stdin; without it, a
+                             hidden prompt on a terminal. Never on the command line
+  --json                     with list: JSON on stdout
+
+Example:
+  selfmail user add bob@example.org --bundle ./bundle && sudo selfmail apply --bundle ./bundle
+`,
 };
 
 /** Levenshtein distance, for "did you mean". Pure. */

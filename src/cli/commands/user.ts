@@ -1,0 +1,144 @@
+/**
+ * `selfmail user add|passwd|remove|list`: the mailboxes of a bundle, without retyping the setup.
+ * Each change edits the mailbox list (or one password) and runs the normal generation on the
+ * bundle, so selfmail.yaml stays the single source of truth, the manifest follows and every other
+ * file comes out byte for byte as it was. Passwords come from `--password-file` or a hidden
+ * prompt, never from the command line; the other mailboxes keep their stored hashes.
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { InputError, type InputIssue } from '../../errors.js';
+import { sourced } from '../../config/raw.js';
+import type { Config, Email } from '../../config/types.js';
+import { parseEmail } from '../../config/values.js';
+import type { Io } from '../io.js';
+import { argsMessage } from '../usage.js';
+
+const USAGE =
+  'usage: selfmail user add EMAIL --bundle DIR [--password-file FILE] | user passwd EMAIL --bundle DIR [--password-file FILE] | user remove EMAIL --bundle DIR | user list --bundle DIR [--json]';
+
+const OPTIONS = {
+  bundle: { type: 'string' },
+  'password-file': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+type Action = 'add' | 'passwd' | 'remove' | 'list';
+const ACTIONS: readonly Action[] = ['add', 'passwd', 'remove', 'list'];
+
+export async function run(args: string[], io: Io): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: OPTIONS });
+  } catch (err) {
+    throw new InputError([{ field: 'selfmail user', message: argsMessage(err, OPTIONS) }]);
+  }
+  const [word, address, ...stray] = parsed.positionals;
+  const v = parsed.values;
+  const issues: InputIssue[] = [];
+  const action = ACTIONS.find((a) => a === word);
+  const here = `selfmail user ${action ?? word ?? ''}`.trim();
+  if (!action) issues.push({ field: 'selfmail user', message: USAGE });
+  else if (action === 'list' ? address !== undefined : address === undefined) {
+    issues.push({ field: here, message: action === 'list' ? `takes no address; ${USAGE}` : `needs the mailbox's address (EMAIL); ${USAGE}` });
+  }
+  if (stray.length > 0) issues.push({ field: here, message: `does not take ${stray.map((w) => JSON.stringify(w)).join(', ')}; ${USAGE}` });
+  if (v['password-file'] !== undefined && action !== 'add' && action !== 'passwd') issues.push({ field: '--password-file', message: 'only goes with user add and user passwd' });
+  if (!v.bundle) issues.push({ field: '--bundle', message: `is required; ${USAGE}` });
+  if (issues.length > 0 || !action) throw new InputError(issues);
+
+  const out = resolve(v.bundle!);
+  const { readBundle } = await import('../../bundle/write.js');
+  const disk = await readBundle(out);
+  const yaml = disk.files.get('selfmail.yaml')?.data;
+  if (!yaml) throw new InputError([{ field: '--bundle', message: `${out} is not a selfmail bundle (no selfmail.yaml); create one with selfmail init --out ${v.bundle}` }]);
+  const { gatherInput } = await import('../../generate.js');
+  const { resolveConfig } = await import('../../config/schema.js');
+  const { config } = resolveConfig(await gatherInput({ flags: sourced({}, 'flag') }, yaml));
+
+  if (action === 'list') return list(config, io);
+
+  const parsedAddress = parseEmail(address!);
+  if (!parsedAddress.ok) throw new InputError([{ field: `${here} EMAIL`, message: `${JSON.stringify(address)} ${parsedAddress.error}` }]);
+  const email = parsedAddress.value;
+  const exists = config.users.includes(email);
+  const domain = email.slice(email.lastIndexOf('@') + 1);
+  if (action === 'add') {
+    if (!config.domains.includes(domain as Config['domains'][number])) {
+      throw new InputError([{ field: `${here} EMAIL`, message: `${email} is not in one of the bundle's mail domains (${config.domains.join(', ')})` }]);
+    }
+    if (exists) throw new InputError([{ field: `${here} EMAIL`, message: `${email} is already a mailbox of this bundle; change its password with selfmail user passwd ${email}` }]);
+  } else if (!exists) {
+    throw new InputError([{ field: `${here} EMAIL`, message: `${email} is not a mailbox of this bundle (selfmail user list shows them)` }]);
+  }
+  if (action === 'remove' && email === config.admin) {
+    throw new InputError([
+      {
+        field: `${here} EMAIL`,
+        message: `${email} is the admin address: postmaster@ and abuse@ of every domain, bounces and the DMARC and TLS reports go there. Name another admin first (selfmail init --out ${v.bundle} --admin ADDRESS), then remove this mailbox`,
+      },
+    ]);
+  }
+  if (action === 'remove' && config.users.length === 1) {
+    throw new InputError([{ field: `${here} EMAIL`, message: `${email} is the bundle's only mailbox; a mail host needs at least one` }]);
+  }
+
+  const passwords = new Map<string, string>();
+  const passwordIssues: InputIssue[] = [];
+  if (action === 'add' || action === 'passwd') {
+    const password = await passwordFor(email, v['password-file'], io);
+    passwords.set(email, password);
+  }
+  const users = action === 'add' ? [...config.users, email] : action === 'remove' ? config.users.filter((u) => u !== email) : [...config.users];
+  const { generate } = await import('../../generate.js');
+  const code = await generate({ out, layers: { flags: sourced({ users }, 'flag') }, passwords, passwordIssues, interactive: false, demo: false }, io);
+  if (code === 0 && action === 'remove') {
+    io.say(`${email} no longer receives mail once the bundle is applied. Its messages stay on the host, under the mail root (/var/vmail/${domain}/${email.slice(0, email.lastIndexOf('@'))}), until you delete them there.`);
+  }
+  return code;
+}
+
+/** The mailboxes, and which role addresses reach each (RFC 2142: postmaster@, abuse@ to the admin). */
+function list(config: Config, io: Io): number {
+  const rows = config.users.map((u) => ({ address: u, admin: u === config.admin, receives: u === config.admin ? config.domains.flatMap((d) => [`postmaster@${d}`, `abuse@${d}`]) : [] }));
+  if (io.jsonMode) {
+    io.json({ ok: true, admin: config.admin, mailboxes: rows });
+    return 0;
+  }
+  for (const r of rows) io.say(r.admin ? `${r.address}  (admin: also ${r.receives.join(', ')})` : r.address);
+  if (!config.users.includes(config.admin)) io.say(`admin: ${config.admin} (outside this host: postmaster@ and abuse@ of every domain go there)`);
+  return 0;
+}
+
+/** The new password: from the file (its line for `email`), or typed twice at a hidden prompt. */
+async function passwordFor(email: Email, file: string | undefined, io: Io): Promise<string> {
+  const { MIN_PASSWORD_LENGTH, passwordProblem } = await import('../../wizard/steps/mailboxes.js');
+  if (file !== undefined) {
+    const { readPasswords } = await import('./init.js');
+    const { passwords, issues } = await readPasswords(file, io);
+    if (issues.length > 0) throw new InputError(issues);
+    const found = [...passwords].find(([k]) => {
+      const p = parseEmail(k);
+      return p.ok && p.value === email;
+    });
+    if (!found) throw new InputError([{ field: '--password-file', message: `has no line for ${email} ("${email}:PASSWORD")` }]);
+    const problem = passwordProblem(found[1]);
+    if (problem !== true) throw new InputError([{ field: '--password-file', message: `the password for ${email} ${problem}` }]);
+    return found[1];
+  }
+  if (!io.interactive) {
+    throw new InputError([{ field: '--password-file', message: `is required without a terminal: a file with the line "${email}:PASSWORD" (chmod 600), or - for stdin; passwords are never taken from the command line` }]);
+  }
+  const { inquirerPrompter } = await import('../../wizard/prompter.js');
+  const p = await inquirerPrompter(io);
+  for (;;) {
+    const first = await p.password({
+      message: `Password for ${email}`,
+      why: `At least ${MIN_PASSWORD_LENGTH} characters; only its Argon2id hash is kept.`,
+      validate: (a) => passwordProblem(a),
+    });
+    const again = await p.password({ message: `The same password again for ${email}`, why: 'To catch a typing mistake.' });
+    if (first === again) return first;
+    io.warn('The two passwords differ; once more.');
+  }
+}
