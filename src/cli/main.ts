@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   keys: () => import('./commands/keys.js'),
   dns: () => import('./commands/dns.js'),
   user: () => import('./commands/user.js'),
+  alias: () => import('./commands/alias.js'),
 };
 
 export const HELP = `selfmail — set up a self-hosted mail host with no third party in its trust path
@@ -29,6 +30,8 @@ Usage:
   selfmail dns resign --bundle DIR           re-sign zones whose signatures near expiry
   selfmail user add|passwd|remove EMAIL --bundle DIR [--password-file FILE] | user list --bundle DIR
                                              the mailboxes, without retyping the setup
+  selfmail alias add SOURCE TARGET... | alias remove SOURCE | alias list   --bundle DIR
+                                             aliases, and catch-alls (SOURCE @domain)
   selfmail <command> --help                  that command's flags and an example
   selfmail --help | --version
 

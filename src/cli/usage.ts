@@ -20,6 +20,8 @@ export const INIT_FLAGS = `  --domain NAME              mail domain; repeatable;
   --target RELEASE           debian-13 | debian-12: the mail host's release (default: this machine's)
   --spam-lookups LIST        outside blocklists the spam filter may ask: spamhaus, surbl (default: none;
                              each learns about every message: REPORT.md says what)
+  --alias SRC=DEST[,DEST]    an alias (repeatable); SRC @domain for a catch-all, which never takes
+                             mail for a mailbox or another alias (selfmail alias add does the same)
   --out DIR                  bundle directory (default ./selfmail-bundle)
   --config FILE              YAML or JSON with the same settings; flags override it
   --non-interactive          never prompt; report every missing or invalid value at once
@@ -113,6 +115,22 @@ selfmail user list --bundle DIR [--json]
 
 Example:
   selfmail user add bob@example.org --bundle ./bundle && sudo selfmail apply --bundle ./bundle
+`,
+  alias: `selfmail alias add SOURCE TARGET... --bundle DIR
+selfmail alias remove SOURCE --bundle DIR
+selfmail alias list --bundle DIR [--json]
+  — aliases of the bundle's domains, each delivering to one or more addresses (mailboxes here,
+    other aliases, or addresses elsewhere); SOURCE @domain is a catch-all, which takes only mail
+    for addresses that are neither a mailbox nor an alias. Refused (exit 2, nothing changed): a
+    SOURCE outside the domains, a mailbox, postmaster@ or abuse@ (they reach the admin), a TARGET
+    in the domains that does not exist, a loop.
+
+  --bundle DIR               the bundle (required)
+  --json                     with list: JSON on stdout
+
+Example:
+  selfmail alias add info@example.org alice@example.org bob@example.org --bundle ./bundle
+  selfmail alias add @example.org alice@example.org --bundle ./bundle
 `,
 };
 

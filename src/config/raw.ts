@@ -22,6 +22,8 @@ export interface RawInput {
   target?: string;
   /** Outside lookups for the spam filter, opted in (`spamhaus`, `surbl`), or `none`. */
   spamLookups?: string[];
+  /** `SOURCE=TARGET[,TARGET…]`; SOURCE `@domain` for a catch-all. */
+  aliases?: string[];
 
   // Requests that exist only to be refused with an explanation (src/policy/).
   tunnelProvider?: string;
@@ -55,6 +57,7 @@ export const FLAG_OF: Record<RawKey, string> = {
   dnssec: '--no-dnssec',
   target: '--target',
   spamLookups: '--spam-lookups',
+  aliases: '--alias',
   tunnelProvider: '--tunnel-provider',
   relayHost: '--relay-host',
   dkimKey: '--dkim-key',

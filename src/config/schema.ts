@@ -28,9 +28,12 @@ import {
   type IPv4,
   type IPv6,
   type Ingress,
+  type MailAlias,
   type NameServer,
   domainOf,
   isInZone,
+  localPartOf,
+  ROLE_LOCAL_PARTS,
   zoneOf,
 } from './types.js';
 
@@ -94,6 +97,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
   const adminSshFrom = resolveSsh(r);
   const target = resolveTarget(r);
   const spamLookups = resolveSpamLookups(r);
+  const aliases = resolveAliases(r, domains, users, admin);
   const acmeCa = r.v.acmeCa !== undefined ? r.take('acmeCa', r.v.acmeCa, parseDomainName(r.v.acmeCa)) : (DEFAULT_ACME_CA as DomainName);
 
   if (refused.length > 0) throw new RefusalError(refused, r.issues);
@@ -116,6 +120,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
     dnssec: r.v.dnssec ?? true,
     target: target!,
     spamLookups,
+    aliases,
   };
   return { config, warnings: r.warnings };
 }
@@ -300,6 +305,89 @@ function resolveSpamLookups({ v, problem }: Pass): string[] {
   return SPAM_LOOKUP_NAMES.filter((n) => out.includes(n));
 }
 
+/**
+ * Aliases, `SOURCE=TARGET[,TARGET…]`: SOURCE an address in one of the domains that is not a
+ * mailbox or a role address, or `@domain` for a catch-all, which takes only mail for addresses
+ * that are neither a mailbox nor an alias (the Postfix map gets an entry for each of those). A
+ * TARGET in our domains must be a mailbox or an alias; no alias may lead back to itself.
+ */
+function resolveAliases({ v, problem, warnings }: Pass, domains: DomainName[], users: Email[], admin: Email | undefined): MailAlias[] {
+  const out: MailAlias[] = [];
+  const sources = new Set<string>();
+  const parsedAll: Array<{ from: string; to: Email[] }> = [];
+  for (const raw of v.aliases ?? []) {
+    const eq = raw.indexOf('=');
+    const shown = JSON.stringify(raw.slice(0, 80));
+    if (eq < 0) {
+      problem('aliases', `${shown} is not SOURCE=TARGET[,TARGET…] (like info@example.org=alice@example.org)`);
+      continue;
+    }
+    const src = raw.slice(0, eq).trim().toLowerCase();
+    let from: string | undefined;
+    if (src.startsWith('@')) {
+      const d = parseDomainName(src.slice(1));
+      if (!d.ok) problem('aliases', `the catch-all ${JSON.stringify(src.slice(0, 80))} ${d.error}`);
+      else if (!domains.includes(d.value)) problem('aliases', `the catch-all @${d.value} is not one of the mail domains (${domains.join(', ')})`);
+      else from = `@${d.value}`;
+    } else {
+      const e = parseEmail(src);
+      if (!e.ok) problem('aliases', `the source ${JSON.stringify(src.slice(0, 80))} ${e.error}`);
+      else if (!domains.includes(domainOf(e.value))) problem('aliases', `${e.value} is not in one of the mail domains (${domains.join(', ')})`);
+      else if (users.includes(e.value)) problem('aliases', `${e.value} is a mailbox; an alias cannot take its mail (remove the mailbox first)`);
+      else if ((ROLE_LOCAL_PARTS as readonly string[]).includes(localPartOf(e.value))) problem('aliases', `${e.value} always reaches the admin${admin ? ` (${admin})` : ''} (RFC 2142); it cannot be an alias of its own`);
+      else from = e.value;
+    }
+    const to: Email[] = [];
+    const targets = raw.slice(eq + 1).split(',').map((t) => t.trim()).filter(Boolean);
+    if (targets.length === 0) problem('aliases', `${shown} has no target after "="`);
+    for (const t of targets) {
+      const e = parseEmail(t, { allowPlus: true });
+      if (!e.ok) problem('aliases', `the target ${JSON.stringify(t.slice(0, 80))} ${e.error}`);
+      else if (to.includes(e.value)) problem('aliases', `${shown} names ${e.value} twice`);
+      else to.push(e.value);
+    }
+    if (!from) continue;
+    if (sources.has(from)) {
+      problem('aliases', `${from} is given twice`);
+      continue;
+    }
+    sources.add(from);
+    parsedAll.push({ from, to });
+  }
+  // Targets in our domains must exist; catch-alls deliver to real addresses only.
+  for (const a of parsedAll) {
+    for (const t of a.to) {
+      const untagged = t.replace(/\+[^@]*@/, '@');
+      if (t === a.from) problem('aliases', `${a.from} delivers to itself`);
+      else if (domains.includes(domainOf(t)) && !users.includes(untagged as Email) && !sources.has(untagged) && !(ROLE_LOCAL_PARTS as readonly string[]).includes(localPartOf(untagged as Email))) {
+        problem('aliases', `${a.from} delivers to ${t}, which is in your domains but is neither a mailbox nor an alias`);
+      }
+    }
+    const outside = a.to.filter((t) => !domains.includes(domainOf(t)));
+    if (outside.length > 0) warnings.push(`aliases: ${a.from} forwards to ${outside.join(', ')} outside your domains; forwarded mail keeps its sender, so a receiver that checks SPF strictly may refuse it`);
+  }
+  // No alias leads back to itself through others (Postfix would bounce such mail as a loop).
+  const next = new Map(parsedAll.map((a) => [a.from, a.to.map((t) => t.replace(/\+[^@]*@/, '@')).filter((t) => sources.has(t))]));
+  const reported = new Set<string>();
+  const walk = (at: string, path: string[]): void => {
+    for (const n of next.get(at) ?? []) {
+      if (path.includes(n)) {
+        const cycle = [...path.slice(path.indexOf(n)), n];
+        const key = path.slice(path.indexOf(n)).sort().join(' ');
+        if (!reported.has(key)) {
+          reported.add(key);
+          problem('aliases', `${cycle.join(' → ')} is a loop: mail to any of them would never arrive`);
+        }
+        continue;
+      }
+      walk(n, [...path, n]);
+    }
+  };
+  for (const a of parsedAll) walk(a.from, [a.from]);
+  for (const a of parsedAll) out.push(a);
+  return out.sort((x, y) => (x.from < y.from ? -1 : x.from > y.from ? 1 : 0));
+}
+
 /** The release: the host's (a default layer the caller adds), the bundle's, or --target. */
 function resolveTarget({ v, problem }: Pass): Release | undefined {
   if (v.target === undefined) {
@@ -334,5 +422,6 @@ export function toRaw(config: Config): Record<string, unknown> {
     dnssec: config.dnssec,
     target: config.target,
     spamLookups: config.spamLookups,
+    aliases: config.aliases.map((a) => `${a.from}=${a.to.join(',')}`),
   };
 }

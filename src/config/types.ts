@@ -61,6 +61,14 @@ export interface Config {
    * --spam-lookups; none by default.
    */
   spamLookups: string[];
+  /** Addresses that deliver to other addresses; a catch-all (`@domain`) takes only what nothing else does. */
+  aliases: MailAlias[];
+}
+
+/** An alias: `from` (an address in our domains, or `@domain` for a catch-all) delivers to `to`. */
+export interface MailAlias {
+  from: string;
+  to: Email[];
 }
 
 /** Secrets that come with a run but are never stored in clear: only hashes reach the bundle. */
@@ -68,6 +76,9 @@ export interface Secrets {
   /** Cleartext passwords by mailbox, from --password-file or the wizard's hidden prompts. */
   passwords: Map<Email, string>;
 }
+
+/** RFC 2142 role addresses every mail domain must have: they reach the admin, always. */
+export const ROLE_LOCAL_PARTS = ['abuse', 'postmaster'] as const;
 
 /** The domain part of an address (already validated, so a cast is sound). */
 export function domainOf(email: Email): DomainName {

@@ -20,7 +20,7 @@ async function build(ctx: BuildContext): Promise<BundleFile[]> {
     await file(BUNDLE.mainCf, 'main.cf', 'Postfix main configuration'),
     await file(BUNDLE.masterCf, 'master.cf', 'Postfix services (25, 465, 587)'),
     await file(BUNDLE.virtualMailboxes, 'vmailbox', 'Postfix mailbox list'),
-    await file(BUNDLE.virtualAliases, 'virtual', 'Postfix role aliases (postmaster@, abuse@)'),
+    await file(BUNDLE.virtualAliases, 'virtual', 'Postfix virtual aliases (role addresses, aliases, catch-alls)'),
     await file(BUNDLE.senderLogins, 'sender_login', 'Postfix sender-login map'),
     await file(BUNDLE.submissionHeaderChecks, 'submission_header_checks', 'Postfix header privacy on submission'),
   ];

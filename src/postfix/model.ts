@@ -12,8 +12,8 @@ import { CLIENT_CIPHER_STRING } from '../tls/policy.js';
 /** 25 MiB: what most providers accept, and below Postfix's mailbox_size_limit default. */
 export const MESSAGE_SIZE_LIMIT = 26_214_400;
 
-/** RFC 2142 role addresses every mail domain must have. */
-export const ROLE_LOCAL_PARTS = ['abuse', 'postmaster'] as const;
+import { ROLE_LOCAL_PARTS, domainOf } from '../config/types.js';
+export { ROLE_LOCAL_PARTS };
 
 export interface Alias {
   from: Email;
@@ -31,6 +31,8 @@ export interface PostfixModel {
   domains: DomainName[];
   users: Email[];
   aliases: Alias[];
+  /** Every line of the virtual alias map: the role addresses, the user's aliases and catch-alls. */
+  virtual: Array<{ from: string; to: string; why: string }>;
   senderLogins: { address: Email; login: Email }[];
   inetProtocols: 'ipv4' | 'ipv6' | 'all';
   smtpListeners: Listener[];
@@ -97,7 +99,8 @@ export function postfixModel(config: Config, tls: Pick<TlsKey, 'keyPath' | 'cert
     domains: [...config.domains].sort(),
     users: [...config.users].sort(),
     aliases,
-    senderLogins: senderLogins(config.users, aliases),
+    virtual: virtualEntries(config, aliases),
+    senderLogins: senderLogins(config.users, [...aliases, ...singleTargetAliases(config)]),
     inetProtocols: ipv4 && ipv6 ? 'all' : ipv4 ? 'ipv4' : 'ipv6',
     smtpListeners: endpoints(profile, profile.ports.smtp),
     submissionListeners: endpoints(profile, profile.ports.submission),
@@ -124,8 +127,28 @@ export function postfixModel(config: Config, tls: Pick<TlsKey, 'keyPath' | 'cert
 }
 
 /**
- * Sender-login map entries: each mailbox may send as itself, and an admin who is a mailbox may
- * also send as the role addresses routed to them (to answer postmaster@ mail as postmaster@).
+ * The virtual alias map: role addresses to the admin, the user's aliases, and for each domain with
+ * a catch-all, an entry mapping each of its mailboxes to itself first: Postfix tries the whole
+ * address before `@domain`, so a catch-all then takes only mail for addresses nothing else
+ * names (virtual(5)). Pure.
+ */
+export function virtualEntries(config: Pick<Config, 'users' | 'aliases'>, roles: readonly Alias[]): Array<{ from: string; to: string; why: string }> {
+  const out: Array<{ from: string; to: string; why: string }> = roles.map((r) => ({ from: r.from, to: r.to, why: 'role' }));
+  const catchAll = new Set(config.aliases.filter((a) => a.from.startsWith('@')).map((a) => a.from.slice(1)));
+  for (const u of config.users) if (catchAll.has(domainOf(u))) out.push({ from: u, to: u, why: 'mailbox' });
+  for (const a of config.aliases) out.push({ from: a.from, to: a.to.join(', '), why: a.from.startsWith('@') ? 'catch-all' : 'alias' });
+  return out.sort((x, y) => (x.from < y.from ? -1 : x.from > y.from ? 1 : 0));
+}
+
+/** Aliases of one mailbox of this host: that mailbox may send as the alias too. */
+function singleTargetAliases(config: Pick<Config, 'users' | 'aliases'>): Alias[] {
+  return config.aliases.flatMap((a) => (!a.from.startsWith('@') && a.to.length === 1 && config.users.includes(a.to[0]!) ? [{ from: a.from as Email, to: a.to[0]! }] : []));
+}
+
+/**
+ * Sender-login map entries: each mailbox may send as itself, an admin who is a mailbox also as
+ * the role addresses routed to them (to answer postmaster@ mail as postmaster@), and a mailbox as
+ * the aliases that deliver to it alone.
  */
 export function senderLogins(users: readonly Email[], aliases: readonly Alias[]): { address: Email; login: Email }[] {
   const out = users.map((u) => ({ address: u, login: u }));

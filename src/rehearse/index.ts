@@ -19,6 +19,7 @@ import {
   learningStep,
   newState,
   realMailboxesStep,
+  aliasesStep,
   privacyStep,
   refusalsStep,
   sieveStep,
@@ -62,6 +63,7 @@ const STEPS: Array<{ id: string; title: string; run: (c: StepContext) => Promise
   { id: 'learning', title: 'Moving a message into Junk over IMAP teaches rspamd spam, out of Junk ham', run: learningStep, needs: ['spam', 'imap'] },
   { id: 'sieve', title: 'ManageSieve (STARTTLS first): an uploaded rule files by header; a vacation reply is sent once, signed', run: sieveStep },
   // Before the refusals: Dovecot slows down every login from an address that just failed one.
+  { id: 'aliases', title: 'The bundle\'s aliases deliver on port 25 to the mailboxes they name; a catch-all takes only unnamed addresses', run: aliasesStep, needs: ['inbound'], when: (b) => b.config.aliases.length > 0 },
   { id: 'real-mailboxes', title: 'The bundle\'s own mailboxes log in (--password-file)', run: realMailboxesStep, when: (b) => b.real.length > 0 },
   { id: 'refusals', title: 'What must fail, fails: relaying, AUTH before TLS, wrong passwords, sending as another user, cleartext IMAP', run: refusalsStep },
   // Last: it judges everything the other steps made the daemons do.

@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { readFile, readdir, readlink } from 'node:fs/promises';
-import type { Config, DomainName } from '../config/types.js';
+import { join } from 'node:path';
+import type { Config, DomainName, Email } from '../config/types.js';
 import { zoneOf } from '../config/types.js';
 import { run } from '../tools/run.js';
 import { CLIENT_ADDRESS, CLIENT_NAME, type Host, LISTEN } from './host.js';
@@ -14,7 +15,7 @@ import type { LoadedBundle, Mailbox } from './load.js';
 import { sleep, tail } from './supervisor.js';
 
 export interface StepResult {
-  /** Stable identifier: dns, submission, inbound, spam, imap, authentication, learning, sieve, real-mailboxes, refusals, privacy. */
+  /** Stable identifier: dns, submission, inbound, spam, imap, authentication, learning, sieve, aliases, real-mailboxes, refusals, privacy. */
   id: string;
   title: string;
   ok: boolean;
@@ -736,6 +737,84 @@ export async function realMailboxesStep(c: StepContext): Promise<string> {
     done.push(box.address);
   }
   return `logged in over SMTP submission and IMAPS as ${done.join(', ')}`;
+}
+
+// ---- aliases and catch-alls --------------------------------------------------------------------
+
+/** The mailboxes mail to `address` ends in, following aliases (the schema has refused loops). */
+export function deliveredTo(config: Pick<Config, 'users' | 'aliases' | 'domains'>, address: string, seen = new Set<string>()): string[] {
+  const untagged = address.replace(/\+[^@]*@/, '@');
+  if (config.users.includes(untagged as Email)) return [untagged];
+  if (seen.has(untagged)) return [];
+  seen.add(untagged);
+  const domain = untagged.slice(untagged.lastIndexOf('@') + 1);
+  const alias = config.aliases.find((a) => a.from === untagged) ?? config.aliases.find((a) => a.from === `@${domain}`);
+  if (!alias) return [];
+  return [...new Set(alias.to.flatMap((t) => (config.domains.includes(t.slice(t.lastIndexOf('@') + 1) as DomainName) ? deliveredTo(config, t, seen) : [])))].sort();
+}
+
+/** Whether a message with `subject` lies in the Maildir of `mailbox` (any folder), waiting up to `timeoutMs`. */
+async function inMaildir(c: StepContext, mailbox: string, subject: string, timeoutMs = 20_000): Promise<boolean> {
+  const { mailPaths } = await import('../mail/paths.js');
+  const at = mailbox.lastIndexOf('@');
+  const dir = join(mailPaths(c.host.profile).mailRoot, mailbox.slice(at + 1), mailbox.slice(0, at), 'Maildir');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      if (!e.isFile() || !/\/(new|cur)$/.test(e.parentPath)) continue;
+      const text = await readFile(join(e.parentPath, e.name), 'utf8').catch(() => '');
+      if (text.includes(`Subject: ${subject}`)) return true;
+    }
+    if (Date.now() > deadline) return false;
+    await sleep(300);
+  }
+}
+
+/**
+ * The bundle's aliases, each sent to on port 25 from outside: the message lands in every mailbox
+ * of this host the alias leads to (read from the Maildirs under the rehearsal root). A catch-all
+ * takes mail for an address nothing names, and a mailbox of its domain keeps its own mail.
+ * Targets elsewhere are not followed (the rehearsal sends nothing out).
+ */
+export async function aliasesStep(c: StepContext): Promise<string> {
+  const config = c.bundle.rehearsalConfig;
+  const port = { port: c.host.profile.ports.smtp, secure: false };
+  const done: string[] = [];
+  const expectIn = async (to: string, boxes: string[], label: string) => {
+    const subject = `${c.state.token} alias ${to}`;
+    await send(c, port, OUTSIDE_SENDER, to, subject).catch((e: unknown) => {
+      if (e instanceof StepFailure) throw e;
+      return fail(`${label}: port 25 refused mail for ${to}: ${errText(e)}`);
+    });
+    for (const box of boxes) if (!(await inMaildir(c, box, subject))) fail(`${label}: mail for ${to} did not arrive in ${box}`);
+    return subject;
+  };
+  for (const alias of config.aliases) {
+    if (alias.from.startsWith('@')) {
+      const domain = alias.from.slice(1);
+      const nobody = `nobody-${c.state.token.toLowerCase()}@${domain}`;
+      const targets = deliveredTo(config, nobody);
+      if (targets.length === 0) continue;
+      await expectIn(nobody, targets, `catch-all ${alias.from}`);
+      // A mailbox of that domain keeps its mail: it is not the catch-all's.
+      const own = config.users.find((u) => u.endsWith(`@${domain}`) && !targets.includes(u));
+      if (own) {
+        const subject = await expectIn(own, [own], `catch-all ${alias.from}`);
+        for (const t of targets) if (await inMaildir(c, t, subject, 1500)) fail(`catch-all ${alias.from}: mail for the mailbox ${own} also reached ${t}`);
+        done.push(`${alias.from} → ${targets.join(', ')} for an unnamed address, not for the mailbox ${own}`);
+      } else done.push(`${alias.from} → ${targets.join(', ')} for an unnamed address`);
+      continue;
+    }
+    const targets = deliveredTo(config, alias.from);
+    if (targets.length === 0) {
+      done.push(`${alias.from} (forwards elsewhere only: not followed)`);
+      continue;
+    }
+    await expectIn(alias.from, targets, `alias ${alias.from}`);
+    done.push(`${alias.from} → ${targets.join(', ')}`);
+  }
+  return `delivered through the bundle's aliases: ${done.join('; ')}`;
 }
 
 // ---- privacy: nothing left the rehearsal ----------------------------------------------------------

@@ -133,6 +133,20 @@ describe('selfmail user', () => {
     await manifestVerifies();
   });
 
+  it('keeps the last mailbox, also when the admin lives elsewhere', async () => {
+    const solo = join(work, 'solo');
+    const pw = await passwordFile('solo.pw', `carol@example.org:${ALICE_PW}\n`);
+    const made = await runCli(['init', '--non-interactive', '--out', solo, '--domain', 'example.org', '--ipv4', '192.0.2.25', '--user', 'carol@example.org', '--admin', 'ops@elsewhere.example', '--password-file', pw, '--admin-ssh-from', '198.51.100.0/24', '--target', 'debian-12']);
+    expect(made.code, made.stderr).toBe(0);
+    const tree = await treeState(solo);
+    const r = await runCli(['user', 'remove', 'carol@example.org', '--bundle', solo]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/carol@example\.org is the bundle's only mailbox; a mail host needs at least one/);
+    expect(await treeState(solo)).toEqual(tree);
+    const list = await runCli(['user', 'list', '--bundle', solo]);
+    expect(list.stdout).toMatch(/admin: ops@elsewhere\.example \(outside this host/);
+  });
+
   it('changes nothing when run again on what is already so', async () => {
     const again = await hashes();
     const r = await runCli(['init', '--non-interactive', '--out', out]);

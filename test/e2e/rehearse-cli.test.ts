@@ -27,7 +27,7 @@ beforeAll(async () => {
   // The bundles come from the real CLI, as a user makes them.
   const [d, t] = await Promise.all([
     runCli(['init', '--demo', '--out', demo]),
-    runCli(['init', '--non-interactive', '--domain', 'example.org', '--domain', 'example.net', '--ipv4', '192.0.2.25', '--user', 'alice@example.org', '--user', 'bob@example.net', '--password-file', passwordFile, '--out', two]),
+    runCli(['init', '--non-interactive', '--domain', 'example.org', '--domain', 'example.net', '--ipv4', '192.0.2.25', '--user', 'alice@example.org', '--user', 'bob@example.net', '--password-file', passwordFile, '--alias', 'team@example.org=alice@example.org,bob@example.net', '--alias', '@example.net=alice@example.org', '--out', two]),
   ]);
   if (d.code !== 0 || t.code !== 0) throw new Error(`selfmail init failed:\n${d.stderr}\n${t.stderr}`);
   rootsBefore = await rehearsalRoots();
@@ -89,6 +89,12 @@ describe('selfmail rehearse', () => {
     expect(report.mailboxes.real).toEqual(['alice@example.org', 'bob@example.net']);
     const real = report.steps.find((s) => s.id === 'real-mailboxes');
     expect(real?.ok, real?.reason).toBe(true);
+    // Its aliases, through the real Postfix: one alias to two mailboxes, and a catch-all that
+    // takes an address nothing names but not a mailbox's mail.
+    const aliases = report.steps.find((s) => s.id === 'aliases');
+    expect(aliases?.ok, aliases?.reason).toBe(true);
+    expect(aliases!.reason).toMatch(/@example\.net → alice@example\.org for an unnamed address, not for the mailbox \S+@example\.net/);
+    expect(aliases!.reason).toMatch(/team@example\.org → alice@example\.org, bob@example\.net/);
     // The rehearsal's own mailboxes never reach the bundle.
     const { readFile } = await import('node:fs/promises');
     expect(await readFile(join(two, 'dovecot/users'), 'utf8')).not.toContain('rehearsal-');

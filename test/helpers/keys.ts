@@ -27,6 +27,7 @@ export function keysTestConfig(over: Partial<Config> = {}): Config {
     users: ['alice@example.org' as Email],
     adminSshFrom: [],
     spamLookups: [],
+    aliases: [],
     ingress: 'direct',
     acmeCa: d('letsencrypt.org'),
     dnssec: true,

@@ -41,6 +41,7 @@ describe('resolveConfig', () => {
       dnssec: true,
       target: 'debian-12',
       spamLookups: [],
+      aliases: [],
     });
     expect(warnings.join('\n')).toMatch(/documentation address/);
   });
@@ -119,6 +120,34 @@ describe('resolveConfig', () => {
     expect(issuesOf(() => resolve({ spamLookups: ['none,surbl'] }))).toEqual(['--spam-lookups: "none" cannot be combined with other lookups']);
     expect(issuesOf(() => resolve({ spamLookups: ['spamhaus,'] }))).toEqual(['--spam-lookups: has an empty name; the lookups are spamhaus, surbl (or none)']);
     expect(issuesOf(() => resolve({ spamLookups: ['evil'] }, 'file'))[0]).toMatch(/^my\.yaml: spamLookups: "evil" is not a lookup/);
+  });
+
+  it('takes aliases and catch-alls of its domains, each rule on its own', () => {
+    const two = { domains: ['example.org', 'example.net'], users: ['alice@example.org', 'bob@example.net'] };
+    const { config } = resolve({ ...two, aliases: ['Info@example.org=alice@example.org,bob@example.net', '@example.net=bob@example.net', 'sales@example.org=info@example.org'] });
+    expect(config.aliases).toEqual([
+      { from: '@example.net', to: ['bob@example.net'] },
+      { from: 'info@example.org', to: ['alice@example.org', 'bob@example.net'] },
+      { from: 'sales@example.org', to: ['info@example.org'] },
+    ]);
+    // Forwarding elsewhere is allowed, with a warning about SPF at the receiver.
+    expect(resolve({ aliases: ['me@example.org=someone@elsewhere.example'] }).warnings.join('\n')).toMatch(/forwards to someone@elsewhere\.example outside your domains/);
+    const only = (aliases: string[]) => issuesOf(() => resolve({ ...two, aliases }));
+    expect(only(['info@example.org'])).toEqual(['--alias: "info@example.org" is not SOURCE=TARGET[,TARGET…] (like info@example.org=alice@example.org)']);
+    expect(only(['info@example.com=alice@example.org'])).toEqual(['--alias: info@example.com is not in one of the mail domains (example.org, example.net)']);
+    expect(only(['@example.com=alice@example.org'])).toEqual(['--alias: the catch-all @example.com is not one of the mail domains (example.org, example.net)']);
+    expect(only(['alice@example.org=bob@example.net'])).toEqual(['--alias: alice@example.org is a mailbox; an alias cannot take its mail (remove the mailbox first)']);
+    expect(only(['postmaster@example.net=bob@example.net'])).toEqual(['--alias: postmaster@example.net always reaches the admin (alice@example.org) (RFC 2142); it cannot be an alias of its own']);
+    expect(only(['info@example.org='])).toEqual(['--alias: "info@example.org=" has no target after "="']);
+    expect(only(['info@example.org=nobody@example.org'])).toEqual(['--alias: info@example.org delivers to nobody@example.org, which is in your domains but is neither a mailbox nor an alias']);
+    expect(only(['info@example.org=alice@example.org', 'info@example.org=bob@example.net'])).toEqual(['--alias: info@example.org is given twice']);
+    expect(only(['a@example.org=b@example.org', 'b@example.org=c@example.org', 'c@example.org=a@example.org'])).toEqual(['--alias: a@example.org → b@example.org → c@example.org → a@example.org is a loop: mail to any of them would never arrive']);
+    expect(only(['a@example.org=a@example.org'])).toContain('--alias: a@example.org delivers to itself');
+    expect(issuesOf(() => resolve({ aliases: ['x@example.com=alice@example.org'] }, 'file'))[0]).toMatch(/^my\.yaml: aliases: x@example\.com is not in one of the mail domains/);
+    // What selfmail.yaml keeps reads back as the same aliases.
+    const raw = toRaw(config) as { aliases: string[] };
+    expect(raw.aliases).toEqual(['@example.net=bob@example.net', 'info@example.org=alice@example.org,bob@example.net', 'sales@example.org=info@example.org']);
+    expect(resolve({ ...two, aliases: raw.aliases }).config.aliases).toEqual(config.aliases);
   });
 
   it('round-trips through its raw form (what selfmail.yaml holds)', () => {

@@ -12,12 +12,8 @@ import { render } from '../../src/render/index.js';
 import { InputError } from '../../src/errors.js';
 import type { DkimKey } from '../../src/keys/types.js';
 
-const config = resolveConfig(
-  sourced(
-    { domains: ['example.org', 'example.net'], ipv4: '192.0.2.25', ipv6: '2001:db8::25', users: ['alice@example.org', 'bob@example.net'], target: 'debian-12' },
-    'flag',
-  ),
-).config;
+const RAW = { domains: ['example.org', 'example.net'], ipv4: '192.0.2.25', ipv6: '2001:db8::25', users: ['alice@example.org', 'bob@example.net'], target: 'debian-12' };
+const config = resolveConfig(sourced(RAW, 'flag')).config;
 const tls = { keyPath: 'keys/tls/key.pem', certPath: 'keys/tls/cert.pem' };
 const rehearsal: Profile = {
   kind: 'rehearsal',
@@ -40,6 +36,27 @@ const dkim: DkimKey[] = config.domains.flatMap((domain) =>
 );
 
 describe('postfix model', () => {
+  it('maps aliases, and for a domain with a catch-all each of its mailboxes to itself first', async () => {
+    const c = resolveConfig(
+      sourced({ ...RAW, aliases: ['@example.net=alice@example.org', 'info@example.org=alice@example.org', 'team@example.org=alice@example.org,bob@example.net'] }, 'flag'),
+    ).config;
+    const m = postfixModel(c, tls, rehearsal);
+    const virtual = m.virtual.map((v) => `${v.from} ${v.to}`);
+    // bob is a mailbox of the catch-all's domain: his own entry keeps his mail his.
+    expect(virtual).toContain('bob@example.net bob@example.net');
+    expect(virtual).not.toContain('alice@example.org alice@example.org');
+    expect(virtual).toContain('@example.net alice@example.org');
+    expect(virtual).toContain('team@example.org alice@example.org, bob@example.net');
+    expect(virtual).toContain('abuse@example.net alice@example.org');
+    // alice may send as the alias that reaches only her, not as the shared one or the catch-all.
+    const logins = m.senderLogins.map((s) => `${s.address} ${s.login}`);
+    expect(logins).toContain('info@example.org alice@example.org');
+    expect(logins.filter((l) => l.startsWith('team@') || l.startsWith('@'))).toEqual([]);
+    const text = await render('postfix', 'virtual', m);
+    expect(text).toMatch(/^bob@example\.net bob@example\.net$/m);
+    expect(text).toMatch(/^@example\.net alice@example\.org$/m);
+  });
+
   it('routes postmaster@ and abuse@ of every domain to the admin, except mailboxes and the admin itself', () => {
     const d = ['example.org', 'example.net'] as DomainName[];
     const admin = 'postmaster@example.org' as Email;

@@ -123,6 +123,7 @@ describe('wizard', () => {
       dnssec: true,
       target: 'debian-12',
       spamLookups: [],
+      aliases: [],
     });
     expect(r.passwords).toEqual(new Map([['alice@example.org', PW]]));
     // The defaults offered were the safe ones.

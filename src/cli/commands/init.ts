@@ -30,6 +30,7 @@ export const INIT_OPTIONS = {
   'no-dnssec': { type: 'boolean' },
   target: { type: 'string' },
   'spam-lookups': { type: 'string', multiple: true },
+  alias: { type: 'string', multiple: true },
   out: { type: 'string' },
   config: { type: 'string' },
   'non-interactive': { type: 'boolean' },
@@ -79,6 +80,7 @@ export function parseInitArgs(args: string[]): InitOptions {
   if (v['no-dnssec']) raw.dnssec = false;
   if (v.target !== undefined) raw.target = v.target;
   if (v['spam-lookups']) raw.spamLookups = v['spam-lookups'];
+  if (v.alias) raw.aliases = v.alias;
   if (v['tunnel-provider'] !== undefined) raw.tunnelProvider = v['tunnel-provider'];
   if (v['relay-host'] !== undefined) raw.relayHost = v['relay-host'];
   if (v['dkim-key'] !== undefined) raw.dkimKey = v['dkim-key'];
