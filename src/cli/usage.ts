@@ -22,6 +22,8 @@ export const INIT_FLAGS = `  --domain NAME              mail domain; repeatable;
                              each learns about every message: REPORT.md says what)
   --alias SRC=DEST[,DEST]    an alias (repeatable); SRC @domain for a catch-all, which never takes
                              mail for a mailbox or another alias (selfmail alias add does the same)
+  --quota EMAIL=SIZE         a mailbox's storage limit, like alice@example.org=2G (repeatable; at
+                             least 32M; none by default), enforced by Dovecot
   --out DIR                  bundle directory (default ./selfmail-bundle)
   --config FILE              YAML or JSON with the same settings; flags override it
   --non-interactive          never prompt; report every missing or invalid value at once
@@ -99,25 +101,29 @@ Example:
 Example:
   selfmail dns resign --bundle ./bundle
 `,
-  user: `selfmail user add EMAIL --bundle DIR [--password-file FILE]
-selfmail user passwd EMAIL --bundle DIR [--password-file FILE]
-selfmail user remove EMAIL --bundle DIR
+  user: `selfmail user add EMAIL --bundle DIR [--password-file FILE] [--quota SIZE] [--apply]
+selfmail user passwd EMAIL --bundle DIR [--password-file FILE] [--apply]
+selfmail user quota EMAIL SIZE|none --bundle DIR [--apply]
+selfmail user remove EMAIL --bundle DIR [--apply]
 selfmail user list --bundle DIR [--json]
-  — add a mailbox, change its password, remove it, list them: each a change of selfmail.yaml
-    and the normal generation, so the other files and the other mailboxes' hashes stay as they
-    were. The admin's mailbox cannot be removed (postmaster@ and abuse@ reach it). A removed
+  — add a mailbox, change its password or its storage limit, remove it, list them: each a
+    change of selfmail.yaml and the normal generation, so the other files and the other
+    mailboxes' hashes stay as they were. The admin's mailbox cannot be removed (postmaster@ and abuse@ reach it). A removed
     mailbox's messages stay on the host until you delete them.
 
   --bundle DIR               the bundle (required)
   --password-file FILE       a line "EMAIL:PASSWORD" (chmod 600), or - for stdin; without it, a
                              hidden prompt on a terminal. Never on the command line
+  --quota SIZE               with add: the mailbox's storage limit (like 2G; at least 1M; none by
+                             default), enforced by Dovecot: a delivery over it is refused
+  --apply                    then selfmail apply --bundle DIR on this host (as root)
   --json                     with list: JSON on stdout
 
 Example:
   selfmail user add bob@example.org --bundle ./bundle && sudo selfmail apply --bundle ./bundle
 `,
-  alias: `selfmail alias add SOURCE TARGET... --bundle DIR
-selfmail alias remove SOURCE --bundle DIR
+  alias: `selfmail alias add SOURCE TARGET... --bundle DIR [--apply]
+selfmail alias remove SOURCE --bundle DIR [--apply]
 selfmail alias list --bundle DIR [--json]
   — aliases of the bundle's domains, each delivering to one or more addresses (mailboxes here,
     other aliases, or addresses elsewhere); SOURCE @domain is a catch-all, which takes only mail
@@ -126,6 +132,7 @@ selfmail alias list --bundle DIR [--json]
     in the domains that does not exist, a loop.
 
   --bundle DIR               the bundle (required)
+  --apply                    then selfmail apply --bundle DIR on this host (as root)
   --json                     with list: JSON on stdout
 
 Example:

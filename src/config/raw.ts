@@ -24,6 +24,8 @@ export interface RawInput {
   spamLookups?: string[];
   /** `SOURCE=TARGET[,TARGET…]`; SOURCE `@domain` for a catch-all. */
   aliases?: string[];
+  /** `EMAIL=SIZE` (like `alice@example.org=2G`): the mailbox's storage limit, enforced by Dovecot. */
+  quotas?: string[];
 
   // Requests that exist only to be refused with an explanation (src/policy/).
   tunnelProvider?: string;
@@ -58,6 +60,7 @@ export const FLAG_OF: Record<RawKey, string> = {
   target: '--target',
   spamLookups: '--spam-lookups',
   aliases: '--alias',
+  quotas: '--quota',
   tunnelProvider: '--tunnel-provider',
   relayHost: '--relay-host',
   dkimKey: '--dkim-key',

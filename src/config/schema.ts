@@ -4,6 +4,7 @@
  * whole request fail with exit 3, and the input problems found are listed with it.
  */
 import { SPAM_LOOKUP_NAMES } from '../rspamd/lookups.js';
+import { MESSAGE_SIZE_LIMIT } from '../mail/limits.js';
 import { InputError, type InputIssue, RefusalError } from '../errors.js';
 import { refusals } from '../policy/refusals.js';
 import { type Release, SUPPORTED_TEXT, parseRelease } from './release.js';
@@ -29,6 +30,7 @@ import {
   type IPv6,
   type Ingress,
   type MailAlias,
+  type MailQuota,
   type NameServer,
   domainOf,
   isInZone,
@@ -98,6 +100,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
   const target = resolveTarget(r);
   const spamLookups = resolveSpamLookups(r);
   const aliases = resolveAliases(r, domains, users, admin);
+  const quotas = resolveQuotas(r, users);
   const acmeCa = r.v.acmeCa !== undefined ? r.take('acmeCa', r.v.acmeCa, parseDomainName(r.v.acmeCa)) : (DEFAULT_ACME_CA as DomainName);
 
   if (refused.length > 0) throw new RefusalError(refused, r.issues);
@@ -121,6 +124,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
     target: target!,
     spamLookups,
     aliases,
+    quotas,
   };
   return { config, warnings: r.warnings };
 }
@@ -388,6 +392,41 @@ function resolveAliases({ v, problem, warnings }: Pass, domains: DomainName[], u
   return out.sort((x, y) => (x.from < y.from ? -1 : x.from > y.from ? 1 : 0));
 }
 
+/** The smallest quota taken. */
+export const MIN_QUOTA_BYTES = 1024 * 1024;
+
+/** `2G`, `500M`, `1T`, `1048576K`: a whole number and a unit (powers of 1024). Pure. */
+export function parseQuotaSize(text: string): { size: string; bytes: number } | undefined {
+  const m = /^([1-9][0-9]{0,6})\s*([KMGT])i?B?$/i.exec(text.trim());
+  if (!m) return undefined;
+  const unit = m[2]!.toUpperCase();
+  const bytes = Number(m[1]) * 1024 ** ('KMGT'.indexOf(unit) + 1);
+  return { size: `${m[1]}${unit}`, bytes };
+}
+
+/** Storage limits, `EMAIL=SIZE`: one per mailbox at most, each a size of at least 1M. */
+function resolveQuotas({ v, problem, warnings }: Pass, users: Email[]): MailQuota[] {
+  const out: MailQuota[] = [];
+  for (const raw of v.quotas ?? []) {
+    const eq = raw.lastIndexOf('=');
+    const shown = JSON.stringify(raw.slice(0, 80));
+    if (eq < 0) {
+      problem('quotas', `${shown} is not EMAIL=SIZE (like alice@example.org=2G)`);
+      continue;
+    }
+    const e = parseEmail(raw.slice(0, eq).trim());
+    const size = parseQuotaSize(raw.slice(eq + 1));
+    if (!e.ok) problem('quotas', `the mailbox ${JSON.stringify(raw.slice(0, eq).slice(0, 80))} ${e.error}`);
+    else if (!users.includes(e.value)) problem('quotas', `${e.value} is not one of the mailboxes`);
+    else if (out.some((q) => q.user === e.value)) problem('quotas', `${e.value} has two quotas`);
+    if (!size) problem('quotas', `${JSON.stringify(raw.slice(eq + 1).slice(0, 40))} is not a size: a whole number and K, M, G or T (like 500M or 2G)`);
+    else if (size.bytes < MIN_QUOTA_BYTES) problem('quotas', `${size.size} is below 1M`);
+    else if (size.bytes < MESSAGE_SIZE_LIMIT) warnings.push(`quotas: ${size.size} is less than the largest message accepted (25 MiB): a message above it can never reach ${raw.slice(0, eq).trim()}`);
+    if (e.ok && size && users.includes(e.value) && size.bytes >= MIN_QUOTA_BYTES && !out.some((q) => q.user === e.value)) out.push({ user: e.value, ...size });
+  }
+  return out.sort((x, y) => (x.user < y.user ? -1 : x.user > y.user ? 1 : 0));
+}
+
 /** The release: the host's (a default layer the caller adds), the bundle's, or --target. */
 function resolveTarget({ v, problem }: Pass): Release | undefined {
   if (v.target === undefined) {
@@ -423,5 +462,6 @@ export function toRaw(config: Config): Record<string, unknown> {
     target: config.target,
     spamLookups: config.spamLookups,
     aliases: config.aliases.map((a) => `${a.from}=${a.to.join(',')}`),
+    quotas: config.quotas.map((q) => `${q.user}=${q.size}`),
   };
 }

@@ -63,6 +63,15 @@ export interface Config {
   spamLookups: string[];
   /** Addresses that deliver to other addresses; a catch-all (`@domain`) takes only what nothing else does. */
   aliases: MailAlias[];
+  /** Storage limits of mailboxes (the others have none). */
+  quotas: MailQuota[];
+}
+
+/** A mailbox's storage limit: `size` as written (`2G`, `500M`), `bytes` what it means (powers of 1024). */
+export interface MailQuota {
+  user: Email;
+  size: string;
+  bytes: number;
 }
 
 /** An alias: `from` (an address in our domains, or `@domain` for a catch-all) delivers to `to`. */

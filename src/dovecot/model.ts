@@ -3,6 +3,7 @@
  * auth sockets for Postfix, Maildir owned by the profile's mail user.
  */
 import type { Profile } from '../bundle/layout.js';
+import { releaseInfo } from '../config/release.js';
 import type { Config, Email } from '../config/types.js';
 import type { TlsKey } from '../keys/types.js';
 import { BUNDLE, installed, mailPaths } from '../mail/paths.js';
@@ -14,6 +15,8 @@ export const MAX_USERIP_CONNECTIONS = 10;
 export interface DovecotUser {
   user: Email;
   hash: string;
+  /** The extra userdb field of its line: the storage limit, when it has one. */
+  extra: string;
 }
 
 export interface DovecotModel {
@@ -68,12 +71,16 @@ export function dovecotModel(
   const p = mailPaths(profile);
   const listen = [profile.listen.ipv4, profile.listen.ipv6].filter((a): a is string => a !== undefined);
   if (listen.length === 0) throw new Error('the profile names no address to listen on');
+  const twoFour = releaseInfo(config.target).dovecot === '2.4';
   const users = [...config.users].sort().map((user) => {
     const hash = hashes.get(user);
     if (hash === undefined) throw new Error(`no password hash for ${user}`);
     // A hash is ours (Argon2id PHC text); a colon or line break would break the passwd-file.
     if (/[:\n\r\0]/.test(hash)) throw new Error(`the password hash for ${user} is malformed`);
-    return { user, hash };
+    const quota = config.quotas.find((q) => q.user === user);
+    // The limit as a userdb field: Dovecot 2.3 reads a quota rule, 2.4 a storage size setting.
+    const extra = !quota ? '' : twoFour ? `userdb_quota_storage_size=${quota.size}` : `userdb_quota_rule=*:storage=${quota.size}`;
+    return { user, hash, extra };
   });
   return {
     hostname: config.hostname,

@@ -9,8 +9,8 @@ import { LOCAL_SENDER_LOGIN } from '../rspamd/dkim.js';
 import { BUNDLE, installed, mailPaths } from '../mail/paths.js';
 import { CLIENT_CIPHER_STRING } from '../tls/policy.js';
 
-/** 25 MiB: what most providers accept, and below Postfix's mailbox_size_limit default. */
-export const MESSAGE_SIZE_LIMIT = 26_214_400;
+import { MESSAGE_SIZE_LIMIT } from '../mail/limits.js';
+export { MESSAGE_SIZE_LIMIT };
 
 import { ROLE_LOCAL_PARTS, domainOf } from '../config/types.js';
 export { ROLE_LOCAL_PARTS };

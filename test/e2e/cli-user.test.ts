@@ -96,6 +96,31 @@ describe('selfmail user', () => {
     await manifestVerifies();
   });
 
+  it('sets and lifts a storage limit: the users file and selfmail.yaml only', async () => {
+    const before = await hashes();
+    const alice = await hashOf('alice@example.org');
+    const r = await runCli(['user', 'quota', 'bob@example.net', '2G', '--bundle', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(changed(before, await hashes())).toEqual(['MANIFEST.sha256', 'dovecot/users', 'selfmail.state.json', 'selfmail.yaml']);
+    expect(await readFile(join(out, 'dovecot/users'), 'utf8')).toMatch(/^bob@example\.net:[^:\n]+::::::userdb_quota_rule=\*:storage=2G$/m);
+    expect(await hashOf('alice@example.org')).toBe(alice);
+    expect((await runCli(['user', 'list', '--bundle', out])).stdout).toMatch(/^bob@example\.net  quota 2G$/m);
+    for (const [size, said] of [
+      ['lots', /selfmail user quota SIZE: "lots" is not a size/],
+      ['100K', /selfmail user quota SIZE: 100K is below 1M/],
+    ] as const) {
+      const tree = await treeState(out);
+      const bad = await runCli(['user', 'quota', 'bob@example.net', size, '--bundle', out]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(said);
+      expect(await treeState(out)).toEqual(tree);
+    }
+    const lift = await runCli(['user', 'quota', 'bob@example.net', 'none', '--bundle', out]);
+    expect(lift.code, lift.stderr).toBe(0);
+    expect(await readFile(join(out, 'dovecot/users'), 'utf8')).toMatch(/^bob@example\.net:[^:\n]+::::::$/m);
+    await manifestVerifies();
+  });
+
   it('refuses bad input with exit 2, naming the field, and changes nothing', async () => {
     const tree = await treeState(out);
     const pw = await passwordFile('carol.pw', 'carol@example.com:carol has a long password\n');

@@ -28,6 +28,7 @@ export function keysTestConfig(over: Partial<Config> = {}): Config {
     adminSshFrom: [],
     spamLookups: [],
     aliases: [],
+    quotas: [],
     ingress: 'direct',
     acmeCa: d('letsencrypt.org'),
     dnssec: true,

@@ -368,6 +368,59 @@ export function pristineTier(release: TierRelease): void {
     expect((await host.exec(['sh', '-c', 'pgrep -c -x rspamd -P 1 || true'])).stdout.trim()).toBe('1');
   }, 6 * MINUTE);
 
+  it('adds a mailbox (with a quota) and an alias on the host (--apply), changes the password and the quota, removes both: each takes effect at once', async () => {
+    const CAROL = { user: `carol@${DOMAIN}`, pass: 'carol-pristine-password-33' };
+    const login = async (pass: string) => (await host.probe<{ result: string }>({ op: 'imapLogin', host: NET.host4, servername: HOSTNAME, user: CAROL.user, pass, from_address: NET.out4 })).result;
+    await host.put('root/carol.pw', `${CAROL.user}:${CAROL.pass}\n`, 0o600);
+    const add = await host.exec(['selfmail', 'user', 'add', CAROL.user, '--bundle', BUNDLE, '--password-file', '/root/carol.pw', '--quota', '1M', '--apply'], { timeout: 5 * MINUTE });
+    expect(add.code, add.stdout + add.stderr).toBe(0);
+    expect(await login(CAROL.pass)).toBe('ok');
+    // Dovecot enforces the quota: of two messages of 600 KB from outside, the first arrives and
+    // the second, which would pass 1 MiB, is refused.
+    expect((await host.exec(['doveadm', 'quota', 'get', '-u', CAROL.user])).stdout).toMatch(/^User quota\s+STORAGE\s+\d+\s+1024\s/m);
+    const big = `${'0123456789abcdef'.repeat(4)}\n`.repeat(9000);
+    const bigSubjects = [`big one ${tag()}`, `big two ${tag()}`];
+    for (const subject of bigSubjects) {
+      const r = await host.probe({ op: 'send', host: NET.host4, port: 25, from: 'someone@example.net', to: CAROL.user, subject, body: big, helo: 'outside.example.net' });
+      expect(r, JSON.stringify(r)).toMatchObject({ ok: true });
+    }
+    expect((await host.probe({ op: 'fetch', host: NET.host4, servername: HOSTNAME, ...CAROL, subject: bigSubjects[0], wait: 40 })).ok).toBe(true);
+    const refused = await host.exec(['sh', '-c', `for i in $(seq 40); do journalctl -u postfix@-.service --no-pager -o cat | grep -q 'to=<${CAROL.user}>.*Quota exceeded\\|to=<${CAROL.user}>.*Mailbox full' && exit 0; sleep 1; done; exit 1`]);
+    expect(refused.code, 'Postfix logs the second delivery refused by Dovecot for the quota').toBe(0);
+    expect((await host.probe({ op: 'fetch', host: NET.host4, servername: HOSTNAME, ...CAROL, subject: bigSubjects[1], wait: 3 })).ok).toBe(false);
+    // Lifted, the next one arrives.
+    const lift = await host.exec(['selfmail', 'user', 'quota', CAROL.user, 'none', '--bundle', BUNDLE, '--apply'], { timeout: 5 * MINUTE });
+    expect(lift.code, lift.stdout + lift.stderr).toBe(0);
+    const third = `big three ${tag()}`;
+    expect(await host.probe({ op: 'send', host: NET.host4, port: 25, from: 'someone@example.net', to: CAROL.user, subject: third, body: big, helo: 'outside.example.net' })).toMatchObject({ ok: true });
+    expect((await host.probe({ op: 'fetch', host: NET.host4, servername: HOSTNAME, ...CAROL, subject: third, wait: 40 })).ok).toBe(true);
+    const alias = await host.exec(['selfmail', 'alias', 'add', `team@${DOMAIN}`, CAROL.user, ALICE.user, '--bundle', BUNDLE, '--apply'], { timeout: 5 * MINUTE });
+    expect(alias.code, alias.stdout + alias.stderr).toBe(0);
+    // Mail from outside to the alias reaches both mailboxes.
+    const subject = `alias ${tag()}`;
+    const sent = await host.probe({ op: 'send', host: NET.host4, port: 25, from: 'someone@example.net', to: `team@${DOMAIN}`, subject, helo: 'outside.example.net' });
+    expect(sent, JSON.stringify(sent)).toMatchObject({ ok: true });
+    for (const box of [CAROL, ALICE]) {
+      const got = await host.probe({ op: 'fetch', host: NET.host4, servername: HOSTNAME, user: box.user, pass: box.pass, subject, wait: 40 });
+      expect(got.ok, `${box.user}: ${got.error}`).toBe(true);
+    }
+    // A new password replaces the old one at once.
+    await host.put('root/carol.pw', `${CAROL.user}:carol-changed-password-44\n`, 0o600);
+    const passwd = await host.exec(['selfmail', 'user', 'passwd', CAROL.user, '--bundle', BUNDLE, '--password-file', '/root/carol.pw', '--apply'], { timeout: 5 * MINUTE });
+    expect(passwd.code, passwd.stdout + passwd.stderr).toBe(0);
+    expect(await login('carol-changed-password-44')).toBe('ok');
+    expect(await login(CAROL.pass)).not.toBe('ok');
+    // Removed: the alias first (it delivers to carol), then the mailbox, which can log in no more.
+    for (const argv of [['alias', 'remove', `team@${DOMAIN}`], ['user', 'remove', CAROL.user]]) {
+      const r = await host.exec(['selfmail', ...argv, '--bundle', BUNDLE, '--apply'], { timeout: 5 * MINUTE });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+    }
+    expect(await login('carol-changed-password-44')).not.toBe('ok');
+    await host.exec(['rm', '-f', '/root/carol.pw']);
+    const verify = await host.exec(['selfmail', 'verify', '--bundle', BUNDLE]);
+    expect(verify.code, verify.stdout).toBe(0);
+  }, 10 * MINUTE);
+
   it('bans an address after failed logins: IMAP (dovecot), SMTP AUTH (postfix-sasl), SSH (sshd)', async () => {
     const [imapClient, smtpClient, sshClient] = NET.clients;
     for (let i = 0; i < 6; i++) {

@@ -42,6 +42,7 @@ describe('resolveConfig', () => {
       target: 'debian-12',
       spamLookups: [],
       aliases: [],
+      quotas: [],
     });
     expect(warnings.join('\n')).toMatch(/documentation address/);
   });
@@ -148,6 +149,26 @@ describe('resolveConfig', () => {
     const raw = toRaw(config) as { aliases: string[] };
     expect(raw.aliases).toEqual(['@example.net=bob@example.net', 'info@example.org=alice@example.org,bob@example.net', 'sales@example.org=info@example.org']);
     expect(resolve({ ...two, aliases: raw.aliases }).config.aliases).toEqual(config.aliases);
+  });
+
+  it('takes storage limits of its mailboxes as sizes, each rule on its own', () => {
+    const two = { users: ['alice@example.org', 'bob@example.org'] };
+    const { config, warnings } = resolve({ ...two, quotas: ['bob@example.org=2g', 'alice@example.org=500M'] });
+    expect(config.quotas).toEqual([
+      { user: 'alice@example.org', size: '500M', bytes: 500 * 1024 ** 2 },
+      { user: 'bob@example.org', size: '2G', bytes: 2 * 1024 ** 3 },
+    ]);
+    expect(warnings.join('\n')).not.toMatch(/quotas/);
+    expect(resolve({ quotas: ['alice@example.org=1M'] }).warnings.join('\n')).toMatch(/quotas: 1M is less than the largest message accepted \(25 MiB\)/);
+    const only = (quotas: string[]) => issuesOf(() => resolve({ ...two, quotas }));
+    expect(only(['alice@example.org'])).toEqual(['--quota: "alice@example.org" is not EMAIL=SIZE (like alice@example.org=2G)']);
+    expect(only(['alice@example.org=lots'])).toEqual(['--quota: "lots" is not a size: a whole number and K, M, G or T (like 500M or 2G)']);
+    expect(only(['alice@example.org=2'])).toEqual(['--quota: "2" is not a size: a whole number and K, M, G or T (like 500M or 2G)']);
+    expect(only(['alice@example.org=1.5G'])).toEqual(['--quota: "1.5G" is not a size: a whole number and K, M, G or T (like 500M or 2G)']);
+    expect(only(['alice@example.org=512K'])).toEqual(['--quota: 512K is below 1M']);
+    expect(only(['carol@example.org=1G'])).toEqual(['--quota: carol@example.org is not one of the mailboxes']);
+    expect(only(['alice@example.org=1G', 'alice@example.org=2G'])).toEqual(['--quota: alice@example.org has two quotas']);
+    expect((toRaw(config) as { quotas: string[] }).quotas).toEqual(['alice@example.org=500M', 'bob@example.org=2G']);
   });
 
   it('round-trips through its raw form (what selfmail.yaml holds)', () => {

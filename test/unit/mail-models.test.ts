@@ -117,6 +117,19 @@ describe('postfix model', () => {
   });
 });
 
+describe('dovecot users file', () => {
+  it('gives a mailbox with a quota its limit as a userdb field, in each release\'s own name', async () => {
+    const hashes = new Map(config.users.map((u) => [u, '{ARGON2ID}$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA']));
+    for (const [target, field] of [['debian-12', 'userdb_quota_rule=*:storage=2G'], ['debian-13', 'userdb_quota_storage_size=2G']] as const) {
+      const c = resolveConfig(sourced({ ...RAW, target, quotas: ['bob@example.net=2G'] }, 'flag')).config;
+      const text = await render('dovecot', 'users', dovecotModel(c, tls, rehearsal, hashes));
+      const lines = text.split('\n').filter(Boolean);
+      expect(lines.find((l) => l.startsWith('bob@'))).toBe(`bob@example.net:${hashes.get('bob@example.net' as Email)}::::::${field}`);
+      expect(lines.find((l) => l.startsWith('alice@'))).toBe(`alice@example.org:${hashes.get('alice@example.org' as Email)}::::::`);
+    }
+  });
+});
+
 describe('dovecot model', () => {
   it('refuses to render a mailbox without a hash', () => {
     expect(() => dovecotModel(config, tls, rehearsal, new Map())).toThrow(/no password hash for alice@example\.org/);

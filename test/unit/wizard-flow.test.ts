@@ -124,6 +124,7 @@ describe('wizard', () => {
       target: 'debian-12',
       spamLookups: [],
       aliases: [],
+      quotas: [],
     });
     expect(r.passwords).toEqual(new Map([['alice@example.org', PW]]));
     // The defaults offered were the safe ones.

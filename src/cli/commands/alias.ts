@@ -12,10 +12,11 @@ import type { Config } from '../../config/types.js';
 import type { Io } from '../io.js';
 import { argsMessage } from '../usage.js';
 
-const USAGE = 'usage: selfmail alias add SOURCE TARGET... --bundle DIR | alias remove SOURCE --bundle DIR | alias list --bundle DIR [--json] (SOURCE @domain: a catch-all)';
+const USAGE = 'usage: selfmail alias add SOURCE TARGET... --bundle DIR [--apply] | alias remove SOURCE --bundle DIR [--apply] | alias list --bundle DIR [--json] (SOURCE @domain: a catch-all)';
 
 const OPTIONS = {
   bundle: { type: 'string' },
+  apply: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
 
@@ -35,6 +36,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   else if (action !== 'list' && source === undefined) issues.push({ field: here, message: `needs the alias's address (SOURCE); ${USAGE}` });
   else if (action === 'add' && targets.length === 0) issues.push({ field: here, message: `needs at least one TARGET address; ${USAGE}` });
   else if (action === 'remove' && targets.length > 0) issues.push({ field: here, message: `takes only SOURCE; ${USAGE}` });
+  if (v.apply && action === 'list') issues.push({ field: '--apply', message: 'only goes with alias add and remove' });
   if (!v.bundle) issues.push({ field: '--bundle', message: `is required; ${USAGE}` });
   if (issues.length > 0) throw new InputError(issues);
 
@@ -68,7 +70,11 @@ export async function run(args: string[], io: Io): Promise<number> {
     throw err;
   }
   const { generate } = await import('../../generate.js');
-  return generate({ out, layers: { flags: sourced({ aliases }, 'flag') }, passwords: new Map(), passwordIssues: [], interactive: false, demo: false }, io);
+  const code = await generate({ out, layers: { flags: sourced({ aliases }, 'flag') }, passwords: new Map(), passwordIssues: [], interactive: false, demo: false }, io);
+  if (code !== 0 || !v.apply) return code;
+  // --apply: the same as `selfmail apply --bundle DIR` right after, on this host.
+  const { run: apply } = await import('./apply.js');
+  return apply(['--bundle', out], io);
 }
 
 function list(config: Config, io: Io): number {

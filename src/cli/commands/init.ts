@@ -31,6 +31,7 @@ export const INIT_OPTIONS = {
   target: { type: 'string' },
   'spam-lookups': { type: 'string', multiple: true },
   alias: { type: 'string', multiple: true },
+  quota: { type: 'string', multiple: true },
   out: { type: 'string' },
   config: { type: 'string' },
   'non-interactive': { type: 'boolean' },
@@ -81,6 +82,7 @@ export function parseInitArgs(args: string[]): InitOptions {
   if (v.target !== undefined) raw.target = v.target;
   if (v['spam-lookups']) raw.spamLookups = v['spam-lookups'];
   if (v.alias) raw.aliases = v.alias;
+  if (v.quota) raw.quotas = v.quota;
   if (v['tunnel-provider'] !== undefined) raw.tunnelProvider = v['tunnel-provider'];
   if (v['relay-host'] !== undefined) raw.relayHost = v['relay-host'];
   if (v['dkim-key'] !== undefined) raw.dkimKey = v['dkim-key'];

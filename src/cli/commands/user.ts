@@ -15,16 +15,18 @@ import type { Io } from '../io.js';
 import { argsMessage } from '../usage.js';
 
 const USAGE =
-  'usage: selfmail user add EMAIL --bundle DIR [--password-file FILE] | user passwd EMAIL --bundle DIR [--password-file FILE] | user remove EMAIL --bundle DIR | user list --bundle DIR [--json]';
+  'usage: selfmail user add EMAIL --bundle DIR [--password-file FILE] [--quota SIZE] [--apply] | user quota EMAIL SIZE|none --bundle DIR [--apply] | user passwd EMAIL --bundle DIR [--password-file FILE] [--apply] | user remove EMAIL --bundle DIR [--apply] | user list --bundle DIR [--json]';
 
 const OPTIONS = {
   bundle: { type: 'string' },
   'password-file': { type: 'string' },
+  quota: { type: 'string' },
+  apply: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
 
-type Action = 'add' | 'passwd' | 'remove' | 'list';
-const ACTIONS: readonly Action[] = ['add', 'passwd', 'remove', 'list'];
+type Action = 'add' | 'passwd' | 'remove' | 'list' | 'quota';
+const ACTIONS: readonly Action[] = ['add', 'passwd', 'remove', 'list', 'quota'];
 
 export async function run(args: string[], io: Io): Promise<number> {
   let parsed;
@@ -33,7 +35,10 @@ export async function run(args: string[], io: Io): Promise<number> {
   } catch (err) {
     throw new InputError([{ field: 'selfmail user', message: argsMessage(err, OPTIONS) }]);
   }
-  const [word, address, ...stray] = parsed.positionals;
+  const [word, address, ...rest] = parsed.positionals;
+  // `user quota EMAIL SIZE`: the size is the one more word it takes.
+  const sizeWord = word === 'quota' ? rest[0] : undefined;
+  const stray = word === 'quota' ? rest.slice(1) : rest;
   const v = parsed.values;
   const issues: InputIssue[] = [];
   const action = ACTIONS.find((a) => a === word);
@@ -42,8 +47,11 @@ export async function run(args: string[], io: Io): Promise<number> {
   else if (action === 'list' ? address !== undefined : address === undefined) {
     issues.push({ field: here, message: action === 'list' ? `takes no address; ${USAGE}` : `needs the mailbox's address (EMAIL); ${USAGE}` });
   }
+  if (action === 'quota' && address !== undefined && sizeWord === undefined) issues.push({ field: here, message: `needs the size (like 2G) or none; ${USAGE}` });
+  if (v.quota !== undefined && action !== 'add') issues.push({ field: '--quota', message: 'only goes with user add (selfmail user quota EMAIL SIZE changes it later)' });
   if (stray.length > 0) issues.push({ field: here, message: `does not take ${stray.map((w) => JSON.stringify(w)).join(', ')}; ${USAGE}` });
   if (v['password-file'] !== undefined && action !== 'add' && action !== 'passwd') issues.push({ field: '--password-file', message: 'only goes with user add and user passwd' });
+  if (v.apply && action === 'list') issues.push({ field: '--apply', message: 'only goes with user add, passwd, quota and remove' });
   if (!v.bundle) issues.push({ field: '--bundle', message: `is required; ${USAGE}` });
   if (issues.length > 0 || !action) throw new InputError(issues);
 
@@ -90,22 +98,43 @@ export async function run(args: string[], io: Io): Promise<number> {
     passwords.set(email, password);
   }
   const users = action === 'add' ? [...config.users, email] : action === 'remove' ? config.users.filter((u) => u !== email) : [...config.users];
+  // Quotas follow the mailbox: a new one's, a changed one, none for a removed one.
+  let quotas = config.quotas.filter((q) => q.user !== email).map((q) => `${q.user}=${q.size}`);
+  const own = config.quotas.find((q) => q.user === email);
+  const size = action === 'add' ? v.quota : action === 'quota' ? sizeWord : own?.size;
+  if (action !== 'remove' && size !== undefined && size.toLowerCase() !== 'none') quotas = [...quotas, `${email}=${size}`];
+  const layer = sourced({ users, quotas }, 'flag');
   const { generate } = await import('../../generate.js');
-  const code = await generate({ out, layers: { flags: sourced({ users }, 'flag') }, passwords, passwordIssues, interactive: false, demo: false }, io);
+  let code: number;
+  try {
+    code = await generate({ out, layers: { flags: layer }, passwords, passwordIssues, interactive: false, demo: false }, io);
+  } catch (err) {
+    // The size is this command's word: say so.
+    if (err instanceof InputError) throw new InputError(err.issues.map((i) => (i.field === '--quota' ? { ...i, field: action === 'add' ? '--quota' : `${here} SIZE` } : i)));
+    throw err;
+  }
   if (code === 0 && action === 'remove') {
     io.say(`${email} no longer receives mail once the bundle is applied. Its messages stay on the host, under the mail root (/var/vmail/${domain}/${email.slice(0, email.lastIndexOf('@'))}), until you delete them there.`);
   }
-  return code;
+  if (code !== 0 || !v.apply) return code;
+  // --apply: the same as `selfmail apply --bundle DIR` right after, on this host.
+  const { run: apply } = await import('./apply.js');
+  return apply(['--bundle', out], io);
 }
 
 /** The mailboxes, and which role addresses reach each (RFC 2142: postmaster@, abuse@ to the admin). */
 function list(config: Config, io: Io): number {
-  const rows = config.users.map((u) => ({ address: u, admin: u === config.admin, receives: u === config.admin ? config.domains.flatMap((d) => [`postmaster@${d}`, `abuse@${d}`]) : [] }));
+  const rows = config.users.map((u) => ({
+    address: u,
+    admin: u === config.admin,
+    quota: config.quotas.find((q) => q.user === u)?.size ?? null,
+    receives: u === config.admin ? config.domains.flatMap((d) => [`postmaster@${d}`, `abuse@${d}`]) : [],
+  }));
   if (io.jsonMode) {
     io.json({ ok: true, admin: config.admin, mailboxes: rows });
     return 0;
   }
-  for (const r of rows) io.say(r.admin ? `${r.address}  (admin: also ${r.receives.join(', ')})` : r.address);
+  for (const r of rows) io.say(`${r.address}${r.quota ? `  quota ${r.quota}` : ''}${r.admin ? `  (admin: also ${r.receives.join(', ')})` : ''}`);
   if (!config.users.includes(config.admin)) io.say(`admin: ${config.admin} (outside this host: postmaster@ and abuse@ of every domain go there)`);
   return 0;
 }
