@@ -8,11 +8,11 @@ import { keyFilesUnder, stageTree } from '../bundle/stage.js';
 import { type BuildContext, type BundleFile, type ServiceModule, textFile } from '../bundle/types.js';
 import { ToolError } from '../errors.js';
 import { type Release, releaseInfo } from '../config/release.js';
-import { BUNDLE, installed } from '../mail/paths.js';
+import { BUNDLE, installed, mailPaths } from '../mail/paths.js';
 import { prepareMailDirs } from '../mail/system.js';
 import { render } from '../render/index.js';
 import { run } from '../tools/run.js';
-import { SIEVE, dovecotModel } from './model.js';
+import { QUOTA_WARNING_SCRIPT, SIEVE, dovecotModel } from './model.js';
 
 /**
  * Dovecot 2.4 (Debian 13) reads a configuration syntax of its own: same settings, new names and
@@ -32,6 +32,7 @@ async function build(ctx: BuildContext): Promise<BundleFile[]> {
     textFile(SIEVE.learnSpam, await render('dovecot', 'sieve-learn-spam.sieve', m), 'IMAPSieve: into Junk teaches spam'),
     textFile(SIEVE.learnHam, await render('dovecot', 'sieve-learn-ham.sieve', m), 'IMAPSieve: out of Junk teaches ham'),
     textFile(SIEVE.learnProgram, await render('dovecot', 'sieve-rspamd-learn', { controller: m.spamController }), 'hands a message to rspamd to learn', 0o755),
+    textFile(QUOTA_WARNING_SCRIPT, await render('dovecot', 'quota-warning', { percent: m.quotaWarnPercent, postfixConfigDir: mailPaths(ctx.profile).postfixConfigDir }), 'writes a mailbox a note when it nears its storage limit', 0o755),
   ];
 }
 

@@ -20,6 +20,9 @@ export interface DovecotUser {
 }
 
 export interface DovecotModel {
+  /** The script a mailbox's quota warning runs, and at which share of the limit. */
+  quotaWarningScript: string;
+  quotaWarnPercent: number;
   /** The host name Dovecot names itself by (LMTP Received headers, greetings). */
   hostname: string;
   /** `listen` value: the host's own addresses. */
@@ -57,6 +60,11 @@ export const SIEVE = {
   binDir: 'dovecot/sieve/bin',
   learnProgram: 'dovecot/sieve/bin/rspamd-learn',
 } as const;
+
+/** The script Dovecot runs when a mailbox passes QUOTA_WARN_PERCENT of its limit. */
+export const QUOTA_WARNING_SCRIPT = 'dovecot/quota-warning';
+/** At this share of its limit a mailbox gets a note (the issue's 90 %). */
+export const QUOTA_WARN_PERCENT = 90;
 
 /**
  * Build the Dovecot model. Every mailbox must have a hash: a missing one is a bug upstream
@@ -109,6 +117,8 @@ export function dovecotModel(
       // In each mailbox's home: Dovecot expands ~ per user.
       binCache: '~/sieve-global',
     },
+    quotaWarningScript: installed(profile, QUOTA_WARNING_SCRIPT),
+    quotaWarnPercent: QUOTA_WARN_PERCENT,
     submissionHost: `${p.localSubmission.host}:${p.localSubmission.port}`,
     spamController: `${p.spamController.host}:${p.spamController.port}`,
   };

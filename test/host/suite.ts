@@ -375,24 +375,29 @@ export function pristineTier(release: TierRelease): void {
     const add = await host.exec(['selfmail', 'user', 'add', CAROL.user, '--bundle', BUNDLE, '--password-file', '/root/carol.pw', '--quota', '1M', '--apply'], { timeout: 5 * MINUTE });
     expect(add.code, add.stdout + add.stderr).toBe(0);
     expect(await login(CAROL.pass)).toBe('ok');
-    // Dovecot enforces the quota: of two messages of 600 KB from outside, the first arrives and
-    // the second, which would pass 1 MiB, is refused.
+    // Dovecot enforces the quota: a message of 920 KB arrives and takes carol past 90 %, for
+    // which she gets a note from postmaster; the next one, of 120 KB, would pass 1 MiB and is
+    // refused.
     expect((await host.exec(['doveadm', 'quota', 'get', '-u', CAROL.user])).stdout).toMatch(/^User quota\s+STORAGE\s+\d+\s+1024\s/m);
-    const big = `${'0123456789abcdef'.repeat(4)}\n`.repeat(9000);
+    const sizes = [14_500, 2_000];
     const bigSubjects = [`big one ${tag()}`, `big two ${tag()}`];
-    for (const subject of bigSubjects) {
-      const r = await host.probe({ op: 'send', host: NET.host4, port: 25, from: 'someone@example.net', to: CAROL.user, subject, body: big, helo: 'outside.example.net' });
+    for (const [i, subject] of bigSubjects.entries()) {
+      const r = await host.probe({ op: 'send', host: NET.host4, port: 25, from: 'someone@example.net', to: CAROL.user, subject, body: `${'0123456789abcdef'.repeat(4)}\n`.repeat(sizes[i]!), helo: 'outside.example.net' });
       expect(r, JSON.stringify(r)).toMatchObject({ ok: true });
+      if (i === 0) expect((await host.probe({ op: 'fetch', host: NET.host4, servername: HOSTNAME, ...CAROL, subject, wait: 40 })).ok).toBe(true);
     }
-    expect((await host.probe({ op: 'fetch', host: NET.host4, servername: HOSTNAME, ...CAROL, subject: bigSubjects[0], wait: 40 })).ok).toBe(true);
-    const refused = await host.exec(['sh', '-c', `for i in $(seq 40); do journalctl -u postfix@-.service --no-pager -o cat | grep -q 'to=<${CAROL.user}>.*Quota exceeded\\|to=<${CAROL.user}>.*Mailbox full' && exit 0; sleep 1; done; exit 1`]);
-    expect(refused.code, 'Postfix logs the second delivery refused by Dovecot for the quota').toBe(0);
+    const note = await host.probe<{ source: string }>({ op: 'fetch', host: NET.host4, servername: HOSTNAME, ...CAROL, subject: 'Your mailbox is 90% full', wait: 40 });
+    expect(note.ok, note.error).toBe(true);
+    expect(note.source).toMatch(/^From: postmaster@/m);
+    const refused = await host.exec(['sh', '-c', `for i in $(seq 40); do journalctl -q --no-pager -o cat -t postfix/lmtp | grep -q 'to=<${CAROL.user}>.*status=bounced.*Mailbox full' && exit 0; sleep 1; done; exit 1`]);
+    const lmtpLog = (await host.exec(['sh', '-c', `journalctl -q --no-pager -o cat -t postfix/lmtp | grep 'to=<${CAROL.user}>' | tail -n 4`])).stdout;
+    expect(refused.code, `Postfix's LMTP client logs the second delivery refused by Dovecot for the quota:\n${lmtpLog}`).toBe(0);
     expect((await host.probe({ op: 'fetch', host: NET.host4, servername: HOSTNAME, ...CAROL, subject: bigSubjects[1], wait: 3 })).ok).toBe(false);
     // Lifted, the next one arrives.
     const lift = await host.exec(['selfmail', 'user', 'quota', CAROL.user, 'none', '--bundle', BUNDLE, '--apply'], { timeout: 5 * MINUTE });
     expect(lift.code, lift.stdout + lift.stderr).toBe(0);
     const third = `big three ${tag()}`;
-    expect(await host.probe({ op: 'send', host: NET.host4, port: 25, from: 'someone@example.net', to: CAROL.user, subject: third, body: big, helo: 'outside.example.net' })).toMatchObject({ ok: true });
+    expect(await host.probe({ op: 'send', host: NET.host4, port: 25, from: 'someone@example.net', to: CAROL.user, subject: third, body: `${'0123456789abcdef'.repeat(4)}\n`.repeat(2_000), helo: 'outside.example.net' })).toMatchObject({ ok: true });
     expect((await host.probe({ op: 'fetch', host: NET.host4, servername: HOSTNAME, ...CAROL, subject: third, wait: 40 })).ok).toBe(true);
     const alias = await host.exec(['selfmail', 'alias', 'add', `team@${DOMAIN}`, CAROL.user, ALICE.user, '--bundle', BUNDLE, '--apply'], { timeout: 5 * MINUTE });
     expect(alias.code, alias.stdout + alias.stderr).toBe(0);
