@@ -4,13 +4,13 @@
  * schema's rules (no loop, no alias over a mailbox, a catch-all that takes only what nothing else
  * names) hold exactly as they do for `init --alias`.
  */
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InputError, type InputIssue } from '../../errors.js';
 import { sourced } from '../../config/raw.js';
 import type { Config } from '../../config/types.js';
 import type { Io } from '../io.js';
 import { argsMessage } from '../usage.js';
+import { applyAfter, readBundleConfig } from '../bundle-config.js';
 
 const USAGE = 'usage: selfmail alias add SOURCE TARGET... --bundle DIR [--apply] | alias remove SOURCE --bundle DIR [--apply] | alias list --bundle DIR [--json] (SOURCE @domain: a catch-all)';
 
@@ -40,14 +40,10 @@ export async function run(args: string[], io: Io): Promise<number> {
   if (!v.bundle) issues.push({ field: '--bundle', message: `is required; ${USAGE}` });
   if (issues.length > 0) throw new InputError(issues);
 
-  const out = resolve(v.bundle!);
-  const { readBundle } = await import('../../bundle/write.js');
-  const disk = await readBundle(out);
-  const yaml = disk.files.get('selfmail.yaml')?.data;
-  if (!yaml) throw new InputError([{ field: '--bundle', message: `${out} is not a selfmail bundle (no selfmail.yaml); create one with selfmail init --out ${v.bundle}` }]);
+  const { out, disk, config } = await readBundleConfig(v.bundle!);
+  const yaml = disk.files.get('selfmail.yaml')!.data;
   const { gatherInput } = await import('../../generate.js');
   const { resolveConfig } = await import('../../config/schema.js');
-  const { config } = resolveConfig(await gatherInput({ flags: sourced({}, 'flag') }, yaml));
 
   if (action === 'list') return list(config, io);
   const from = source!.trim().toLowerCase();
@@ -71,10 +67,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   }
   const { generate } = await import('../../generate.js');
   const code = await generate({ out, layers: { flags: sourced({ aliases }, 'flag') }, passwords: new Map(), passwordIssues: [], interactive: false, demo: false }, io);
-  if (code !== 0 || !v.apply) return code;
-  // --apply: the same as `selfmail apply --bundle DIR` right after, on this host.
-  const { run: apply } = await import('./apply.js');
-  return apply(['--bundle', out], io);
+  return applyAfter(code, v.apply, out, io);
 }
 
 function list(config: Config, io: Io): number {

@@ -2,7 +2,6 @@
  * `selfmail keys list|rotate|retire`: inspect keys (public parts only) and rotate DKIM selectors.
  * Rotation and retirement re-run the whole generation, so DNS, rspamd's signer and the manifest follow.
  */
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InputError } from '../../errors.js';
 import { sourced } from '../../config/raw.js';
@@ -10,6 +9,7 @@ import type { DomainName } from '../../config/types.js';
 import { parseDomainName } from '../../config/values.js';
 import type { Io } from '../io.js';
 import { argsMessage } from '../usage.js';
+import { readBundleConfig } from '../bundle-config.js';
 
 const USAGE = 'usage: selfmail keys list --bundle DIR | keys rotate dkim --bundle DIR [--domain D] | keys retire dkim --bundle DIR --selector S';
 
@@ -39,21 +39,11 @@ export async function run(args: string[], io: Io): Promise<number> {
   if (v.domain && action !== 'rotate') issues.push({ field: '--domain', message: 'only goes with keys rotate dkim' });
   if (!v.bundle) issues.push({ field: '--bundle', message: `is required; ${USAGE}` });
   if (issues.length > 0) throw new InputError(issues);
-  const out = resolve(v.bundle!);
-  const { existsSync } = await import('node:fs');
-  if (!existsSync(`${out}/selfmail.yaml`)) {
-    throw new InputError([{ field: '--bundle', message: `${out} is not a selfmail bundle (no selfmail.yaml); create one with selfmail init --out ${v.bundle}` }]);
-  }
+  const { out, disk, config } = await readBundleConfig(v.bundle!);
   const { generate } = await import('../../generate.js');
   const base = { out, layers: { flags: sourced({}, 'flag') }, passwords: new Map<string, string>(), passwordIssues: [], interactive: false, demo: false };
 
   if (action === 'list') {
-    const { readBundle } = await import('../../bundle/write.js');
-    const disk = await readBundle(out);
-    if (!disk.files.has('selfmail.yaml')) throw new InputError([{ field: '--bundle', message: `${out} is not a selfmail bundle (no selfmail.yaml)` }]);
-    const { gatherInput } = await import('../../generate.js');
-    const { resolveConfig } = await import('../../config/schema.js');
-    const { config } = resolveConfig(await gatherInput(base.layers, disk.files.get('selfmail.yaml')?.data));
     const { ensureKeys } = await import('../../keys/store.js');
     const { describeKeys } = await import('../../keys/store.js');
     // Only reads: the key set is worked out in memory, and a key the bundle should hold but does
@@ -79,11 +69,6 @@ export async function run(args: string[], io: Io): Promise<number> {
       if (!p.ok) throw new InputError([{ field: '--domain', message: `${JSON.stringify(d)} ${p.error}` }]);
       domains.push(p.value);
     }
-    const { readBundle } = await import('../../bundle/write.js');
-    const disk = await readBundle(out);
-    const { gatherInput } = await import('../../generate.js');
-    const { resolveConfig } = await import('../../config/schema.js');
-    const { config } = resolveConfig(await gatherInput(base.layers, disk.files.get('selfmail.yaml')?.data));
     for (const d of domains) {
       if (!config.domains.includes(d)) throw new InputError([{ field: '--domain', message: `${d} is not one of the bundle's domains (${config.domains.join(', ')})` }]);
     }

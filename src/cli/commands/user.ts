@@ -5,7 +5,6 @@
  * file comes out byte for byte as it was. Passwords come from `--password-file` or a hidden
  * prompt, never from the command line; the other mailboxes keep their stored hashes.
  */
-import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InputError, type InputIssue } from '../../errors.js';
 import { sourced } from '../../config/raw.js';
@@ -13,6 +12,7 @@ import type { Config, Email } from '../../config/types.js';
 import { parseEmail } from '../../config/values.js';
 import type { Io } from '../io.js';
 import { argsMessage } from '../usage.js';
+import { applyAfter, readBundleConfig } from '../bundle-config.js';
 
 const USAGE =
   'usage: selfmail user add EMAIL --bundle DIR [--password-file FILE] [--quota SIZE] [--apply] | user quota EMAIL SIZE|none --bundle DIR [--apply] | user passwd EMAIL --bundle DIR [--password-file FILE] [--apply] | user remove EMAIL --bundle DIR [--apply] | user list --bundle DIR [--json]';
@@ -55,14 +55,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   if (!v.bundle) issues.push({ field: '--bundle', message: `is required; ${USAGE}` });
   if (issues.length > 0 || !action) throw new InputError(issues);
 
-  const out = resolve(v.bundle!);
-  const { readBundle } = await import('../../bundle/write.js');
-  const disk = await readBundle(out);
-  const yaml = disk.files.get('selfmail.yaml')?.data;
-  if (!yaml) throw new InputError([{ field: '--bundle', message: `${out} is not a selfmail bundle (no selfmail.yaml); create one with selfmail init --out ${v.bundle}` }]);
-  const { gatherInput } = await import('../../generate.js');
-  const { resolveConfig } = await import('../../config/schema.js');
-  const { config } = resolveConfig(await gatherInput({ flags: sourced({}, 'flag') }, yaml));
+  const { out, config } = await readBundleConfig(v.bundle!);
 
   if (action === 'list') return list(config, io);
 
@@ -116,10 +109,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   if (code === 0 && action === 'remove') {
     io.say(`${email} no longer receives mail once the bundle is applied. Its messages stay on the host, under the mail root (/var/vmail/${domain}/${email.slice(0, email.lastIndexOf('@'))}), until you delete them there.`);
   }
-  if (code !== 0 || !v.apply) return code;
-  // --apply: the same as `selfmail apply --bundle DIR` right after, on this host.
-  const { run: apply } = await import('./apply.js');
-  return apply(['--bundle', out], io);
+  return applyAfter(code, v.apply, out, io);
 }
 
 /** The mailboxes, and which role addresses reach each (RFC 2142: postmaster@, abuse@ to the admin). */
