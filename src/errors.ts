@@ -70,8 +70,8 @@ export class ToolError extends SelfmailError {
 /** The user pressed Ctrl-C; nothing was written (exit 130). */
 export class InterruptedError extends SelfmailError {
   readonly exitCode = EXIT.interrupted;
-  constructor() {
-    super('interrupted: nothing was written');
+  constructor(message = 'interrupted: nothing was written') {
+    super(message);
     this.name = 'InterruptedError';
   }
 }

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   dns: () => import('./commands/dns.js'),
   user: () => import('./commands/user.js'),
   alias: () => import('./commands/alias.js'),
+  import: () => import('./commands/import.js'),
 };
 
 export const HELP = `selfmail — set up a self-hosted mail host with no third party in its trust path
@@ -32,6 +33,8 @@ Usage:
                                              the mailboxes, without retyping the setup
   selfmail alias add SOURCE TARGET... | alias remove SOURCE | alias list   --bundle DIR
                                              aliases, and catch-alls (SOURCE @domain)
+  selfmail import --bundle DIR --mailbox EMAIL --from imaps://HOST --login LOGIN [--password-file FILE]
+                                             copy a mailbox from an old provider (as root, after apply)
   selfmail <command> --help                  that command's flags and an example
   selfmail --help | --version
 

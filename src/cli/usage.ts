@@ -122,6 +122,27 @@ selfmail user list --bundle DIR [--json]
 Example:
   selfmail user add bob@example.org --bundle ./bundle && sudo selfmail apply --bundle ./bundle
 `,
+  import: `selfmail import --bundle DIR --mailbox EMAIL --from imaps://HOST[:PORT] --login LOGIN [--password-file FILE] [--ca-file FILE]
+  — copy every folder and message (with its flags) of a mailbox at an old provider into EMAIL,
+    a mailbox of this host, with Dovecot's own engine (doveadm sync, one way, over IMAP). The old
+    server is only read; mail already in EMAIL stays. TLS only, the certificate checked; a re-run
+    copies only what is not here yet, so an interrupted import goes on where it stopped. Run it as
+    root on the mail host, after selfmail apply.
+
+  --bundle DIR               the bundle (required)
+  --mailbox EMAIL            the mailbox here that receives the mail (required)
+  --from imaps://HOST[:PORT] the old server (port 993 by default); imap:// is refused (exit 2)
+  --login LOGIN              the login there (required)
+  --password-file FILE       a file holding that password on one line (chmod 600), or - for
+                             stdin; without it, a hidden prompt on a terminal. Never on the
+                             command line; used for this import only, not kept
+  --ca-file FILE             trust this CA certificate for the old server instead of the
+                             system's store (a server with a CA of its own)
+  --json                     the result (folders, message counts) as JSON on stdout
+
+Example:
+  selfmail import --bundle ./bundle --mailbox alice@example.org --from imaps://imap.old.example --login alice@old.example --password-file ./old-password
+`,
   alias: `selfmail alias add SOURCE TARGET... --bundle DIR [--apply]
 selfmail alias remove SOURCE --bundle DIR [--apply]
 selfmail alias list --bundle DIR [--json]

@@ -1,7 +1,8 @@
 /**
  * `selfmail user add|passwd|remove|list` through the built bin, on a bundle made by init: each
  * command changes exactly the files a mailbox is in, keeps every other mailbox's hash, leaves a
- * manifest that verifies, and on bad input exits 2 naming the field with nothing changed.
+ * manifest that verifies, and on bad input exits 2 naming the field with nothing changed; and
+ * `selfmail import`'s refusals of bad input, on the same bundle.
  */
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -177,6 +178,35 @@ describe('selfmail user', () => {
     const r = await runCli(['init', '--non-interactive', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(changed(again, await hashes())).toEqual([]);
+  });
+});
+
+// `selfmail import` copies into a mailbox of the installed host (the pristine tier shows it on
+// both releases); here, what it refuses before touching anything.
+describe('selfmail import', () => {
+  it('refuses bad input with exit 2, naming the field and the rule, and changes nothing', async () => {
+    const tree = await treeState(out);
+    const pw = await passwordFile('old.pw', 'Zq8-old-provider-pass\n');
+    const twoLines = await passwordFile('old2.pw', 'one\ntwo\n');
+    const base = ['import', '--bundle', out, '--mailbox', 'alice@example.org', '--login', 'alice@old.example', '--password-file', pw];
+    const cases: [string[], RegExp][] = [
+      [[...base, '--from', 'imap://imap.old.example'], /--from: "imap:\/\/imap\.old\.example" has no TLS \(imap:\/\/\): the old password and every message would cross the network in clear/],
+      [[...base, '--from', 'imaps://alice:secret@imap.old.example'], /--from: .* must not hold the login or the password/],
+      [[...base, '--from', 'imaps://imap.old.example:99999'], /--from: .* the port must be a number from 1 to 65535/],
+      [['import', '--bundle', out, '--mailbox', 'alice@example.org', '--from', 'imaps://imap.old.example', '--password-file', pw], /--login: is required/],
+      [[...base.map((a) => (a === 'alice@example.org' ? 'nobody@example.org' : a)), '--from', 'imaps://imap.old.example'], /--mailbox: nobody@example\.org is not a mailbox of this bundle/],
+      [[...base.map((a) => (a === pw ? twoLines : a)), '--from', 'imaps://imap.old.example'], /--password-file: must hold the old server's password alone, on one line/],
+      [[...base, '--from', 'imaps://imap.old.example', '--ca-file', pw], /--ca-file: .* is not a readable file of PEM certificates/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await runCli(argv);
+      expect(r.code, `${argv.join(' ')}\n${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+      // Neither the password nor the login's secret is ever echoed.
+      expect(r.stderr + r.stdout).not.toContain('Zq8-old-provider-pass');
+      expect(r.stderr + r.stdout).not.toContain('secret');
+    }
+    expect(await treeState(out)).toEqual(tree);
   });
 });
 
