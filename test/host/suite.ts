@@ -3,7 +3,8 @@
  * README tells a person to do (the package script, the README's main command in a checkout,
  * selfmail installed from `npm pack`, then `selfmail init`, `apply`, `verify`), then the host
  * booted with systemd and proven from the outside: units, mail in and out, DKIM, DNSSEC, MTA-STS,
- * fail2ban, the spam filter, a reboot, a DKIM rotation and a CA-issued certificate.
+ * fail2ban, the spam filter, mailboxes and an import, a reboot, a DKIM rotation and a CA-issued
+ * certificate.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NET, PristineHost, REPO, type TierRelease, must } from './machine.js';
 import { OUTSIDE_MODULES, enabledModules, outsideReferences } from '../../src/rspamd/index.js';
+import { OLD, inventoryOf, startOldProvider } from './old-provider.js';
 
 const DOMAIN = 'example.org';
 const HOSTNAME = `mail.${DOMAIN}`;
@@ -441,6 +443,46 @@ export function pristineTier(release: TierRelease): void {
     await host.exec(['rm', '-f', '/root/carol.pw']);
     const verify = await host.exec(['selfmail', 'verify', '--bundle', BUNDLE]);
     expect(verify.code, verify.stdout).toBe(0);
+  }, 10 * MINUTE);
+
+  it('imports a mailbox from an old provider over verified TLS: every folder, message and flag, once; the old server unchanged', async () => {
+    const old = await startOldProvider(host, NET.out4);
+    try {
+      await host.run(`echo '${NET.out4} ${OLD.name}' >> /etc/hosts`);
+      await host.put('root/old-ca.pem', await readFile(old.caPem, 'utf8'), 0o644);
+      await host.put('root/old.pw', `${OLD.password}\n`, 0o600);
+      const importArgs = ['selfmail', 'import', '--bundle', BUNDLE, '--mailbox', ALICE.user, '--from', `imaps://${OLD.name}`, '--login', OLD.login, '--password-file', '/root/old.pw'];
+      const copied = async () => inventoryOf((await host.exec(['doveadm', 'fetch', '-u', ALICE.user, 'mailbox flags hdr.message-id', 'all'])).stdout);
+      const source = await old.inventory();
+      expect(source).toHaveLength(Object.values(OLD.folders).reduce((a, b) => a + b, 0));
+
+      // The old server's certificate is checked: its CA is none of the system's.
+      const untrusted = await host.exec(importArgs, { timeout: 5 * MINUTE });
+      expect(untrusted.code, untrusted.stdout + untrusted.stderr).toBe(4);
+      expect(untrusted.stderr).toMatch(/certificate/i);
+      expect(await copied()).toEqual([]);
+
+      const first = await host.exec([...importArgs, '--ca-file', '/root/old-ca.pem', '--json'], { timeout: 5 * MINUTE });
+      expect(first.code, first.stdout + first.stderr).toBe(0);
+      expect((JSON.parse(first.stdout) as { added: number }).added).toBe(source.length);
+      // Every message in its folder with its flags (\Seen, \Answered, \Flagged, $Forwarded).
+      expect(await copied()).toEqual(source);
+      expect((await host.exec(['sh', '-c', 'ls -d /run/selfmail-import-* 2>/dev/null'])).stdout).toBe('');
+
+      // A re-run copies nothing twice; what arrived at the old server since comes over.
+      const late = 'From: Late <late@old.example>\r\nSubject: arrived after the first import\r\nMessage-ID: <late-1@old.example>\r\n\r\nlate\r\n';
+      await old.save('INBOX', late);
+      const again = await host.exec([...importArgs, '--ca-file', '/root/old-ca.pem', '--json'], { timeout: 5 * MINUTE });
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      expect((JSON.parse(again.stdout) as { added: number }).added).toBe(1);
+      const after = await old.inventory();
+      expect(await copied()).toEqual(after);
+      // Read only: the old server holds what it held, flags included.
+      expect(after.filter((l) => !l.startsWith('<late-1@'))).toEqual(source);
+    } finally {
+      await old.stop();
+      await host.exec(['rm', '-f', '/root/old.pw']);
+    }
   }, 10 * MINUTE);
 
   it('bans an address after failed logins: IMAP (dovecot), SMTP AUTH (postfix-sasl), SSH (sshd)', async () => {
