@@ -137,6 +137,8 @@ describe('selfmail user', () => {
       [['user', 'remove', 'alice@example.org'], /alice@example\.org is the admin address: postmaster@ and abuse@ .* Name another admin first/],
       [['user', 'remove', 'bob@example.net', '--password-file', pw], /--password-file: only goes with user add and user passwd/],
       [['user', 'rename', 'bob@example.net'], /selfmail user: usage: selfmail user add EMAIL/],
+      [['user', 'remove', 'bob@example.net', '--keep-mail'], /--keep-mail: only goes with user remove --apply \(without --apply the mail is never touched\)/],
+      [['user', 'passwd', 'bob@example.net', '--keep-mail', '--apply', '--password-file', pw], /--keep-mail: only goes with user remove --apply/],
     ] as const) {
       const r = await runCli([...args, '--bundle', out]);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);

@@ -6,7 +6,9 @@
  * prompt, never from the command line; the other mailboxes keep their stored hashes.
  */
 import { parseArgs } from 'node:util';
-import { InputError, type InputIssue } from '../../errors.js';
+import { InputError, ToolError, type InputIssue } from '../../errors.js';
+import { productionProfile } from '../../bundle/layout.js';
+import { mailPaths } from '../../mail/paths.js';
 import { sourced } from '../../config/raw.js';
 import type { Config, Email } from '../../config/types.js';
 import { parseEmail } from '../../config/values.js';
@@ -15,13 +17,14 @@ import { argsMessage } from '../usage.js';
 import { applyAfter, readBundleConfig } from '../bundle-config.js';
 
 const USAGE =
-  'usage: selfmail user add EMAIL --bundle DIR [--password-file FILE] [--quota SIZE] [--apply] | user quota EMAIL SIZE|none --bundle DIR [--apply] | user passwd EMAIL --bundle DIR [--password-file FILE] [--apply] | user remove EMAIL --bundle DIR [--apply] | user list --bundle DIR [--json]';
+  'usage: selfmail user add EMAIL --bundle DIR [--password-file FILE] [--quota SIZE] [--apply] | user quota EMAIL SIZE|none --bundle DIR [--apply] | user passwd EMAIL --bundle DIR [--password-file FILE] [--apply] | user remove EMAIL --bundle DIR [--apply [--keep-mail]] | user list --bundle DIR [--json]';
 
 const OPTIONS = {
   bundle: { type: 'string' },
   'password-file': { type: 'string' },
   quota: { type: 'string' },
   apply: { type: 'boolean' },
+  'keep-mail': { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
 
@@ -52,6 +55,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   if (stray.length > 0) issues.push({ field: here, message: `does not take ${stray.map((w) => JSON.stringify(w)).join(', ')}; ${USAGE}` });
   if (v['password-file'] !== undefined && action !== 'add' && action !== 'passwd') issues.push({ field: '--password-file', message: 'only goes with user add and user passwd' });
   if (v.apply && action === 'list') issues.push({ field: '--apply', message: 'only goes with user add, passwd, quota and remove' });
+  if (v['keep-mail'] && (action !== 'remove' || !v.apply)) issues.push({ field: '--keep-mail', message: 'only goes with user remove --apply (without --apply the mail is never touched)' });
   if (!v.bundle) issues.push({ field: '--bundle', message: `is required; ${USAGE}` });
   if (issues.length > 0 || !action) throw new InputError(issues);
 
@@ -106,10 +110,46 @@ export async function run(args: string[], io: Io): Promise<number> {
     if (err instanceof InputError) throw new InputError(err.issues.map((i) => (i.field === '--quota' ? { ...i, field: action === 'add' ? '--quota' : `${here} SIZE` } : i)));
     throw err;
   }
-  if (code === 0 && action === 'remove') {
-    io.say(`${email} no longer receives mail once the bundle is applied. Its messages stay on the host, under the mail root (/var/vmail/${domain}/${email.slice(0, email.lastIndexOf('@'))}), until you delete them there.`);
+  const home = `${mailPaths(productionProfile(config)).mailRoot}/${domain}/${email.slice(0, email.lastIndexOf('@'))}`;
+  if (code === 0 && action === 'remove' && !v.apply) {
+    io.say(`${email} no longer receives mail once the bundle is applied. Its messages stay on the host, under ${home}, until you delete that folder there (user remove --apply does both; with --keep-mail it keeps them).`);
   }
-  return applyAfter(code, v.apply, out, io);
+  const applied = await applyAfter(code, v.apply, out, io);
+  if (applied === 0 && action === 'remove' && v.apply) {
+    if (v['keep-mail']) io.say(`${email} is gone from the host; its messages stay under ${home} (--keep-mail).`);
+    else await removeMail(email, home, io);
+  }
+  return applied;
+}
+
+/**
+ * A removed mailbox's mail, once apply has taken the mailbox out of the running Dovecot (no
+ * delivery can land there any more): its home (Maildir, Sieve scripts) under the mail root.
+ */
+async function removeMail(email: Email, home: string, io: Io): Promise<void> {
+  const { lstat, readdir, rm } = await import('node:fs/promises');
+  const st = await lstat(home).catch(() => undefined);
+  if (!st) {
+    io.say(`${email} is gone from the host; it had no mail there.`);
+    return;
+  }
+  // Never through a link: only the folder Dovecot made.
+  if (!st.isDirectory() || st.isSymbolicLink()) throw new ToolError(`${home} is not a folder; ${email}'s mail was left as it is`, 'selfmail');
+  const { run: runTool } = await import('../../tools/run.js');
+  const lookup = await runTool('doveadm', ['user', '-u', email], { okCodes: [0, 67] });
+  if (lookup.exitCode === 0) throw new ToolError(`the running Dovecot still knows ${email}; its mail under ${home} was left as it is`, 'doveadm');
+  let messages = 0;
+  const count = async (dir: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (!e.isDirectory() || e.isSymbolicLink()) continue;
+      const path = `${dir}/${e.name}`;
+      if (e.name === 'cur' || e.name === 'new') messages += (await readdir(path)).length;
+      else await count(path);
+    }
+  };
+  await count(home).catch(() => undefined);
+  await rm(home, { recursive: true, force: true });
+  io.say(`${email} is gone from the host, with its mail: ${messages} messages under ${home} deleted.`);
 }
 
 /** The mailboxes, and which role addresses reach each (RFC 2142: postmaster@, abuse@ to the admin). */
