@@ -9,6 +9,8 @@ export const EXIT = {
   input: 2,
   refused: 3,
   tool: 4,
+  /** `selfmail doctor`: a check failed. */
+  checkFailed: 5,
   interrupted: 130,
 } as const;
 

@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   user: () => import('./commands/user.js'),
   alias: () => import('./commands/alias.js'),
   import: () => import('./commands/import.js'),
+  doctor: () => import('./commands/doctor.js'),
 };
 
 export const HELP = `selfmail — set up a self-hosted mail host with no third party in its trust path
@@ -27,6 +28,8 @@ Usage:
   selfmail apply --bundle DIR [--root DIR] [--dry-run] [--no-reload] [--allow-ssh-lockout]
                                              validate, install, start and enable; roll back on failure
   selfmail verify --bundle DIR [--root DIR]  compare what is installed with MANIFEST.sha256
+  selfmail doctor --bundle DIR [--json]      what is true on the live host: units, re-sign timer,
+                                             served certificates, TLSA (asks only the host itself)
   selfmail keys list|rotate|retire --bundle DIR …   inspect and rotate keys (never prints private parts)
   selfmail dns resign --bundle DIR           re-sign zones whose signatures near expiry
   selfmail user add|passwd|remove EMAIL --bundle DIR [--password-file FILE] | user list --bundle DIR
@@ -45,7 +48,7 @@ Refused on principle (exit 3): --ingress upnp, --ingress tunnel, --tunnel-provid
 suffix, carrier-grade NAT addresses.
 
 Exit codes: 0 done · 1 internal error · 2 invalid or missing input · 3 refused by policy ·
-4 an external validator or tool failed · 130 interrupted (nothing written)
+4 an external validator or tool failed · 5 a doctor check failed · 130 interrupted (nothing written)
 `;
 
 async function version(): Promise<string> {

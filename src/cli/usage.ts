@@ -104,12 +104,13 @@ Example:
   user: `selfmail user add EMAIL --bundle DIR [--password-file FILE] [--quota SIZE] [--apply]
 selfmail user passwd EMAIL --bundle DIR [--password-file FILE] [--apply]
 selfmail user quota EMAIL SIZE|none --bundle DIR [--apply]
-selfmail user remove EMAIL --bundle DIR [--apply]
+selfmail user remove EMAIL --bundle DIR [--apply [--keep-mail]]
 selfmail user list --bundle DIR [--json]
   — add a mailbox, change its password or its storage limit, remove it, list them: each a
     change of selfmail.yaml and the normal generation, so the other files and the other
-    mailboxes' hashes stay as they were. The admin's mailbox cannot be removed (postmaster@ and abuse@ reach it). A removed
-    mailbox's messages stay on the host until you delete them.
+    mailboxes' hashes stay as they were. The admin's mailbox cannot be removed (postmaster@ and abuse@ reach it).
+    remove --apply deletes the mailbox's mail on the host once Dovecot no longer knows it
+    (--keep-mail keeps it); without --apply the mail is never touched.
 
   --bundle DIR               the bundle (required)
   --password-file FILE       a line "EMAIL:PASSWORD" (chmod 600), or - for stdin; without it, a
@@ -117,10 +118,29 @@ selfmail user list --bundle DIR [--json]
   --quota SIZE               with add: the mailbox's storage limit (like 2G; at least 1M; none by
                              default), enforced by Dovecot: a delivery over it is refused
   --apply                    then selfmail apply --bundle DIR on this host (as root)
+  --keep-mail                with remove --apply: keep the mailbox's messages on the host
   --json                     with list: JSON on stdout
 
 Example:
   selfmail user add bob@example.org --bundle ./bundle && sudo selfmail apply --bundle ./bundle
+`,
+  doctor: `selfmail doctor --bundle DIR [--json]
+  — what is true on the live host, beside what verify compares on disk. Checks, by id:
+    services      every unit the bundle needs is active and enabled (systemd)
+    resign-timer  selfmail-resign.timer is enabled, ran within two days and succeeded
+    cert-expiry   ports 25, 465, 587, 993 and 443 serve a certificate for the bundle's key:
+                  issuer, expiry (warn within 14 days), self-signed or CA-issued
+    tlsa-matches  what 25, 465, 587 and 993 serve is pinned by the TLSA records the host's own
+                  name server answers
+    Each is pass, warn, fail or unknown; anything not passing says what to do. It asks only this
+    host (systemd, its own ports, its own NSD), never an outside service. Run it as root on the
+    mail host. Exit 0 when nothing fails, 5 when a check does.
+
+  --bundle DIR               the bundle (required)
+  --json                     the checks as JSON on stdout: { ok, checks: [{ id, status, summary, fix, asked }] }
+
+Example:
+  sudo selfmail doctor --bundle ./bundle
 `,
   import: `selfmail import --bundle DIR --mailbox EMAIL --from imaps://HOST[:PORT] --login LOGIN [--password-file FILE] [--ca-file FILE]
   — copy every folder and message (with its flags) of a mailbox at an old provider into EMAIL,

@@ -215,6 +215,36 @@ export function pristineTier(release: TierRelease): void {
     expect((await host.exec(['systemctl', 'start', 'selfmail-resign.service'], { timeout: 60_000 })).code).toBe(0);
   }, 5 * MINUTE);
 
+  it('doctor: every check passes on the installed host (the certificate still the bundle\'s self-signed one), and fails for the right reason when a unit and the re-sign timer stop', async () => {
+    type Doctor = { ok: boolean; checks: { id: string; status: string; summary: string; fix?: string }[] };
+    const doctor = async () => {
+      const r = await host.exec(['selfmail', 'doctor', '--bundle', BUNDLE, '--json'], { timeout: 2 * MINUTE });
+      return { code: r.code, stderr: r.stderr, ...(JSON.parse(r.stdout) as Doctor) };
+    };
+    const status = (d: Doctor) => Object.fromEntries(d.checks.map((c) => [c.id, c.status]));
+    const healthy = await doctor();
+    expect(healthy.code, JSON.stringify(healthy.checks, null, 1)).toBe(0);
+    expect(status(healthy)).toEqual({ services: 'pass', 'resign-timer': 'pass', 'cert-expiry': 'warn', 'tlsa-matches': 'pass' });
+    expect(healthy.checks.find((c) => c.id === 'cert-expiry')?.summary).toMatch(/port 25: the bundle's self-signed certificate/);
+    const human = await host.exec(['selfmail', 'doctor', '--bundle', BUNDLE], { timeout: 2 * MINUTE });
+    expect(human.stdout).toMatch(/asks only this host/);
+
+    await host.run('systemctl disable --now selfmail-resign.timer && systemctl stop nginx.service');
+    try {
+      const broken = await doctor();
+      expect(broken.code, JSON.stringify(broken.checks, null, 1)).toBe(5);
+      expect(status(broken)).toEqual({ services: 'fail', 'resign-timer': 'fail', 'cert-expiry': 'fail', 'tlsa-matches': 'pass' });
+      const by = (id: string) => broken.checks.find((c) => c.id === id)!;
+      expect(by('services').summary).toMatch(/nginx\.service inactive, enabled/);
+      expect(by('services').summary).toMatch(/selfmail-resign\.timer inactive, disabled/);
+      expect(by('resign-timer').fix).toMatch(/systemctl enable --now selfmail-resign\.timer/);
+      expect(by('cert-expiry').summary).toMatch(/port 443: no TLS/);
+    } finally {
+      await host.run('systemctl enable --now selfmail-resign.timer && systemctl start nginx.service');
+    }
+    expect((await doctor()).code).toBe(0);
+  }, 5 * MINUTE);
+
   it('takes mail from outside on port 25, over IPv4 and IPv6, into the mailbox', async () => {
     // The outside plays the internet, but has no DNS of its own: the sender's domain, its SPF
     // record and the outside's reverse names are given to the host's resolver here, as the
@@ -435,11 +465,18 @@ export function pristineTier(release: TierRelease): void {
     expect(await login('carol-changed-password-44')).toBe('ok');
     expect(await login(CAROL.pass)).not.toBe('ok');
     // Removed: the alias first (it delivers to carol), then the mailbox, which can log in no more.
+    const carolHome = `/var/vmail/${DOMAIN}/carol`;
+    expect((await host.exec(['test', '-d', `${carolHome}/Maildir`])).code).toBe(0);
+    let removed = '';
     for (const argv of [['alias', 'remove', `team@${DOMAIN}`], ['user', 'remove', CAROL.user]]) {
       const r = await host.exec(['selfmail', ...argv, '--bundle', BUNDLE, '--apply'], { timeout: 5 * MINUTE });
       expect(r.code, r.stdout + r.stderr).toBe(0);
+      removed = r.stdout;
     }
     expect(await login('carol-changed-password-44')).not.toBe('ok');
+    // Its mail goes with it (--keep-mail would keep it): carol had the quota note, one big message, the third and the alias's.
+    expect(removed).toMatch(new RegExp(`carol@${DOMAIN} is gone from the host, with its mail: [1-9]\\d* messages under ${carolHome} deleted`));
+    expect((await host.exec(['test', '-e', carolHome])).code).not.toBe(0);
     await host.exec(['rm', '-f', '/root/carol.pw']);
     const verify = await host.exec(['selfmail', 'verify', '--bundle', BUNDLE]);
     expect(verify.code, verify.stdout).toBe(0);
@@ -619,5 +656,9 @@ export function pristineTier(release: TierRelease): void {
     const v = await host.exec(['selfmail', 'verify', '--bundle', BUNDLE]);
     expect(v.code, v.stdout + v.stderr).toBe(0);
     expect(v.stdout).toMatch(/NOTE renewed \/etc\/selfmail\/tls\/cert\.pem: issued by a CA/);
+    // doctor sees the CA-issued certificate on every port.
+    const d = await host.exec(['selfmail', 'doctor', '--bundle', BUNDLE, '--json'], { timeout: 2 * MINUTE });
+    expect(d.code, d.stdout).toBe(0);
+    expect((JSON.parse(d.stdout) as { checks: { id: string; status: string }[] }).checks.find((c) => c.id === 'cert-expiry')?.status).toBe('pass');
   }, 10 * MINUTE);
 }

@@ -1,0 +1,166 @@
+/**
+ * `selfmail doctor`'s judgements: each check turns facts gathered on the live host (unit states,
+ * the certificate a port serves, the TLSA records its own name server answers) into a status and,
+ * for anything not passing, what to do. Pure: the gathering is in ./index.ts.
+ */
+import { X509Certificate, createHash } from 'node:crypto';
+
+export type CheckStatus = 'pass' | 'warn' | 'fail' | 'unknown';
+
+export interface CheckResult {
+  /** Stable: scripts key on it. */
+  id: string;
+  status: CheckStatus;
+  /** What was found, one line. */
+  summary: string;
+  /** For anything not passing: what to do. */
+  fix?: string;
+  /** Whom the check asked. */
+  asked: string;
+}
+
+const DAY = 86_400_000;
+export const CERT_WARN_DAYS = 14;
+/** The re-sign job runs daily; two days without a run means it stopped. */
+export const RESIGN_MAX_AGE_DAYS = 2;
+
+export interface UnitState {
+  unit: string;
+  active: string;
+  enabled: string;
+}
+
+/** `services`: every unit the bundle needs is active and enabled. */
+export function judgeServices(states: readonly UnitState[]): CheckResult {
+  const asked = 'systemd on this host';
+  const bad = states.filter((s) => s.active !== 'active' || s.enabled !== 'enabled');
+  if (bad.length === 0) return { id: 'services', status: 'pass', summary: `all ${states.length} units active and enabled`, asked };
+  return {
+    id: 'services',
+    status: 'fail',
+    summary: bad.map((s) => `${s.unit} ${s.active}, ${s.enabled}`).join('; '),
+    fix: `see why with journalctl -u ${bad[0]!.unit}; selfmail apply --bundle DIR enables and starts every unit again`,
+    asked,
+  };
+}
+
+export interface ResignFacts {
+  /** `systemctl is-enabled selfmail-resign.timer`. */
+  timerEnabled: string;
+  /** When selfmail-resign.service last finished (undefined: never). */
+  lastRun?: Date;
+  /** Its last result (`success`, `exit-code`, …). */
+  result?: string;
+  now: Date;
+}
+
+/** `resign-timer`: the daily re-sign job is enabled, ran within two days, and succeeded. */
+export function judgeResignTimer(f: ResignFacts): CheckResult {
+  const asked = 'systemd on this host';
+  const id = 'resign-timer';
+  if (f.timerEnabled !== 'enabled') {
+    return { id, status: 'fail', summary: `selfmail-resign.timer is ${f.timerEnabled || 'missing'}: the zones' signatures will lapse within 30 days and the domains go dark for validating resolvers`, fix: 'systemctl enable --now selfmail-resign.timer (selfmail apply --bundle DIR does it too)', asked };
+  }
+  if (!f.lastRun) return { id, status: 'warn', summary: 'enabled, not run yet (it runs daily)', fix: 'if the host has run a day already: systemctl list-timers selfmail-resign.timer', asked };
+  const age = f.now.getTime() - f.lastRun.getTime();
+  if (f.result && f.result !== 'success') {
+    return { id, status: 'fail', summary: `the last run (${f.lastRun.toISOString()}) failed: ${f.result}`, fix: 'journalctl -u selfmail-resign.service shows why; selfmail dns resign --bundle DIR re-signs by hand', asked };
+  }
+  if (age > RESIGN_MAX_AGE_DAYS * DAY) {
+    return { id, status: 'fail', summary: `last ran ${Math.floor(age / DAY)} days ago (${f.lastRun.toISOString()})`, fix: 'systemctl list-timers selfmail-resign.timer; journalctl -u selfmail-resign.timer', asked };
+  }
+  return { id, status: 'pass', summary: `enabled, last ran ${f.lastRun.toISOString()}, succeeded`, asked };
+}
+
+export interface ServedCert {
+  port: number;
+  /** The leaf certificate the port served (DER), or why none was had. */
+  der?: Buffer;
+  error?: string;
+}
+
+/** SHA-256 of a certificate's SubjectPublicKeyInfo, lower-case hex: what TLSA 3 1 1 pins. */
+export function spkiSha256(cert: X509Certificate): string {
+  return createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+}
+
+/** `cert-expiry`: each port serves a certificate for the bundle's key, valid, and for how long. */
+export function judgeCertificates(served: readonly ServedCert[], bundleSpki: string, now: Date, asked: string): CheckResult {
+  const id = 'cert-expiry';
+  const fails: string[] = [];
+  const warns: string[] = [];
+  const fine: string[] = [];
+  let fix: string | undefined;
+  for (const s of served) {
+    if (!s.der) {
+      fails.push(`port ${s.port}: no TLS (${s.error ?? 'no answer'})`);
+      fix ??= 'the service on that port is down or not the bundle\'s: selfmail doctor\'s services check and journalctl say which';
+      continue;
+    }
+    const cert = new X509Certificate(s.der);
+    const left = new Date(cert.validTo).getTime() - now.getTime();
+    const issuer = cert.issuer.replace(/\n/g, ', ');
+    if (spkiSha256(cert) !== bundleSpki) {
+      fails.push(`port ${s.port}: serves a certificate for another key (issuer ${issuer})`);
+      fix ??= 'install a certificate for the bundle\'s key (selfmail-acme uses its CSR) and reload the services';
+    } else if (left <= 0) {
+      fails.push(`port ${s.port}: expired on ${new Date(cert.validTo).toISOString()}`);
+      fix ??= 'systemctl start selfmail-acme.service renews it; journalctl -u selfmail-acme.service says why it did not';
+    } else if (left <= CERT_WARN_DAYS * DAY) {
+      warns.push(`port ${s.port}: expires in ${Math.floor(left / DAY)} days`);
+      fix ??= 'systemctl start selfmail-acme.service renews it now';
+    } else if (cert.issuer === cert.subject && cert.verify(cert.publicKey)) {
+      warns.push(`port ${s.port}: the bundle's self-signed certificate, until ${new Date(cert.validTo).toISOString().slice(0, 10)}`);
+      fix ??= 'once the DNS is delegated, selfmail-acme gets a CA-issued one for the same key; then init and apply publish MTA-STS enforce';
+    } else {
+      fine.push(`${s.port}`);
+    }
+  }
+  const status: CheckStatus = fails.length > 0 ? 'fail' : warns.length > 0 ? 'warn' : 'pass';
+  const summary = [...fails, ...warns].join('; ') || `ports ${fine.join(', ')} serve a CA-issued certificate for the bundle's key, valid for more than ${CERT_WARN_DAYS} days`;
+  return { id, status, summary, ...(status === 'pass' ? {} : { fix }), asked };
+}
+
+export interface TlsaFacts {
+  port: number;
+  owner: string;
+  /** `3 1 1` data answered by the host's name server (lower-case hex). */
+  pins: string[];
+  /** Why the name server gave no answer. */
+  error?: string;
+  /** SPKI sha256 of what the port serves; undefined when it served nothing. */
+  servedSpki?: string;
+}
+
+/** `tlsa-matches`: what each DANE port serves is pinned by the TLSA the host's own name server answers. */
+export function judgeTlsa(facts: readonly TlsaFacts[], asked: string): CheckResult {
+  const id = 'tlsa-matches';
+  const fails: string[] = [];
+  const unknown: string[] = [];
+  for (const f of facts) {
+    if (f.error) unknown.push(`${f.owner}: ${f.error}`);
+    else if (f.pins.length === 0) fails.push(`${f.owner}: no TLSA 3 1 1 answered`);
+    else if (!f.servedSpki) unknown.push(`port ${f.port} served no certificate`);
+    else if (!f.pins.includes(f.servedSpki)) fails.push(`port ${f.port} serves SPKI sha256 ${f.servedSpki}, which ${f.owner} does not pin (it pins ${f.pins.join(', ')})`);
+  }
+  if (fails.length > 0) {
+    return { id, status: 'fail', summary: fails.join('; '), fix: 'DANE senders refuse to deliver: serve a certificate for the key the zone pins (selfmail apply --bundle DIR installs the bundle\'s), or publish the served key with selfmail init and apply', asked };
+  }
+  if (unknown.length > 0) return { id, status: 'unknown', summary: unknown.join('; '), fix: 'see the services and cert-expiry checks', asked };
+  return { id, status: 'pass', summary: `${facts.map((f) => f.port).join(', ')}: the served key is pinned by the TLSA records`, asked };
+}
+
+/** `dig +short TLSA` answers → the `3 1 1` pins, lower-case hex (dig splits long data with spaces). Pure. */
+export function parseTlsaAnswers(stdout: string): string[] {
+  const pins: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^\s*3\s+1\s+1\s+([0-9a-fA-F\s]+)$/.exec(line);
+    if (m) pins.push(m[1]!.replace(/\s+/g, '').toLowerCase());
+  }
+  return pins;
+}
+
+/** The exit status doctor reports: 0 unless a check failed. */
+export function anyFailed(results: readonly CheckResult[]): boolean {
+  return results.some((r) => r.status === 'fail');
+}
