@@ -132,9 +132,13 @@ Example:
                   issuer, expiry (warn within 14 days), self-signed or CA-issued
     tlsa-matches  what 25, 465, 587 and 993 serve is pinned by the TLSA records the host's own
                   name server answers
+    dnssec-valid  each zone validates (delv) against the bundle's DS records, with signatures
+                  good for more than 7 days
+    mta-sts       each policy is served over TLS the system's CAs verify, says enforce, and
+                  matches the id of its _mta-sts TXT record
     Each is pass, warn, fail or unknown; anything not passing says what to do. It asks only this
-    host (systemd, its own ports, its own NSD), never an outside service. Run it as root on the
-    mail host. Exit 0 when nothing fails, 5 when a check does.
+    host (systemd, its own ports, its own NSD and nginx), never an outside service. Run it as
+    root on the mail host. Exit 0 when nothing fails, 5 when a check does.
 
   --bundle DIR               the bundle (required)
   --json                     the checks as JSON on stdout: { ok, checks: [{ id, status, summary, fix, asked }] }

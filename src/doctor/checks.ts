@@ -164,3 +164,100 @@ export function parseTlsaAnswers(stdout: string): string[] {
 export function anyFailed(results: readonly CheckResult[]): boolean {
   return results.some((r) => r.status === 'fail');
 }
+
+/** Days ahead an RRSIG may expire before doctor warns (the host re-signs a week ahead) or fails. */
+export const RRSIG_WARN_DAYS = 7;
+export const RRSIG_FAIL_DAYS = 1;
+
+export interface ZoneValidation {
+  zone: string;
+  /** delv's verdict against the bundle's DS: true when it said "fully validated". */
+  validated: boolean;
+  /** delv's last lines when it did not. */
+  detail?: string;
+  /** The earliest RRSIG expiration in the answers the name server gave. */
+  earliestExpiry?: Date;
+}
+
+/** `dnssec-valid`: each zone's answers validate against the DS given to the registrar, with signatures well ahead of expiry. */
+export function judgeDnssec(zones: readonly ZoneValidation[], now: Date, asked: string): CheckResult {
+  const id = 'dnssec-valid';
+  const fails: string[] = [];
+  const warns: string[] = [];
+  for (const z of zones) {
+    if (!z.validated) {
+      fails.push(`${z.zone}: does not validate against its DS (${z.detail ?? 'no answer'})`);
+      continue;
+    }
+    if (!z.earliestExpiry) continue;
+    const left = z.earliestExpiry.getTime() - now.getTime();
+    if (left <= RRSIG_FAIL_DAYS * DAY) fails.push(`${z.zone}: signatures expire ${z.earliestExpiry.toISOString()}`);
+    else if (left <= RRSIG_WARN_DAYS * DAY) warns.push(`${z.zone}: signatures expire in ${Math.floor(left / DAY)} days, past the re-sign horizon`);
+  }
+  if (fails.length > 0) return { id, status: 'fail', summary: fails.join('; '), fix: 'validating resolvers refuse the zone: journalctl -u nsd and -u selfmail-resign.service say why; selfmail dns resign --bundle DIR and apply re-sign and reinstall it', asked };
+  if (warns.length > 0) return { id, status: 'warn', summary: warns.join('; '), fix: 'the daily re-sign has not run: see the resign-timer check', asked };
+  return { id, status: 'pass', summary: `${zones.map((z) => z.zone).join(', ')}: validated against the bundle's DS, signatures good for more than ${RRSIG_WARN_DAYS} days`, asked };
+}
+
+/** The RRSIG expirations in `dig +dnssec` output (field 9 of each RRSIG line). Pure. */
+export function rrsigExpiries(digOutput: string): Date[] {
+  const out: Date[] = [];
+  for (const line of digOutput.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    const i = f.indexOf('RRSIG');
+    const raw = i >= 0 ? f[i + 5] : undefined;
+    const m = raw ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(raw) : null;
+    if (m) out.push(new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)));
+  }
+  return out;
+}
+
+export interface MtaStsFacts {
+  domain: string;
+  /** The `id` of `_mta-sts.<domain>` TXT as the host's name server answers it. */
+  txtId?: string;
+  /** The policy served at https://mta-sts.<domain>/.well-known/mta-sts.txt, or why not. */
+  policy?: string;
+  error?: string;
+  /** The TLS of that answer verified against the system's CAs and the name. */
+  trusted: boolean;
+  /** The id the policy's bytes give (RFC 8461: it must change with the policy). */
+  policyId?: string;
+}
+
+/** `mta-sts`: each domain's policy is served, over TLS senders trust, with the id its TXT record gives. */
+export function judgeMtaSts(facts: readonly MtaStsFacts[], hostname: string, asked: string): CheckResult {
+  const id = 'mta-sts';
+  const fails: string[] = [];
+  const warns: string[] = [];
+  let fix: string | undefined;
+  for (const f of facts) {
+    if (!f.txtId) {
+      fails.push(`${f.domain}: no _mta-sts TXT record with an id`);
+      fix ??= 'selfmail apply --bundle DIR installs the zone that has it';
+      continue;
+    }
+    if (f.policy === undefined) {
+      fails.push(`${f.domain}: no policy served (${f.error ?? 'no answer'})`);
+      fix ??= 'nginx serves it: see the services check';
+      continue;
+    }
+    if (f.policyId !== f.txtId) {
+      fails.push(`${f.domain}: the TXT id ${f.txtId} is not the served policy's (${f.policyId}): senders keep an old policy`);
+      fix ??= 'selfmail apply --bundle DIR installs policy and zone together';
+      continue;
+    }
+    if (!new RegExp(`^mx: ${hostname.replace(/\./g, '\\.')}\\r?$`, 'm').test(f.policy)) fails.push(`${f.domain}: the policy does not name ${hostname}`);
+    const mode = /^mode: (\S+)/m.exec(f.policy)?.[1];
+    if (!f.trusted) {
+      warns.push(`${f.domain}: served over a certificate senders do not trust (${f.error ?? 'not CA-issued'}), so they ignore the policy`);
+      fix ??= 'selfmail-acme gets a CA-issued certificate for the bundle key once the DNS is delegated; then selfmail init and apply publish enforce';
+    } else if (mode !== 'enforce') {
+      warns.push(`${f.domain}: mode ${mode}: senders report failures but deliver without TLS`);
+      fix ??= 'the certificate is CA-issued now: selfmail init --out DIR and selfmail apply --bundle DIR publish mode: enforce';
+    }
+  }
+  const status: CheckStatus = fails.length > 0 ? 'fail' : warns.length > 0 ? 'warn' : 'pass';
+  const summary = [...fails, ...warns].join('; ') || `${facts.map((f) => f.domain).join(', ')}: mode enforce, served over trusted TLS, ids match`;
+  return { id, status, summary, ...(status === 'pass' ? {} : { fix }), asked };
+}

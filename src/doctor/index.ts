@@ -10,7 +10,24 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Config } from '../config/types.js';
 import { TLSA_PORTS } from '../dns/records.js';
 import { run } from '../tools/run.js';
-import { type CheckResult, type ServedCert, type TlsaFacts, type UnitState, judgeCertificates, judgeResignTimer, judgeServices, judgeTlsa, parseTlsaAnswers, spkiSha256 } from './checks.js';
+import { mtaStsId } from '../web/mtasts.js';
+import {
+  type CheckResult,
+  type MtaStsFacts,
+  type ServedCert,
+  type TlsaFacts,
+  type UnitState,
+  type ZoneValidation,
+  judgeCertificates,
+  judgeDnssec,
+  judgeMtaSts,
+  judgeResignTimer,
+  judgeServices,
+  judgeTlsa,
+  parseTlsaAnswers,
+  rrsigExpiries,
+  spkiSha256,
+} from './checks.js';
 
 export interface DoctorInput {
   config: Config;
@@ -42,8 +59,95 @@ export async function runDoctor(input: DoctorInput): Promise<CheckResult[]> {
         : ({ id: 'cert-expiry', status: 'unknown', summary: 'the bundle names no address of the host', asked: 'nobody', fix: 'give --ipv4 or --ipv6 to init' } as CheckResult),
     ),
     tlsa(config, address, byPort),
+    dnssec(config, address, input.files, now),
+    mtaSts(config, address),
   ]);
   return results;
+}
+
+const SYSTEM_CAS = '/etc/ssl/certs/ca-certificates.crt';
+
+async function dnssec(config: Config, address: string | undefined, files: DoctorInput['files'], now: Date): Promise<CheckResult> {
+  const asked = `this host's own name server (NSD) at ${address ?? 'no address'}, validated with delv against the DS records in the bundle (the chain from the root is the registrar's part)`;
+  if (!config.dnssec) return { id: 'dnssec-valid', status: 'warn', summary: 'DNSSEC is off: resolvers cannot tell forged answers from yours', fix: 'leave --no-dnssec off (selfmail init)', asked };
+  if (!address) return { id: 'dnssec-valid', status: 'unknown', summary: 'the bundle names no address of the host', asked };
+  const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'selfmail-doctor-'));
+  try {
+    const zones: ZoneValidation[] = [];
+    for (const zone of config.domains) {
+      const ds = (files.get(`dns/${zone}.ds`)?.data.toString('utf8') ?? '').split('\n').filter((l) => !l.startsWith(';') && /\sIN\s+DS\s/.test(l));
+      const anchors = ds.map((l) => {
+        const w = l.trim().split(/\s+/);
+        const [tag, alg, type, ...digest] = w.slice(w.indexOf('DS') + 1);
+        return `  ${zone}. static-ds ${tag} ${alg} ${type} "${digest.join('')}";`;
+      });
+      if (anchors.length === 0) {
+        zones.push({ zone, validated: false, detail: `the bundle has no DS for ${zone}` });
+        continue;
+      }
+      const file = join(dir, `${zone}.anchors`);
+      await writeFile(file, `trust-anchors {\n${anchors.join('\n')}\n};\n`);
+      const delv = await run('delv', [`@${address}`, '-a', file, `+root=${zone}`, zone, 'SOA'], { okCodes: [0, 1], timeout: 30_000 }).catch((err: Error) => ({ stdout: '', stderr: err.message, exitCode: -1 }));
+      const said = `${delv.stdout}\n${delv.stderr}`;
+      const validated = /; fully validated/.test(said);
+      const expiries: Date[] = [];
+      for (const type of ['SOA', 'DNSKEY', 'MX']) {
+        const dig = await run('dig', ['+dnssec', '+norecurse', '+time=3', '+tries=2', `@${address}`, zone, type], { okCodes: [0, 9, 10] }).catch(() => ({ stdout: '' }));
+        expiries.push(...rrsigExpiries(dig.stdout));
+      }
+      const earliest = expiries.sort((a, b) => a.getTime() - b.getTime())[0];
+      const detail = said.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith(';;') && !/fully validated/.test(l)).slice(-2).join(' ');
+      zones.push({ zone, validated, ...(validated ? {} : { detail: detail || 'no answer' }), ...(earliest ? { earliestExpiry: earliest } : {}) });
+    }
+    return judgeDnssec(zones, now, asked);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function mtaSts(config: Config, address: string | undefined): Promise<CheckResult> {
+  const asked = `this host's own name server and web server at ${address ?? 'no address'} (TLS checked against ${SYSTEM_CAS})`;
+  if (!address) return { id: 'mta-sts', status: 'unknown', summary: 'the bundle names no address of the host', asked };
+  const { readFile } = await import('node:fs/promises');
+  const ca = await readFile(SYSTEM_CAS).catch(() => undefined);
+  const facts: MtaStsFacts[] = [];
+  for (const domain of config.domains) {
+    const dig = await run('dig', ['+short', '+norecurse', '+time=3', '+tries=2', `@${address}`, `_mta-sts.${domain}`, 'TXT'], { okCodes: [0, 9, 10] }).catch(() => ({ stdout: '' }));
+    const txtId = /v=STSv1;\s*id=([A-Za-z0-9]+)/.exec(dig.stdout.replace(/"\s*"/g, ''))?.[1];
+    const strict = await fetchPolicy(address, domain, ca, true);
+    const got = strict.body !== undefined ? strict : await fetchPolicy(address, domain, ca, false);
+    facts.push({
+      domain,
+      ...(txtId ? { txtId } : {}),
+      ...(got.body !== undefined ? { policy: got.body, policyId: mtaStsId(got.body) } : {}),
+      trusted: strict.body !== undefined,
+      ...(strict.error ? { error: strict.error } : {}),
+    });
+  }
+  return judgeMtaSts(facts, config.hostname, asked);
+}
+
+/** GET the policy from the host's own address, as a sender would ask mta-sts.<domain>. */
+async function fetchPolicy(address: string, domain: string, ca: Buffer | undefined, verify: boolean): Promise<{ body?: string; error?: string }> {
+  const { request } = await import('node:https');
+  const servername = `mta-sts.${domain}`;
+  return new Promise((resolveFetch) => {
+    const req = request(
+      { host: address, port: 443, path: '/.well-known/mta-sts.txt', method: 'GET', servername, headers: { host: servername }, rejectUnauthorized: verify, ...(ca ? { ca } : {}), timeout: TIMEOUT_MS, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolveFetch(res.statusCode === 200 ? { body } : { error: `HTTP ${res.statusCode}` }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', (err) => resolveFetch({ error: err.message }));
+    req.end();
+  });
 }
 
 async function services(files: DoctorInput['files']): Promise<CheckResult> {

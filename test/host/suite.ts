@@ -215,7 +215,7 @@ export function pristineTier(release: TierRelease): void {
     expect((await host.exec(['systemctl', 'start', 'selfmail-resign.service'], { timeout: 60_000 })).code).toBe(0);
   }, 5 * MINUTE);
 
-  it('doctor: every check passes on the installed host (the certificate still the bundle\'s self-signed one), and fails for the right reason when a unit and the re-sign timer stop', async () => {
+  it('doctor: every check passes on the installed host (the certificate still the bundle\'s self-signed one: warnings), and fails for the right reason when units and the re-sign timer stop', async () => {
     type Doctor = { ok: boolean; checks: { id: string; status: string; summary: string; fix?: string }[] };
     const doctor = async () => {
       const r = await host.exec(['selfmail', 'doctor', '--bundle', BUNDLE, '--json'], { timeout: 2 * MINUTE });
@@ -224,23 +224,26 @@ export function pristineTier(release: TierRelease): void {
     const status = (d: Doctor) => Object.fromEntries(d.checks.map((c) => [c.id, c.status]));
     const healthy = await doctor();
     expect(healthy.code, JSON.stringify(healthy.checks, null, 1)).toBe(0);
-    expect(status(healthy)).toEqual({ services: 'pass', 'resign-timer': 'pass', 'cert-expiry': 'warn', 'tlsa-matches': 'pass' });
+    expect(status(healthy)).toEqual({ services: 'pass', 'resign-timer': 'pass', 'cert-expiry': 'warn', 'tlsa-matches': 'pass', 'dnssec-valid': 'pass', 'mta-sts': 'warn' });
+    expect(healthy.checks.find((c) => c.id === 'mta-sts')?.summary).toMatch(/certificate senders do not trust/);
     expect(healthy.checks.find((c) => c.id === 'cert-expiry')?.summary).toMatch(/port 25: the bundle's self-signed certificate/);
     const human = await host.exec(['selfmail', 'doctor', '--bundle', BUNDLE], { timeout: 2 * MINUTE });
     expect(human.stdout).toMatch(/asks only this host/);
 
-    await host.run('systemctl disable --now selfmail-resign.timer && systemctl stop nginx.service');
+    await host.run('systemctl disable --now selfmail-resign.timer && systemctl stop nginx.service nsd.service');
     try {
       const broken = await doctor();
       expect(broken.code, JSON.stringify(broken.checks, null, 1)).toBe(5);
-      expect(status(broken)).toEqual({ services: 'fail', 'resign-timer': 'fail', 'cert-expiry': 'fail', 'tlsa-matches': 'pass' });
+      expect(status(broken)).toEqual({ services: 'fail', 'resign-timer': 'fail', 'cert-expiry': 'fail', 'tlsa-matches': 'unknown', 'dnssec-valid': 'fail', 'mta-sts': 'fail' });
       const by = (id: string) => broken.checks.find((c) => c.id === id)!;
       expect(by('services').summary).toMatch(/nginx\.service inactive, enabled/);
       expect(by('services').summary).toMatch(/selfmail-resign\.timer inactive, disabled/);
       expect(by('resign-timer').fix).toMatch(/systemctl enable --now selfmail-resign\.timer/);
       expect(by('cert-expiry').summary).toMatch(/port 443: no TLS/);
+      expect(by('dnssec-valid').summary).toMatch(new RegExp(`${DOMAIN}: does not validate against its DS`));
+      expect(by('mta-sts').summary).toMatch(/no _mta-sts TXT record/);
     } finally {
-      await host.run('systemctl enable --now selfmail-resign.timer && systemctl start nginx.service');
+      await host.run('systemctl enable --now selfmail-resign.timer && systemctl start nsd.service nginx.service');
     }
     expect((await doctor()).code).toBe(0);
   }, 5 * MINUTE);
@@ -636,6 +639,9 @@ export function pristineTier(release: TierRelease): void {
       await writeFile(join(ca, 'csr.pem'), await host.read('etc/selfmail/tls/csr.pem'));
       await must('openssl', ['x509', '-req', '-in', join(ca, 'csr.pem'), '-CA', join(ca, 'ca.pem'), '-CAkey', join(ca, 'ca.key'), '-CAcreateserial', '-days', '20', '-copy_extensions', 'copy', '-out', join(ca, 'cert.pem')]);
       const chain = (await readFile(join(ca, 'cert.pem'), 'utf8')) + (await readFile(join(ca, 'ca.pem'), 'utf8'));
+      // The host trusts this CA as it trusts the public ones (doctor checks the policy's TLS against them).
+      await host.put('usr/local/share/ca-certificates/selfmail-tier-ca.crt', await readFile(join(ca, 'ca.pem'), 'utf8'), 0o644);
+      await host.run('update-ca-certificates >/dev/null');
       await host.put('etc/selfmail/tls/cert.pem.new', chain, 0o644);
       await host.run('mv -f /etc/selfmail/tls/cert.pem.new /etc/selfmail/tls/cert.pem');
       await reloadAsAcmeDoes(['postfix.service', 'dovecot.service', 'nginx.service']);
@@ -656,9 +662,11 @@ export function pristineTier(release: TierRelease): void {
     const v = await host.exec(['selfmail', 'verify', '--bundle', BUNDLE]);
     expect(v.code, v.stdout + v.stderr).toBe(0);
     expect(v.stdout).toMatch(/NOTE renewed \/etc\/selfmail\/tls\/cert\.pem: issued by a CA/);
-    // doctor sees the CA-issued certificate on every port.
+    // doctor sees the CA-issued certificate on every port, and the enforce policy over trusted TLS.
     const d = await host.exec(['selfmail', 'doctor', '--bundle', BUNDLE, '--json'], { timeout: 2 * MINUTE });
     expect(d.code, d.stdout).toBe(0);
-    expect((JSON.parse(d.stdout) as { checks: { id: string; status: string }[] }).checks.find((c) => c.id === 'cert-expiry')?.status).toBe('pass');
+    const checks = (JSON.parse(d.stdout) as { checks: { id: string; status: string }[] }).checks;
+    expect(checks.find((c) => c.id === 'cert-expiry')?.status, d.stdout).toBe('pass');
+    expect(checks.find((c) => c.id === 'mta-sts')?.status, d.stdout).toBe('pass');
   }, 10 * MINUTE);
 }

@@ -9,7 +9,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anyFailed, judgeCertificates, judgeResignTimer, judgeServices, judgeTlsa, parseTlsaAnswers, spkiSha256 } from '../../src/doctor/checks.js';
+import { anyFailed, judgeCertificates, judgeDnssec, judgeMtaSts, judgeResignTimer, judgeServices, judgeTlsa, parseTlsaAnswers, rrsigExpiries, spkiSha256 } from '../../src/doctor/checks.js';
+import { mtaStsId, mtaStsPolicy } from '../../src/web/mtasts.js';
+import type { DomainName } from '../../src/config/types.js';
 import { run } from '../../src/tools/run.js';
 
 const DAY = 86_400_000;
@@ -101,6 +103,40 @@ describe('tlsa-matches', () => {
     expect(judgeTlsa([{ port: 25, owner, pins: [], servedSpki: bundleSpki }], 'test')).toMatchObject({ status: 'fail', summary: expect.stringMatching(/no TLSA 3 1 1 answered/) });
     expect(judgeTlsa([{ port: 25, owner, pins: [bundleSpki] }], 'test').status).toBe('unknown');
     expect(judgeTlsa([{ port: 25, owner, pins: [], error: 'timeout' }], 'test').status).toBe('unknown');
+  });
+});
+
+describe('dnssec-valid', () => {
+  const now = new Date('2026-12-01T00:00:00Z');
+  it('reads the RRSIG expirations dig prints', () => {
+    const dig = 'example.org.\t3600\tIN\tRRSIG\tSOA 13 2 3600 20261231000000 20261201000000 4711 example.org. c2ln\nexample.org. 3600 IN SOA ns1.example.org. admin.example.org. 1 2 3 4 5\n';
+    expect(rrsigExpiries(dig)).toEqual([new Date('2026-12-31T00:00:00Z')]);
+  });
+  it('passes a validated zone with signatures weeks ahead; warns inside the re-sign horizon; fails at a day or when it does not validate', () => {
+    expect(judgeDnssec([{ zone: 'example.org', validated: true, earliestExpiry: new Date('2026-12-30T00:00:00Z') }], now, 't').status).toBe('pass');
+    expect(judgeDnssec([{ zone: 'example.org', validated: true, earliestExpiry: new Date('2026-12-05T00:00:00Z') }], now, 't')).toMatchObject({ status: 'warn', summary: expect.stringMatching(/in 4 days/) });
+    expect(judgeDnssec([{ zone: 'example.org', validated: true, earliestExpiry: new Date('2026-12-01T12:00:00Z') }], now, 't').status).toBe('fail');
+    expect(judgeDnssec([{ zone: 'example.org', validated: false, detail: 'no valid RRSIG' }], now, 't')).toMatchObject({ status: 'fail', summary: 'example.org: does not validate against its DS (no valid RRSIG)' });
+  });
+});
+
+describe('mta-sts', () => {
+  const host = 'mail.example.org';
+  const enforce = mtaStsPolicy({ hostname: host as DomainName }, 'enforce');
+  const testing = mtaStsPolicy({ hostname: host as DomainName }, 'testing');
+  it('passes an enforce policy over trusted TLS whose id the TXT record gives', () => {
+    expect(judgeMtaSts([{ domain: 'example.org', txtId: mtaStsId(enforce), policy: enforce, policyId: mtaStsId(enforce), trusted: true }], host, 't').status).toBe('pass');
+  });
+  it('warns while the TLS is not trusted, or the mode is still testing', () => {
+    expect(judgeMtaSts([{ domain: 'example.org', txtId: mtaStsId(testing), policy: testing, policyId: mtaStsId(testing), trusted: false, error: 'self-signed certificate' }], host, 't')).toMatchObject({ status: 'warn', summary: expect.stringMatching(/do not trust \(self-signed certificate\)/) });
+    expect(judgeMtaSts([{ domain: 'example.org', txtId: mtaStsId(testing), policy: testing, policyId: mtaStsId(testing), trusted: true }], host, 't')).toMatchObject({ status: 'warn', summary: expect.stringMatching(/mode testing/) });
+  });
+  it('fails without the TXT record, without a policy, for an id that is not the policy\'s, or a policy naming another MX', () => {
+    expect(judgeMtaSts([{ domain: 'example.org', policy: enforce, policyId: mtaStsId(enforce), trusted: true }], host, 't').status).toBe('fail');
+    expect(judgeMtaSts([{ domain: 'example.org', txtId: 'x', error: 'connect ECONNREFUSED', trusted: false }], host, 't')).toMatchObject({ status: 'fail', summary: expect.stringMatching(/no policy served \(connect ECONNREFUSED\)/) });
+    expect(judgeMtaSts([{ domain: 'example.org', txtId: mtaStsId(testing), policy: enforce, policyId: mtaStsId(enforce), trusted: true }], host, 't')).toMatchObject({ status: 'fail', summary: expect.stringMatching(/senders keep an old policy/) });
+    const other = mtaStsPolicy({ hostname: 'mx.elsewhere.example' as DomainName }, 'enforce');
+    expect(judgeMtaSts([{ domain: 'example.org', txtId: mtaStsId(other), policy: other, policyId: mtaStsId(other), trusted: true }], host, 't')).toMatchObject({ status: 'fail', summary: expect.stringMatching(/does not name mail\.example\.org/) });
   });
 });
 

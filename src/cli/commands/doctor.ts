@@ -33,7 +33,7 @@ export async function run(args: string[], io: Io): Promise<number> {
   if (io.jsonMode) {
     io.json({ ok: !failed, checks: results });
   } else {
-    io.say('selfmail doctor asks only this host: systemd, its own services on their ports, its own name server. No outside service learns anything.');
+    io.say('selfmail doctor asks only this host: systemd, its own services on their ports, its own name server and web server. No outside service learns anything.');
     for (const r of results) {
       io.say(`${r.status.toUpperCase().padEnd(7)} ${r.id.padEnd(13)} ${r.summary}`);
       if (r.fix) io.say(`${' '.repeat(22)}→ ${r.fix}`);
