@@ -148,12 +148,12 @@ describe('selfmail user', () => {
     expect(await treeState(out)).toEqual(tree);
   });
 
-  it('removes a mailbox, whose mail stays on the host until deleted there', async () => {
+  it('removes a mailbox; without --apply its mail stays on the host, and it says where', async () => {
     const before = await hashes();
     const alice = await hashOf('alice@example.org');
     const r = await runCli(['user', 'remove', 'bob@example.net', '--bundle', out]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/Its messages stay on the host, under the mail root \(\/var\/vmail\/example\.net\/bob\)/);
+    expect(r.stdout).toMatch(/Its messages stay on the host, under \/var\/vmail\/example\.net\/bob, until you delete that folder there \(user remove --apply does both/);
     expect(changed(before, await hashes())).toEqual(['MANIFEST.sha256', 'dovecot/users', 'postfix/sender_login', 'postfix/vmailbox', 'selfmail.state.json', 'selfmail.yaml']);
     expect(await hashOf('bob@example.net')).toBeUndefined();
     expect(await hashOf('alice@example.org')).toBe(alice);
