@@ -9,7 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -114,6 +114,8 @@ export class PristineHost {
   readonly netns: string;
   readonly outside: string;
   private nspawn: ChildProcess | undefined;
+  /** The booted host's own cgroups (see boot). */
+  private cgroups: string[] = [];
   private exited: Promise<void> | undefined;
   private pid1: number | undefined;
   private boots = 0;
@@ -205,16 +207,22 @@ export class PristineHost {
     await this.network();
     this.boots++;
     const log = createWriteStream(join(this.dir, 'logs', `boot-${this.boots}.log`));
-    const child = spawn(
+    const nspawn = [
       'systemd-nspawn',
-      [
-        '-q', '--register=no', '--keep-unit', '--resolv-conf=off', '--timezone=off', '--console=read-only',
-        // A real host has CAP_NET_ADMIN (nftables, fail2ban's bans); nspawn keeps it only on request.
-        '--capability=CAP_NET_ADMIN', `--network-namespace-path=/run/netns/${this.netns}`,
-        '-D', this.root, '-b',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+      '-q', '--register=no', '--keep-unit', '--resolv-conf=off', '--timezone=off', '--console=read-only',
+      // A real host has CAP_NET_ADMIN (nftables, fail2ban's bans); nspawn keeps it only on request.
+      '--capability=CAP_NET_ADMIN', `--network-namespace-path=/run/netns/${this.netns}`,
+      '-D', this.root, '-b',
+    ];
+    // With --keep-unit nspawn gives the container the cgroup it was started in (its payload/
+    // subgroup). Two releases booted from the same test process shared one, and each systemd
+    // created, emptied and removed the other's unit cgroups (system.slice/nsd.service…): units
+    // failed at random with 219/CGROUP. Each booted host gets cgroups of its own.
+    this.cgroups = await ownCgroups(`selfmail-tier-${this.netns}`);
+    const child = spawn('sh', ['-c', 'for d in $CGROUPS; do echo $$ > "$d/cgroup.procs" || exit 1; done; exec "$@"', 'sh', ...nspawn], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CGROUPS: this.cgroups.join(' ') },
+    });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     this.nspawn = child;
@@ -291,6 +299,8 @@ export class PristineHost {
     }
     this.nspawn = undefined;
     this.pid1 = undefined;
+    for (const d of this.cgroups) await removeCgroup(d);
+    this.cgroups = [];
   }
 
   /** Remove everything: the booted host, the namespaces, the work folder. */
@@ -302,4 +312,32 @@ export class PristineHost {
     if (mounts.includes(` ${this.dir}`)) throw new Error(`mounts remain under ${this.dir}; not removing it`);
     if (!process.env.SELFMAIL_TIER_KEEP) await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Cgroups of its own for one booted host, under this process's own, in each hierarchy nspawn
+ * puts a container in: the unified one (nspawn runs a container with a current systemd on
+ * cgroup v2 even on a cgroup-v1 machine like this one, mounting it at /sys/fs/cgroup/unified)
+ * and the named v1 `systemd` one it mirrors it in. Mounts the unified hierarchy when no one has.
+ */
+async function ownCgroups(name: string): Promise<string[]> {
+  const unified = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/unified';
+  if (unified !== '/sys/fs/cgroup' && !existsSync(join(unified, 'cgroup.controllers'))) {
+    await mkdir(unified, { recursive: true });
+    await must('mount', ['-t', 'cgroup2', 'cgroup2', unified]);
+  }
+  const own = (await readFile('/proc/self/cgroup', 'utf8')).split('\n');
+  const pathIn = (re: RegExp) => own.find((l) => re.test(l))?.split(':').slice(2).join(':') ?? '/';
+  const dirs = [join(unified, pathIn(/^0::/), name)];
+  const v1 = '/sys/fs/cgroup/systemd';
+  if (unified !== '/sys/fs/cgroup' && existsSync(join(v1, 'cgroup.procs'))) dirs.push(join(v1, pathIn(/^\d+:name=systemd:/), name));
+  for (const d of dirs) await mkdir(d, { recursive: true });
+  return dirs;
+}
+
+/** Remove a cgroup and what systemd left under it, deepest first (only folders can go). */
+async function removeCgroup(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (e.isDirectory()) await removeCgroup(join(dir, e.name));
+  await rmdir(dir).catch(() => undefined);
 }

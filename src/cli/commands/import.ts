@@ -181,20 +181,8 @@ async function syncWithProgress(conf: string, mailbox: string, before: Map<strin
 async function oldPassword(file: string | undefined, host: string, login: string, io: Io): Promise<string> {
   let password: string;
   if (file !== undefined) {
-    let text: string;
-    try {
-      if (file === '-') {
-        const chunks: Buffer[] = [];
-        for await (const c of process.stdin) chunks.push(c as Buffer);
-        text = Buffer.concat(chunks).toString('utf8');
-      } else {
-        const st = await stat(file);
-        if (st.mode & 0o077) io.warn(`warning: --password-file ${file} can be read by other users of this machine (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
-        text = await readFile(file, 'utf8');
-      }
-    } catch (err) {
-      throw new InputError([{ field: '--password-file', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` }]);
-    }
+    const { readPasswordFileText } = await import('./init.js');
+    const text = await readPasswordFileText(file, io);
     const lines = text.replace(/\r?\n$/, '').split(/\r?\n/);
     if (lines.length > 1) throw new InputError([{ field: '--password-file', message: 'must hold the old server\'s password alone, on one line' }]);
     password = lines[0]!;

@@ -110,22 +110,28 @@ export const DEMO: RawInput = {
   adminSshFrom: ['198.51.100.0/24'],
 };
 
-/** Read `--password-file` (or stdin for "-"); the passwords never appear in a message. */
-export async function readPasswords(path: string, io: Io): Promise<{ passwords: Map<string, string>; issues: InputIssue[] }> {
-  let text: string;
+/**
+ * The text of `--password-file` (stdin for "-"), warning when other users can read the file;
+ * InputError naming the flag when it cannot be read. Its content never appears in a message.
+ */
+export async function readPasswordFileText(path: string, io: Io): Promise<string> {
   try {
     if (path === '-') {
       const chunks: Buffer[] = [];
       for await (const c of process.stdin) chunks.push(c as Buffer);
-      text = Buffer.concat(chunks).toString('utf8');
-    } else {
-      const st = await stat(path);
-      if (st.mode & 0o077) io.warn(`warning: --password-file ${path} can be read by other users of this machine (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
-      text = await readFile(path, 'utf8');
+      return Buffer.concat(chunks).toString('utf8');
     }
+    const st = await stat(path);
+    if (st.mode & 0o077) io.warn(`warning: --password-file ${path} can be read by other users of this machine (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
+    return await readFile(path, 'utf8');
   } catch (err) {
     throw new InputError([{ field: '--password-file', message: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` }]);
   }
+}
+
+/** Read `--password-file` (or stdin for "-"); the passwords never appear in a message. */
+export async function readPasswords(path: string, io: Io): Promise<{ passwords: Map<string, string>; issues: InputIssue[] }> {
+  const text = await readPasswordFileText(path, io);
   const { parsePasswordFile } = await import('../../mail/passwords.js');
   const parsed = parsePasswordFile(text);
   return { passwords: parsed.passwords, issues: parsed.issues.map((message) => ({ field: '--password-file', message })) };
