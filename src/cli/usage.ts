@@ -2,6 +2,8 @@
  * Each command's own help: what it does, its flags, an example. `selfmail <command> --help`
  * prints it; the global help lists the commands. Plain text, loaded without anything heavy.
  */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { InputError } from '../errors.js';
 
 /** init's flags, shown by `selfmail init --help` and by the global help. */
 export const INIT_FLAGS = `  --domain NAME              mail domain; repeatable; the first is the primary (required)
@@ -219,6 +221,18 @@ export function didYouMean(given: string, known: readonly string[]): string | un
  * parseArgs' complaint, with the typo's likely meaning when it names an unknown option:
  * "Unknown option '--bundel'" → "… (did you mean --bundle?)".
  */
+/**
+ * argv → parseArgs' values and positionals (strict). An unknown or malformed flag is an
+ * InputError naming `command` (exit 2), with "did you mean" for a misspelt flag.
+ */
+export function parseCommandArgs<O extends NonNullable<ParseArgsConfig['options']>, P extends boolean>(command: string, args: string[], options: O, allowPositionals: P) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new InputError([{ field: command, message: argsMessage(err, options) }]);
+  }
+}
+
 export function argsMessage(err: unknown, options: Record<string, unknown>): string {
   const msg = (err as Error).message.replace(/\. To specify an option argument.*$/s, '');
   const m = /Unknown option '(--[^']+)'/.exec(msg);

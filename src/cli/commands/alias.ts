@@ -4,12 +4,11 @@
  * schema's rules (no loop, no alias over a mailbox, a catch-all that takes only what nothing else
  * names) hold exactly as they do for `init --alias`.
  */
-import { parseArgs } from 'node:util';
 import { InputError, type InputIssue } from '../../errors.js';
 import { sourced } from '../../config/raw.js';
 import type { Config } from '../../config/types.js';
 import type { Io } from '../io.js';
-import { argsMessage } from '../usage.js';
+import { parseCommandArgs } from '../usage.js';
 import { applyAfter, readBundleConfig } from '../bundle-config.js';
 
 const USAGE = 'usage: selfmail alias add SOURCE TARGET... --bundle DIR [--apply] | alias remove SOURCE --bundle DIR [--apply] | alias list --bundle DIR [--json] (SOURCE @domain: a catch-all)';
@@ -21,12 +20,7 @@ const OPTIONS = {
 } as const;
 
 export async function run(args: string[], io: Io): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options: OPTIONS });
-  } catch (err) {
-    throw new InputError([{ field: 'selfmail alias', message: argsMessage(err, OPTIONS) }]);
-  }
+  const parsed = parseCommandArgs('selfmail alias', args, OPTIONS, true);
   const [action, source, ...targets] = parsed.positionals;
   const v = parsed.values;
   const here = `selfmail alias ${action ?? ''}`.trim();

@@ -3,11 +3,10 @@
  * validate a bundle with the services' own tools, install it, start and enable what it needs,
  * roll back on failure.
  */
-import { parseArgs } from 'node:util';
 import { applyBundle } from '../../apply/index.js';
 import { InputError } from '../../errors.js';
 import type { Command } from '../io.js';
-import { argsMessage } from '../usage.js';
+import { parseCommandArgs } from '../usage.js';
 
 const OPTIONS = {
   bundle: { type: 'string' },
@@ -19,12 +18,7 @@ const OPTIONS = {
 } as const;
 
 export const run: Command = async (args, io) => {
-  let values;
-  try {
-    ({ values } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (err) {
-    throw new InputError([{ field: 'selfmail apply', message: argsMessage(err, OPTIONS) }]);
-  }
+  const { values } = parseCommandArgs('selfmail apply', args, OPTIONS, false);
   if (!values.bundle) {
     throw new InputError([{ field: '--bundle', message: 'missing: name the bundle folder written by selfmail init (--bundle DIR)' }]);
   }

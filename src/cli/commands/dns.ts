@@ -3,20 +3,14 @@
  * module re-signs exactly those on every generation, so this is a re-run from the bundle.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { InputError } from '../../errors.js';
 import { sourced } from '../../config/raw.js';
 import type { Io } from '../io.js';
-import { argsMessage } from '../usage.js';
+import { parseCommandArgs } from '../usage.js';
 
 export async function run(args: string[], io: Io): Promise<number> {
-  let parsed;
   const options = { bundle: { type: 'string' }, json: { type: 'boolean' } } as const;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options });
-  } catch (err) {
-    throw new InputError([{ field: 'selfmail dns', message: argsMessage(err, options) }]);
-  }
+  const parsed = parseCommandArgs('selfmail dns', args, options, true);
   if (parsed.positionals[0] !== 'resign' || parsed.positionals.length > 1) throw new InputError([{ field: 'selfmail dns', message: 'usage: selfmail dns resign --bundle DIR' }]);
   if (!parsed.values.bundle) throw new InputError([{ field: '--bundle', message: 'is required: selfmail dns resign --bundle DIR' }]);
   const { existsSync } = await import('node:fs');

@@ -3,10 +3,9 @@
  * id and a status (pass, warn, fail, unknown); anything not passing says what to do. Exit 0 when
  * nothing fails, 5 when a check does. It asks only the host itself, and says so.
  */
-import { parseArgs } from 'node:util';
 import { EXIT, InputError, ToolError } from '../../errors.js';
 import type { Io } from '../io.js';
-import { argsMessage } from '../usage.js';
+import { parseCommandArgs } from '../usage.js';
 import { readBundleConfig } from '../bundle-config.js';
 
 const OPTIONS = {
@@ -15,12 +14,7 @@ const OPTIONS = {
 } as const;
 
 export async function run(args: string[], io: Io): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: false, options: OPTIONS });
-  } catch (err) {
-    throw new InputError([{ field: 'selfmail doctor', message: argsMessage(err, OPTIONS) }]);
-  }
+  const parsed = parseCommandArgs('selfmail doctor', args, OPTIONS, false);
   if (!parsed.values.bundle) throw new InputError([{ field: '--bundle', message: 'is required; usage: selfmail doctor --bundle DIR [--json]' }]);
   const { config, disk } = await readBundleConfig(parsed.values.bundle);
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {

@@ -7,11 +7,10 @@
  */
 import { chmod, copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { InputError, InterruptedError, ToolError, type InputIssue } from '../../errors.js';
 import { parseEmail } from '../../config/values.js';
 import type { Io } from '../io.js';
-import { argsMessage } from '../usage.js';
+import { parseCommandArgs } from '../usage.js';
 import { readBundleConfig } from '../bundle-config.js';
 import { credentialProblem, doveadmErrors, imapcConfig, parseImportSource, parseMailboxCounts } from '../../mail/import.js';
 
@@ -31,12 +30,7 @@ const OPTIONS = {
 const MAIN_CONFIG = '/etc/dovecot/dovecot.conf';
 
 export async function run(args: string[], io: Io): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options: OPTIONS });
-  } catch (err) {
-    throw new InputError([{ field: 'selfmail import', message: argsMessage(err, OPTIONS) }]);
-  }
+  const parsed = parseCommandArgs('selfmail import', args, OPTIONS, true);
   const v = parsed.values;
   const issues: InputIssue[] = [];
   if (parsed.positionals.length > 0) issues.push({ field: 'selfmail import', message: `takes no ${JSON.stringify(parsed.positionals[0])}; ${USAGE}` });

@@ -7,11 +7,10 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { InputError, type InputIssue } from '../../errors.js';
 import { type RawInput, type SourcedInput, sourced } from '../../config/raw.js';
 import type { Io } from '../io.js';
-import { argsMessage } from '../usage.js';
+import { parseCommandArgs } from '../usage.js';
 
 export const INIT_OPTIONS = {
   domain: { type: 'string', multiple: true },
@@ -58,12 +57,7 @@ export interface InitOptions {
 
 /** argv → options. Unknown flags and missing flag values are input errors (exit 2). */
 export function parseInitArgs(args: string[]): InitOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: INIT_OPTIONS, allowPositionals: false, strict: true });
-  } catch (err) {
-    throw new InputError([{ field: 'selfmail init', message: argsMessage(err, INIT_OPTIONS) }]);
-  }
+  const parsed = parseCommandArgs('selfmail init', args, INIT_OPTIONS, false);
   const v = parsed.values;
   const raw: RawInput = {};
   if (v.domain) raw.domains = v.domain;

@@ -2,13 +2,12 @@
  * `selfmail keys list|rotate|retire`: inspect keys (public parts only) and rotate DKIM selectors.
  * Rotation and retirement re-run the whole generation, so DNS, rspamd's signer and the manifest follow.
  */
-import { parseArgs } from 'node:util';
 import { InputError } from '../../errors.js';
 import { sourced } from '../../config/raw.js';
 import type { DomainName } from '../../config/types.js';
 import { parseDomainName } from '../../config/values.js';
 import type { Io } from '../io.js';
-import { argsMessage } from '../usage.js';
+import { parseCommandArgs } from '../usage.js';
 import { readBundleConfig } from '../bundle-config.js';
 
 const USAGE = 'usage: selfmail keys list --bundle DIR | keys rotate dkim --bundle DIR [--domain D] | keys retire dkim --bundle DIR --selector S';
@@ -21,12 +20,7 @@ const OPTIONS = {
 } as const;
 
 export async function run(args: string[], io: Io): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options: OPTIONS });
-  } catch (err) {
-    throw new InputError([{ field: 'selfmail keys', message: argsMessage(err, OPTIONS) }]);
-  }
+  const parsed = parseCommandArgs('selfmail keys', args, OPTIONS, true);
   const [action, kind, ...stray] = parsed.positionals;
   const v = parsed.values;
   const issues: { field: string; message: string }[] = [];

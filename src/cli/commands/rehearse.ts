@@ -4,20 +4,14 @@
  * could not run.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { EXIT, InputError } from '../../errors.js';
 import type { Command } from '../io.js';
-import { argsMessage } from '../usage.js';
+import { parseCommandArgs } from '../usage.js';
 
 const OPTIONS = { bundle: { type: 'string' }, 'password-file': { type: 'string' }, json: { type: 'boolean' } } as const;
 
 export const run: Command = async (args, io) => {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: false, options: OPTIONS });
-  } catch (err) {
-    throw new InputError([{ field: 'selfmail rehearse', message: argsMessage(err, OPTIONS) }]);
-  }
+  const parsed = parseCommandArgs('selfmail rehearse', args, OPTIONS, false);
   const v = parsed.values;
   if (!v.bundle) throw new InputError([{ field: '--bundle', message: 'is required: selfmail rehearse --bundle DIR' }]);
   // Before saying what starts: a folder that is not a bundle is an input error, said as one.

@@ -5,7 +5,6 @@
  * file comes out byte for byte as it was. Passwords come from `--password-file` or a hidden
  * prompt, never from the command line; the other mailboxes keep their stored hashes.
  */
-import { parseArgs } from 'node:util';
 import { InputError, ToolError, type InputIssue } from '../../errors.js';
 import { productionProfile } from '../../bundle/layout.js';
 import { mailPaths } from '../../mail/paths.js';
@@ -13,7 +12,7 @@ import { sourced } from '../../config/raw.js';
 import type { Config, Email } from '../../config/types.js';
 import { parseEmail } from '../../config/values.js';
 import type { Io } from '../io.js';
-import { argsMessage } from '../usage.js';
+import { parseCommandArgs } from '../usage.js';
 import { applyAfter, readBundleConfig } from '../bundle-config.js';
 
 const USAGE =
@@ -32,12 +31,7 @@ type Action = 'add' | 'passwd' | 'remove' | 'list' | 'quota';
 const ACTIONS: readonly Action[] = ['add', 'passwd', 'remove', 'list', 'quota'];
 
 export async function run(args: string[], io: Io): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, options: OPTIONS });
-  } catch (err) {
-    throw new InputError([{ field: 'selfmail user', message: argsMessage(err, OPTIONS) }]);
-  }
+  const parsed = parseCommandArgs('selfmail user', args, OPTIONS, true);
   const [word, address, ...rest] = parsed.positionals;
   // `user quota EMAIL SIZE`: the size is the one more word it takes.
   const sizeWord = word === 'quota' ? rest[0] : undefined;

@@ -2,21 +2,15 @@
  * `selfmail verify --bundle DIR [--root R] [--json]`: compare what is installed with the bundle.
  * Exit 0 when nothing drifted (warnings allowed), 4 when anything did; one line per finding.
  */
-import { parseArgs } from 'node:util';
 import { EXIT, InputError } from '../../errors.js';
 import { formatFinding, verifyBundle } from '../../verify/index.js';
 import type { Command } from '../io.js';
-import { argsMessage } from '../usage.js';
+import { parseCommandArgs } from '../usage.js';
 
 const OPTIONS = { bundle: { type: 'string' }, root: { type: 'string' }, json: { type: 'boolean' } } as const;
 
 export const run: Command = async (args, io) => {
-  let values;
-  try {
-    ({ values } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (err) {
-    throw new InputError([{ field: 'selfmail verify', message: argsMessage(err, OPTIONS) }]);
-  }
+  const { values } = parseCommandArgs('selfmail verify', args, OPTIONS, false);
   if (!values.bundle) {
     throw new InputError([{ field: '--bundle', message: 'missing: name the bundle folder written by selfmail init (--bundle DIR)' }]);
   }
