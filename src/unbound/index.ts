@@ -20,7 +20,10 @@ export const RESOLVER_SCRIPT_PATH = 'bin/selfmail-resolver';
 export const RESOLVER_UNIT_PATH = 'systemd/selfmail-resolver.service';
 /** How long the switch waits for unbound to answer, in seconds. */
 export const RESOLVER_WAIT_SECONDS = 30;
-/** Debian's trust anchor file, kept up to date by unbound's RFC 5011 tracking. */
+/**
+ * Debian's trust anchor file, kept up to date by unbound's RFC 5011 tracking; Debian's own
+ * unbound.conf.d/root-auto-trust-anchor-file.conf names it, and selfmail's file must not again.
+ */
 export const TRUST_ANCHOR = '/var/lib/unbound/root.key';
 
 export const unboundService: ServiceModule = {
@@ -54,7 +57,7 @@ export const unboundService: ServiceModule = {
       await mkdir(dirname(anchor), { recursive: true });
       await copyFile('/usr/share/dns/root.key', anchor);
     }
-    // A main file like Debian's, but inside the scratch root.
+    // A main file like Debian's (with its root-auto-trust-anchor-file.conf), inside the scratch root.
     const main = join(dir, 'unbound.conf');
     await writeFile(
       main,
@@ -63,6 +66,7 @@ export const unboundService: ServiceModule = {
         '    chroot: ""',
         `    directory: "${dir}"`,
         `    pidfile: "${join(dir, 'unbound.pid')}"`,
+        `    auto-trust-anchor-file: "${anchor}"`,
         `include-toplevel: "${installedPath(ctx.profile, UNBOUND_PATH)}"`,
         '',
       ].join('\n'),

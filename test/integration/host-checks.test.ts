@@ -5,14 +5,14 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildContext, BundleFile, ServiceModule } from '../../src/bundle/types.js';
-import { installedPath } from '../../src/bundle/layout.js';
+import { installedPath, sysPath } from '../../src/bundle/layout.js';
 import { stageTree } from '../../src/bundle/stage.js';
 import { ToolError } from '../../src/errors.js';
 import { services } from '../../src/services.js';
 import { run } from '../../src/tools/run.js';
 import { NFT_PATH } from '../../src/nftables/index.js';
 import { SSHD_DROPIN_PATH, SSHD_EFFECTIVE, SSH_ALGORITHMS } from '../../src/ssh/index.js';
-import { UNBOUND_PATH } from '../../src/unbound/index.js';
+import { TRUST_ANCHOR, UNBOUND_PATH } from '../../src/unbound/index.js';
 import { NGINX_PATH } from '../../src/web/index.js';
 import { hostContext, scratchDir } from '../helpers/host-context.js';
 
@@ -105,6 +105,20 @@ describe('host checks with the real tools', () => {
 
   it('unbound-checkconf accepts the resolver configuration', async () => {
     await mod('unbound').check!(ctx, built.get('unbound')!);
+  });
+
+  it('unbound still starts once it has written its RFC 5011 tracking state into Debian\'s anchor file (selfmail does not name that file again)', async () => {
+    // What unbound leaves in /var/lib/unbound/root.key after its first successful probe of the root.
+    const anchor = sysPath(ctx.profile, TRUST_ANCHOR);
+    const seeded = await readFile(anchor, 'utf8');
+    const key = seeded.split('\n').find((l) => /\sDNSKEY\s+257\s/.test(l))!.replace(/\s*;.*$/, '');
+    try {
+      await writeFile(anchor, `; autotrust trust anchor file\n;;id: . 1\n;;last_queried: 1796174096 ;;Wed Dec  2 01:14:56 2026\n;;last_success: 1796174096 ;;Wed Dec  2 01:14:56 2026\n;;next_probe_time: 1796177402 ;;Wed Dec  2 02:10:02 2026\n;;query_failed: 0\n;;query_interval: 3600\n;;retry_time: 3600\n${key} ;;state=2 [  VALID  ] ;;count=0 ;;lastchange=1796174096 ;;Wed Dec  2 01:14:56 2026\n`);
+      await mod('unbound').check!(ctx, built.get('unbound')!);
+      expect(await readFile(installedPath(ctx.profile, UNBOUND_PATH), 'utf8')).not.toMatch(/^\s*auto-trust-anchor-file:/m);
+    } finally {
+      await writeFile(anchor, seeded);
+    }
   });
 
   it('nginx -t accepts the web configuration', async () => {
