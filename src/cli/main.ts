@@ -28,8 +28,8 @@ Usage:
   selfmail apply --bundle DIR [--root DIR] [--dry-run] [--no-reload] [--allow-ssh-lockout]
                                              validate, install, start and enable; roll back on failure
   selfmail verify --bundle DIR [--root DIR]  compare what is installed with MANIFEST.sha256
-  selfmail doctor --bundle DIR [--json]      what is true on the live host: units, re-sign timer,
-                                             served certificates, TLSA (asks only the host itself)
+  selfmail doctor --bundle DIR [--json]      what is true on the live host and around it: units,
+                                             certificates, TLSA, DNSSEC, delegation, DS, PTR, UPnP
   selfmail keys list|rotate|retire --bundle DIR …   inspect and rotate keys (never prints private parts)
   selfmail dns resign --bundle DIR           re-sign zones whose signatures near expiry
   selfmail user add|passwd|remove EMAIL --bundle DIR [--password-file FILE] | user list --bundle DIR

@@ -126,27 +126,46 @@ selfmail user list --bundle DIR [--json]
 Example:
   selfmail user add bob@example.org --bundle ./bundle && sudo selfmail apply --bundle ./bundle
 `,
-  doctor: `selfmail doctor --bundle DIR [--json]
-  — what is true on the live host, beside what verify compares on disk. Checks, by id:
+  doctor: `selfmail doctor --bundle DIR [--port25-via DOMAIN] [--ask-blocklists LIST[,LIST]] [--json]
+  — what is true on the live host and the network around it, beside what verify compares on
+  disk. Checks, by id, and whom each asks:
     services      every unit the bundle needs is active and enabled (systemd)
-    resign-timer  selfmail-resign.timer is enabled, ran within two days and succeeded
+    resign-timer  selfmail-resign.timer is enabled, ran within two days and succeeded (systemd)
     cert-expiry   ports 25, 465, 587, 993 and 443 serve a certificate for the bundle's key:
-                  issuer, expiry (warn within 14 days), self-signed or CA-issued
+                  issuer, expiry (warn within 14 days), self-signed or CA-issued (its own ports)
     tlsa-matches  what 25, 465, 587 and 993 serve is pinned by the TLSA records the host's own
                   name server answers
     dnssec-valid  each zone validates (delv) against the bundle's DS records, with signatures
-                  good for more than 7 days
+                  good for more than 7 days (its own NSD)
     mta-sts       each policy is served over TLS the system's CAs verify, says enforce, and
-                  matches the id of its _mta-sts TXT record
-    Each is pass, warn, fail or unknown; anything not passing says what to do. It asks only this
-    host (systemd, its own ports, its own NSD and nginx), never an outside service. Run it as
-    root on the mail host. Exit 0 when nothing fails, 5 when a check does.
+                  matches the id of its _mta-sts TXT record (its own NSD and nginx)
+    upnp          nothing on the LAN answers UPnP IGD discovery and the gateway answers no
+                  NAT-PMP/PCP (the router: one M-SEARCH, one NAT-PMP request; nothing mapped)
+    nat           the public address is on this host, or a port forward is configured (its interfaces)
+    cgnat         no carrier-grade NAT in front (its interfaces, the router's NAT-PMP answer)
+    ptr           each public address has the PTR of the mail host, which resolves back
+                  (its own resolver, unbound, which asks the reverse zones' servers)
+    port25-out    port 25 of DOMAIN's MX opens from here: only with --port25-via, as that MX
+                  learns this host's address
+    port25-in     unknown: only a vantage point of your own outside could tell; no vendor is asked
+    delegation    the parent zone's servers delegate each zone to the bundle's name servers,
+                  with its glue (its resolver to find them, then those servers directly)
+    ds-at-parent  the parent serves the DS of the bundle's KSK, and no other (the same servers)
+    blocklists    the host's addresses are on none of the DNS blocklists given with
+                  --ask-blocklists (their operators learn that this host asks)
+    Each is pass, warn, fail or unknown; anything not passing says what to do. No web service
+    is asked about this host. Run it as root on the mail host. Exit 0 when nothing fails, 5
+    when a check does.
 
   --bundle DIR               the bundle (required)
+  --port25-via DOMAIN        try port 25 of DOMAIN's MX (opt-in: that MX learns this host's address)
+  --ask-blocklists LIST      DNS blocklist zones to look the host's addresses up in, comma-separated
+                             or repeated (opt-in: each list's operator learns them)
   --json                     the checks as JSON on stdout: { ok, checks: [{ id, status, summary, fix, asked }] }
 
 Example:
   sudo selfmail doctor --bundle ./bundle
+  sudo selfmail doctor --bundle ./bundle --port25-via example.net --ask-blocklists zen.spamhaus.org
 `,
   import: `selfmail import --bundle DIR --mailbox EMAIL --from imaps://HOST[:PORT] --login LOGIN [--password-file FILE] [--ca-file FILE]
   — copy every folder and message (with its flags) of a mailbox at an old provider into EMAIL,

@@ -177,6 +177,12 @@ export interface ZoneValidation {
   detail?: string;
   /** The earliest RRSIG expiration in the answers the name server gave. */
   earliestExpiry?: Date;
+  /**
+   * What this host's own resolver makes of the zone, from the root: `secure` (AD), `insecure`
+   * (answers without AD: no DS at the parent), `bogus` (SERVFAIL, but an answer with checking
+   * disabled), `unreachable` (no answer either way: no chain to check).
+   */
+  resolver?: 'secure' | 'insecure' | 'bogus' | 'unreachable';
 }
 
 /** `dnssec-valid`: each zone's answers validate against the DS given to the registrar, with signatures well ahead of expiry. */
@@ -184,7 +190,10 @@ export function judgeDnssec(zones: readonly ZoneValidation[], now: Date, asked: 
   const id = 'dnssec-valid';
   const fails: string[] = [];
   const warns: string[] = [];
+  const chain: string[] = [];
   for (const z of zones) {
+    if (z.resolver === 'bogus') fails.push(`${z.zone}: this host's own validating resolver refuses it (bogus from the root: the parent's DS matches no key the zone serves, see ds-at-parent)`);
+    if (z.resolver) chain.push(`${z.zone} ${z.resolver}`);
     if (!z.validated) {
       fails.push(`${z.zone}: does not validate against its DS (${z.detail ?? 'no answer'})`);
       continue;
@@ -196,7 +205,8 @@ export function judgeDnssec(zones: readonly ZoneValidation[], now: Date, asked: 
   }
   if (fails.length > 0) return { id, status: 'fail', summary: fails.join('; '), fix: 'validating resolvers refuse the zone: journalctl -u nsd and -u selfmail-resign.service say why; selfmail dns resign --bundle DIR and apply re-sign and reinstall it', asked };
   if (warns.length > 0) return { id, status: 'warn', summary: warns.join('; '), fix: 'the daily re-sign has not run: see the resign-timer check', asked };
-  return { id, status: 'pass', summary: `${zones.map((z) => z.zone).join(', ')}: validated against the bundle's DS, signatures good for more than ${RRSIG_WARN_DAYS} days`, asked };
+  const fromRoot = chain.length > 0 ? `; from the root, through this host's resolver: ${chain.join(', ')}` : '';
+  return { id, status: 'pass', summary: `${zones.map((z) => z.zone).join(', ')}: validated against the bundle's DS, signatures good for more than ${RRSIG_WARN_DAYS} days${fromRoot}`, asked };
 }
 
 /** The RRSIG expirations in `dig +dnssec` output (field 9 of each RRSIG line). Pure. */

@@ -1,8 +1,9 @@
 /**
- * `selfmail doctor`: what is true on the live host, beside what `verify` compares on disk. Each
- * check asks only the host itself: systemd, the ports its services serve (TLS handshakes to its
+ * `selfmail doctor`: what is true on the live host, beside what `verify` compares on disk. These
+ * checks ask only the host itself: systemd, the ports its services serve (TLS handshakes to its
  * own address, STARTTLS on 25 and 587), and its own name server (NSD, for the TLSA records it
- * publishes). Nothing here talks to anyone outside the host.
+ * publishes). The network checks (./network.ts) ask the host's own resolver, the parent zones'
+ * servers and the router on the LAN, and, only when the user opts in, one MX and named blocklists.
  */
 import { X509Certificate } from 'node:crypto';
 import { Socket, connect as tcpConnect } from 'node:net';
@@ -11,6 +12,7 @@ import type { Config } from '../config/types.js';
 import { TLSA_PORTS } from '../dns/records.js';
 import { run } from '../tools/run.js';
 import { mtaStsId } from '../web/mtasts.js';
+import type { NetworkOptions } from './network.js';
 import {
   type CheckResult,
   type MtaStsFacts,
@@ -34,6 +36,8 @@ export interface DoctorInput {
   /** The bundle's files (systemd units, the TLS certificate). */
   files: Map<string, { data: Buffer }>;
   now?: Date;
+  /** The opt-in network checks (`--port25-via`, `--ask-blocklists`). */
+  network?: NetworkOptions;
 }
 
 /** Ports that speak TLS from the first byte, and those that start plain and switch (STARTTLS). */
@@ -62,13 +66,14 @@ export async function runDoctor(input: DoctorInput): Promise<CheckResult[]> {
     dnssec(config, address, input.files, now),
     mtaSts(config, address),
   ]);
-  return results;
+  const { networkChecks } = await import('./network.js');
+  return [...results, ...(await networkChecks(config, input.files, input.network ?? { blocklists: [] }))];
 }
 
 const SYSTEM_CAS = '/etc/ssl/certs/ca-certificates.crt';
 
 async function dnssec(config: Config, address: string | undefined, files: DoctorInput['files'], now: Date): Promise<CheckResult> {
-  const asked = `this host's own name server (NSD) at ${address ?? 'no address'}, validated with delv against the DS records in the bundle (the chain from the root is the registrar's part)`;
+  const asked = `this host's own name server (NSD) at ${address ?? 'no address'}, validated with delv against the DS records in the bundle; and this host's own resolver (unbound), for the chain from the root`;
   if (!config.dnssec) return { id: 'dnssec-valid', status: 'warn', summary: 'DNSSEC is off: resolvers cannot tell forged answers from yours', fix: 'leave --no-dnssec off (selfmail init)', asked };
   if (!address) return { id: 'dnssec-valid', status: 'unknown', summary: 'the bundle names no address of the host', asked };
   const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
@@ -100,12 +105,23 @@ async function dnssec(config: Config, address: string | undefined, files: Doctor
       }
       const earliest = expiries.sort((a, b) => a.getTime() - b.getTime())[0];
       const detail = said.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith(';;') && !/fully validated/.test(l)).slice(-2).join(' ');
-      zones.push({ zone, validated, ...(validated ? {} : { detail: detail || 'no answer' }), ...(earliest ? { earliestExpiry: earliest } : {}) });
+      const resolver = await resolverVerdict(zone);
+      zones.push({ zone, validated, resolver, ...(validated ? {} : { detail: detail || 'no answer' }), ...(earliest ? { earliestExpiry: earliest } : {}) });
     }
     return judgeDnssec(zones, now, asked);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** What the host's validating resolver says of the zone's SOA: AD, no AD, SERVFAIL that checking-disabled answers (bogus), nothing. */
+async function resolverVerdict(zone: string): Promise<NonNullable<ZoneValidation['resolver']>> {
+  const { query, RESOLVER } = await import('./network.js');
+  const r = await query(RESOLVER, zone, 'SOA', true);
+  if (r.status === 'NOERROR' && r.answer.some((x) => x.type === 'SOA')) return r.flags.includes('ad') ? 'secure' : 'insecure';
+  if (r.status !== 'SERVFAIL') return 'unreachable';
+  const cd = await query(RESOLVER, zone, 'SOA', true, true);
+  return cd.status === 'NOERROR' && cd.answer.some((x) => x.type === 'SOA') ? 'bogus' : 'unreachable';
 }
 
 async function mtaSts(config: Config, address: string | undefined): Promise<CheckResult> {

@@ -74,7 +74,7 @@ export function endScreenLines(done: Done): string[] {
   }
   out.push(`  ${step++}. Get a trusted certificate with any ACME client from ${keys.tls.csrPath} (the key stays here; CAA names ${config.acmeCa}).`);
   out.push(`  ${step++}. Try it: selfmail rehearse --bundle ${summary.bundle}; then, as root on this host: selfmail apply --bundle ${summary.bundle}`);
-  out.push(`  ${step++}. After the registrar steps, check what is live: selfmail doctor --bundle ${summary.bundle} (as root; it asks only this host).`);
+  out.push(`  ${step++}. After the registrar steps, check what is live: selfmail doctor --bundle ${summary.bundle} (as root; it asks this host, its resolver, the parent zone's servers and the LAN gateway; never a web service).`);
 
   out.push('', 'What this setup protects:');
   out.push('  - Every key was made on this machine; no one else holds a copy.');

@@ -2,7 +2,7 @@
  * `selfmail user add|passwd|remove|list` through the built bin, on a bundle made by init: each
  * command changes exactly the files a mailbox is in, keeps every other mailbox's hash, leaves a
  * manifest that verifies, and on bad input exits 2 naming the field with nothing changed; and
- * `selfmail import`'s refusals of bad input, on the same bundle.
+ * `selfmail import`'s and `selfmail doctor`'s refusals of bad input, on the same bundle.
  */
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -207,6 +207,23 @@ describe('selfmail import', () => {
       // Neither the password nor the login's secret is ever echoed.
       expect(r.stderr + r.stdout).not.toContain('Zq8-old-provider-pass');
       expect(r.stderr + r.stdout).not.toContain('secret');
+    }
+    expect(await treeState(out)).toEqual(tree);
+  });
+});
+
+describe('selfmail doctor', () => {
+  it('refuses a bad opt-in name with exit 2, naming the flag, before asking anyone', async () => {
+    const tree = await treeState(out);
+    const cases: [string[], RegExp][] = [
+      [['doctor', '--bundle', out, '--port25-via', 'not a domain'], /--port25-via: .*a domain whose MX port 25 is tried/],
+      [['doctor', '--bundle', out, '--ask-blocklists', 'zen.spamhaus.org,bad_list!'], /--ask-blocklists: "bad_list!": .*a DNS blocklist zone/],
+      [['doctor', '--port25-via', 'example.net'], /--bundle: is required/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await runCli(argv);
+      expect(r.code, `${argv.join(' ')}\n${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
     }
     expect(await treeState(out)).toEqual(tree);
   });

@@ -175,11 +175,16 @@ export class PristineHost {
     return readFile(join(this.root, path), 'utf8');
   }
 
+  /** The outside's end of the test link (its interface towards the host). */
+  get outsideLink(): string {
+    return `smo${this.id}`;
+  }
+
   /** The test link: the host's namespace and the outside's, joined by a veth pair. */
   private async network(): Promise<void> {
     if (existsSync(`/run/netns/${this.netns}`)) return;
     const ip = (...a: string[]) => must('ip', a);
-    const o = `smo${this.id}`;
+    const o = this.outsideLink;
     const c = `smc${this.id}`;
     await ip('netns', 'add', this.netns);
     await ip('netns', 'add', this.outside);

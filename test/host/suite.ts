@@ -15,6 +15,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NET, PristineHost, REPO, type TierRelease, must } from './machine.js';
 import { OUTSIDE_MODULES, enabledModules, outsideReferences } from '../../src/rspamd/index.js';
 import { OLD, inventoryOf, startOldProvider } from './old-provider.js';
+import { WORLD, startWorld } from './world.js';
 
 const DOMAIN = 'example.org';
 const HOSTNAME = `mail.${DOMAIN}`;
@@ -208,26 +209,34 @@ export function pristineTier(release: TierRelease): void {
     expect((await host.exec(['systemctl', 'start', 'selfmail-resign.service'], { timeout: 60_000 })).code).toBe(0);
   }, 5 * MINUTE);
 
-  it('doctor: every check passes on the installed host (the certificate still the bundle\'s self-signed one: warnings), and fails for the right reason when units and the re-sign timer stop', async () => {
-    type Doctor = { ok: boolean; checks: { id: string; status: string; summary: string; fix?: string }[] };
-    const doctor = async () => {
-      const r = await host.exec(['selfmail', 'doctor', '--bundle', BUNDLE, '--json'], { timeout: 2 * MINUTE });
+  type Doctor = { ok: boolean; checks: { id: string; status: string; summary: string; fix?: string; asked: string }[] };
+  const doctor = async (...extra: string[]) => {
+    const r = await host.exec(['selfmail', 'doctor', '--bundle', BUNDLE, '--json', ...extra], { timeout: 3 * MINUTE });
+    try {
       return { code: r.code, stderr: r.stderr, ...(JSON.parse(r.stdout) as Doctor) };
-    };
-    const status = (d: Doctor) => Object.fromEntries(d.checks.map((c) => [c.id, c.status]));
+    } catch {
+      throw new Error(`doctor ${extra.join(' ')}: exit ${r.code}, no JSON\n${r.stdout}\n${r.stderr}`);
+    }
+  };
+  const status = (d: Doctor) => Object.fromEntries(d.checks.map((c) => [c.id, c.status]));
+  /** The network checks with no DNS beyond the host: the router and interfaces answer, the rest cannot be known. */
+  const OFFLINE = { upnp: 'pass', nat: 'pass', cgnat: 'pass', ptr: 'unknown', 'port25-out': 'unknown', 'port25-in': 'unknown', delegation: 'unknown', 'ds-at-parent': 'unknown', blocklists: 'unknown' };
+
+  it('doctor: every check passes on the installed host (the certificate still the bundle\'s self-signed one: warnings), and fails for the right reason when units and the re-sign timer stop', async () => {
     const healthy = await doctor();
     expect(healthy.code, JSON.stringify(healthy.checks, null, 1)).toBe(0);
-    expect(status(healthy)).toEqual({ services: 'pass', 'resign-timer': 'pass', 'cert-expiry': 'warn', 'tlsa-matches': 'pass', 'dnssec-valid': 'pass', 'mta-sts': 'warn' });
+    // No DNS beyond the host yet (the outside has none): what needs the parent is unknown, never pass.
+    expect(status(healthy)).toEqual({ services: 'pass', 'resign-timer': 'pass', 'cert-expiry': 'warn', 'tlsa-matches': 'pass', 'dnssec-valid': 'pass', 'mta-sts': 'warn', ...OFFLINE });
     expect(healthy.checks.find((c) => c.id === 'mta-sts')?.summary).toMatch(/certificate senders do not trust/);
     expect(healthy.checks.find((c) => c.id === 'cert-expiry')?.summary).toMatch(/port 25: the bundle's self-signed certificate/);
     const human = await host.exec(['selfmail', 'doctor', '--bundle', BUNDLE], { timeout: 2 * MINUTE });
-    expect(human.stdout).toMatch(/asks only this host/);
+    expect(human.stdout).toMatch(/No web service is asked about this host/);
 
     await host.run('systemctl disable --now selfmail-resign.timer && systemctl stop nginx.service nsd.service');
     try {
       const broken = await doctor();
       expect(broken.code, JSON.stringify(broken.checks, null, 1)).toBe(5);
-      expect(status(broken)).toEqual({ services: 'fail', 'resign-timer': 'fail', 'cert-expiry': 'fail', 'tlsa-matches': 'unknown', 'dnssec-valid': 'fail', 'mta-sts': 'fail' });
+      expect(status(broken)).toEqual({ services: 'fail', 'resign-timer': 'fail', 'cert-expiry': 'fail', 'tlsa-matches': 'unknown', 'dnssec-valid': 'fail', 'mta-sts': 'fail', ...OFFLINE });
       const by = (id: string) => broken.checks.find((c) => c.id === id)!;
       expect(by('services').summary).toMatch(/nginx\.service inactive, enabled/);
       expect(by('services').summary).toMatch(/selfmail-resign\.timer inactive, disabled/);
@@ -240,6 +249,79 @@ export function pristineTier(release: TierRelease): void {
     }
     expect((await doctor()).code).toBe(0);
   }, 5 * MINUTE);
+
+  it('doctor on the network: the parent\'s delegation and DS, PTR, port 25 out, a blocklist, UPnP on the router; right, then wrong, then offline', async () => {
+    const bundleDs = (await host.read(`root/bundle/dns/${DOMAIN}.ds`))
+      .split('\n')
+      .filter((l) => !l.startsWith(';') && /\sIN\s+DS\s/.test(l))
+      .map((l) => l.slice(l.indexOf(' DS ') + 4).trim());
+    expect(bundleDs.length).toBeGreaterThan(0);
+    const opted = ['--port25-via', WORLD.mxDomain, '--ask-blocklists', WORLD.blocklist];
+    // A second bundle, never applied, for a host behind a router's port forward: its public
+    // address is the router's (198.51.100.7), the host has a LAN address for the services.
+    const NAT_BUNDLE = '/root/bundle-behind-nat';
+    const natInit = await host.exec(
+      ['selfmail', 'init', '--non-interactive', '--domain', DOMAIN, '--ingress', 'port-forward', '--ipv4', '198.51.100.7', '--listen-ipv4', '192.168.1.20', '--user', ALICE.user, '--password-file', '/root/passwords', '--admin-ssh-from', '203.0.113.0/24', '--out', NAT_BUNDLE],
+      { timeout: 3 * MINUTE },
+    );
+    expect(natInit.code, natInit.stderr).toBe(0);
+    await host.run('ip addr add 192.168.1.20/24 dev eth0');
+    const behindNat = async () => {
+      const r = await host.exec(['selfmail', 'doctor', '--bundle', NAT_BUNDLE, '--json'], { timeout: 3 * MINUTE });
+      return (JSON.parse(r.stdout) as Doctor).checks.filter((c) => c.id === 'nat' || c.id === 'cgnat');
+    };
+    const world = await startWorld(host, DOMAIN, NET.host4, NET.host6, host.outsideLink);
+    try {
+      await world.set({ ns: { [`ns1.${DOMAIN}`]: [NET.host4, NET.host6] }, ds: bundleDs, ptr4: HOSTNAME, ptr6: HOSTNAME, listed: false, port25Blocked: false, upnp: false });
+      const right = await doctor(...opted);
+      const rightBy = (id: string) => right.checks.find((c) => c.id === id)!;
+      expect(status(right), JSON.stringify(right.checks, null, 1)).toMatchObject({ upnp: 'pass', nat: 'pass', cgnat: 'pass', ptr: 'pass', 'port25-out': 'pass', 'port25-in': 'unknown', delegation: 'pass', 'ds-at-parent': 'pass', blocklists: 'pass' });
+      expect(right.code).toBe(0);
+      expect(rightBy('delegation').asked).toMatch(new RegExp(`a0\\.org-servers\\.org \\(${WORLD.dns.replace(/\./g, '\\.')}\\)`));
+      expect(rightBy('port25-out').summary).toMatch(new RegExp(`mx\\.${WORLD.mxDomain.replace('.', '\\.')} \\(${WORLD.mx.replace(/\./g, '\\.')}\\) opens: 220 `));
+      expect(rightBy('port25-out').asked).toMatch(/learns this host's address/);
+      expect(rightBy('ptr').summary).toMatch(new RegExp(`${NET.host4.replace(/\./g, '\\.')}, ${NET.host6}: PTR ${HOSTNAME.replace(/\./g, '\\.')}`));
+      // The chain from the (test's) root validates in the host's own resolver: AD on the mail host's address.
+      expect(await host.run(`dig +dnssec +noall +comments @127.0.0.1 ${HOSTNAME} A | grep -c 'flags:.* ad'`)).toBe('1\n');
+
+      expect(rightBy('dnssec-valid').summary).toMatch(new RegExp(`through this host's resolver: ${DOMAIN.replace('.', '\\.')} secure`));
+      // Behind NAT, with a router that says nothing of its outside address: nat warns, cgnat cannot tell.
+      expect((await behindNat()).map((c) => `${c.id} ${c.status}`)).toEqual(['nat warn', 'cgnat unknown']);
+
+      // The registrar dropped the IPv6 glue and holds a DS for another key; the ISP's generic PTR,
+      // no IPv6 PTR; the address listed; port 25 blocked outbound; UPnP left on in the router.
+      await world.set({ ns: { [`ns1.${DOMAIN}`]: [NET.host4] }, ds: [`4242 13 2 ${'AB'.repeat(32)}`], ptr4: 'host-203-0-113-25.isp.org', listed: true, port25Blocked: true, upnp: true });
+      const wrong = await doctor(...opted);
+      const by = (id: string) => wrong.checks.find((c) => c.id === id)!;
+      expect(status(wrong), JSON.stringify(wrong.checks, null, 1)).toMatchObject({ 'dnssec-valid': 'fail', upnp: 'fail', nat: 'pass', cgnat: 'pass', ptr: 'fail', 'port25-out': 'fail', delegation: 'fail', 'ds-at-parent': 'fail', blocklists: 'fail' });
+      expect(wrong.code).toBe(5);
+      expect(by('upnp').summary).toMatch(/UPnP IGD answers on the LAN \(203\.0\.113\.1: .*MiniUPnPd/);
+      expect(by('upnp').summary, await world.logs()).toMatch(/the gateway answers NAT-PMP/);
+      expect(by('delegation').summary).toMatch(new RegExp(`gives glue ns1\\.${DOMAIN.replace('.', '\\.')} ${NET.host4.replace(/\./g, '\\.')}, the bundle ${NET.host4.replace(/\./g, '\\.')} ${NET.host6}`));
+      expect(by('dnssec-valid').summary).toMatch(/own validating resolver refuses it \(bogus from the root/);
+      expect(by('ds-at-parent').summary).toMatch(/serves DS key 4242, for no key of the bundle/);
+      expect(by('ptr').summary).toMatch(/203\.0\.113\.25 has PTR host-203-0-113-25\.isp\.org, not mail\.example\.org/);
+      expect(by('ptr').summary).toMatch(/2001:db8::25 has no PTR/);
+      expect(by('port25-out').summary).toMatch(/does not open from here: .*ECONNREFUSED/);
+      // Behind NAT, with miniupnpd whose outside address is 100.64.0.2: it answers NAT-PMP with
+      // "network failure" (no public address of its own), which is carrier-grade NAT.
+      const cg = await behindNat();
+      expect(cg.map((c) => `${c.id} ${c.status}`)).toEqual(['nat warn', 'cgnat fail']);
+      expect(cg[1]!.summary).toMatch(/no public address of its own/);
+      expect(cg[1]!.fix).toMatch(/--ingress own-vps/);
+      expect(by('blocklists').summary).toMatch(new RegExp(`203\\.0\\.113\\.25 is on ${WORLD.blocklist.replace(/\./g, '\\.')} \\(127\\.0\\.0\\.2\\)`));
+    } finally {
+      await world.stop();
+      await host.run(`ip addr del 192.168.1.20/24 dev eth0; rm -rf ${NAT_BUNDLE}`);
+    }
+    // The world gone (no root answers): nothing that needs the parent passes.
+    const offline = await doctor(...opted);
+    expect(status(offline), JSON.stringify(offline.checks, null, 1)).toMatchObject({ ...OFFLINE });
+    for (const id of ['ptr', 'port25-out', 'delegation', 'ds-at-parent', 'blocklists']) expect(offline.checks.find((c) => c.id === id)!.summary).not.toBe('');
+    // The host's resolver is its own again: the real root's key (20326) in its anchor file, no drop-in.
+    expect(await host.run('test ! -e /etc/unbound/unbound.conf.d/zz-selfmail-tier-world.conf && echo gone')).toBe('gone\n');
+    expect(await host.read('var/lib/unbound/root.key')).toMatch(/\b20326\b/);
+  }, 8 * MINUTE);
 
   it('takes mail from outside on port 25, over IPv4 and IPv6, into the mailbox', async () => {
     // The outside plays the internet, but has no DNS of its own: the sender's domain, its SPF

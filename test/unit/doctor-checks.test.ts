@@ -116,6 +116,10 @@ describe('dnssec-valid', () => {
     expect(judgeDnssec([{ zone: 'example.org', validated: true, earliestExpiry: new Date('2026-12-30T00:00:00Z') }], now, 't').status).toBe('pass');
     expect(judgeDnssec([{ zone: 'example.org', validated: true, earliestExpiry: new Date('2026-12-05T00:00:00Z') }], now, 't')).toMatchObject({ status: 'warn', summary: expect.stringMatching(/in 4 days/) });
     expect(judgeDnssec([{ zone: 'example.org', validated: true, earliestExpiry: new Date('2026-12-01T12:00:00Z') }], now, 't').status).toBe('fail');
+    // From the root, through the host's resolver: bogus fails even where the bundle's own DS validates.
+    expect(judgeDnssec([{ zone: 'example.org', validated: true, resolver: 'bogus', earliestExpiry: new Date('2026-12-30T00:00:00Z') }], now, 't')).toMatchObject({ status: 'fail', summary: expect.stringMatching(/own validating resolver refuses it/) });
+    expect(judgeDnssec([{ zone: 'example.org', validated: true, resolver: 'secure', earliestExpiry: new Date('2026-12-30T00:00:00Z') }], now, 't')).toMatchObject({ status: 'pass', summary: expect.stringMatching(/through this host's resolver: example\.org secure/) });
+    expect(judgeDnssec([{ zone: 'example.org', validated: true, resolver: 'unreachable', earliestExpiry: new Date('2026-12-30T00:00:00Z') }], now, 't').status).toBe('pass');
     expect(judgeDnssec([{ zone: 'example.org', validated: false, detail: 'no valid RRSIG' }], now, 't')).toMatchObject({ status: 'fail', summary: 'example.org: does not validate against its DS (no valid RRSIG)' });
   });
 });
