@@ -38,8 +38,10 @@ packages=(
 if [ "$tests" = yes ]; then
   # swaks and GNU time for the suite and the benchmarks; debootstrap and systemd-nspawn
   # for the pristine-host tier, which boots fresh Debian roots in network namespaces of its own;
-  # testssl.sh, the independent scanner the tier points at every TLS port.
-  packages+=(swaks time debootstrap systemd-container testssl.sh)
+  # testssl.sh, the independent scanner the tier points at every TLS port; miniupnpd, the
+  # router with UPnP left on that doctor's upnp check must find (run only inside the test's
+  # namespaces, never started as a service here).
+  packages+=(swaks time debootstrap systemd-container testssl.sh miniupnpd miniupnpd-nftables)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -136,7 +136,8 @@ Example:
     tlsa-matches  what 25, 465, 587 and 993 serve is pinned by the TLSA records the host's own
                   name server answers
     dnssec-valid  each zone validates (delv) against the bundle's DS records, with signatures
-                  good for more than 7 days (its own NSD)
+                  good for more than 7 days (its own NSD), and is not bogus from the root
+                  (its own resolver)
     mta-sts       each policy is served over TLS the system's CAs verify, says enforce, and
                   matches the id of its _mta-sts TXT record (its own NSD and nginx)
     upnp          nothing on the LAN answers UPnP IGD discovery and the gateway answers no
