@@ -40,8 +40,9 @@ if [ "$tests" = yes ]; then
   # for the pristine-host tier, which boots fresh Debian roots in network namespaces of its own;
   # testssl.sh, the independent scanner the tier points at every TLS port; miniupnpd, the
   # router with UPnP left on that doctor's upnp check must find (run only inside the test's
-  # namespaces, never started as a service here).
-  packages+=(swaks time debootstrap systemd-container testssl.sh miniupnpd miniupnpd-nftables)
+  # namespaces, never started as a service here); age, the user's own tool, which the suite
+  # makes identities with and opens the backups with, beside selfmail's own age library.
+  packages+=(swaks time debootstrap systemd-container testssl.sh miniupnpd miniupnpd-nftables age)
 fi
 missing=()
 for p in "${packages[@]}"; do

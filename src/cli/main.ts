@@ -18,6 +18,8 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   alias: () => import('./commands/alias.js'),
   import: () => import('./commands/import.js'),
   doctor: () => import('./commands/doctor.js'),
+  backup: () => import('./commands/backup.js'),
+  restore: () => import('./commands/restore.js'),
 };
 
 export const HELP = `selfmail — set up a self-hosted mail host with no third party in its trust path
@@ -38,6 +40,11 @@ Usage:
                                              aliases, and catch-alls (SOURCE @domain)
   selfmail import --bundle DIR --mailbox EMAIL --from imaps://HOST --login LOGIN [--password-file FILE]
                                              copy a mailbox from an old provider (as root, after apply)
+  selfmail backup --bundle DIR --to DIR --recipient AGE_PUBLIC_KEY | backup --list --to DIR
+                                             encrypted, incremental backup to a folder; no key that
+                                             reads it is ever on the server
+  selfmail restore --from DIR --identity FILE --drill | --to DIR
+                                             prove a backup (drill), or restore it onto a new host
   selfmail <command> --help                  that command's flags and an example
   selfmail --help | --version
 

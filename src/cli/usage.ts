@@ -168,6 +168,46 @@ Example:
   sudo selfmail doctor --bundle ./bundle
   sudo selfmail doctor --bundle ./bundle --port25-via example.net --ask-blocklists zen.spamhaus.org
 `,
+  backup: `selfmail backup --bundle DIR --to DIR --recipient AGE_PUBLIC_KEY [--recipient KEY…] [--root DIR] [--json]
+selfmail backup --list --to DIR [--json]
+  — the mailboxes (/var/vmail), the bundle (keys, config, state), Dovecot's and rspamd's state and
+    selfmail's own, encrypted with age to your recipients into a folder: an attached disk, or a
+    machine of yours mounted here. Incremental: a file already in the target is not sent again.
+    The key that reads the backups is born on your device (age-keygen -o key.txt there) and never
+    reaches this host: give only the public key it prints. The target's owner sees how many files,
+    their sizes and the times of the runs, nothing else (object names are keyed hashes).
+
+  --bundle DIR               the bundle (required)
+  --to DIR                   the backup folder: empty, or one backed up to before (required)
+  --recipient KEY            an age public key (age1…), repeatable; an identity (AGE-SECRET-KEY-…)
+                             is refused: it must stay on your device
+  --root DIR                 prefix of the system paths (tests, a mounted disk of a host)
+  --list                     the snapshots in --to: names, times and sizes (no identity needed)
+  --json                     the result as JSON on stdout
+
+Exit 0 done, 2 bad input (nothing written), 4 the target failed (full, gone): earlier backups are
+left as they were, and this run wrote no snapshot. Example:
+  sudo selfmail backup --bundle ./bundle --to /mnt/backup --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+`,
+  restore: `selfmail restore --from DIR --identity FILE [--snapshot NAME] (--drill | --to DIR) [--json]
+  — open a backup with the age identity from your device (bring it for the occasion; remove it after).
+    --drill restores into a temporary folder and checks it: every file byte-identical to what was
+    backed up, the bundle's MANIFEST.sha256, and that the restored keys are the ones the restored
+    zones publish (DKIM TXT, the DS given to the registrar, TLSA); the folder is removed after.
+    --to DIR restores each file at its original path under DIR (/ on a new host), never over an
+    existing one; then selfmail apply --bundle <the restored bundle>.
+
+  --from DIR                 the backup folder (required)
+  --identity FILE            the age identity file (required); a file holding only a public key is refused
+  --snapshot NAME            a snapshot of selfmail backup --list (default: the newest)
+  --drill                    check the backup, restore nothing
+  --to DIR                   where to restore (without --drill)
+  --json                     the result as JSON on stdout
+
+Exit 0 done (drill: every check passed), 2 bad input or an identity that does not open the backup,
+5 a drill check failed. Example:
+  selfmail restore --from /mnt/backup --identity ~/key.txt --drill
+`,
   import: `selfmail import --bundle DIR --mailbox EMAIL --from imaps://HOST[:PORT] --login LOGIN [--password-file FILE] [--ca-file FILE]
   — copy every folder and message (with its flags) of a mailbox at an old provider into EMAIL,
     a mailbox of this host, with Dovecot's own engine (doveadm sync, one way, over IMAP). The old

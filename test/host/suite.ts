@@ -261,7 +261,7 @@ export function pristineTier(release: TierRelease): void {
     // address is the router's (198.51.100.7), the host has a LAN address for the services.
     const NAT_BUNDLE = '/root/bundle-behind-nat';
     const natInit = await host.exec(
-      ['selfmail', 'init', '--non-interactive', '--domain', DOMAIN, '--ingress', 'port-forward', '--ipv4', '198.51.100.7', '--listen-ipv4', '192.168.1.20', '--user', ALICE.user, '--password-file', '/root/passwords', '--admin-ssh-from', '203.0.113.0/24', '--out', NAT_BUNDLE],
+      ['selfmail', 'init', '--non-interactive', '--domain', DOMAIN, '--ingress', 'port-forward', '--ipv4', '198.51.100.7', '--listen-ipv4', '192.168.1.20', '--user', ALICE.user, '--user', BOB.user, '--password-file', '/root/passwords', '--admin-ssh-from', '203.0.113.0/24', '--out', NAT_BUNDLE],
       { timeout: 3 * MINUTE },
     );
     expect(natInit.code, natInit.stderr).toBe(0);
