@@ -12,7 +12,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { NET, PristineHost, REPO, type TierRelease, must } from './machine.js';
+import { NET, PristineHost, REPO, type TierRelease, must, sh } from './machine.js';
 import { OUTSIDE_MODULES, enabledModules, outsideReferences } from '../../src/rspamd/index.js';
 import { OLD, inventoryOf, startOldProvider } from './old-provider.js';
 import { WORLD, startWorld } from './world.js';
@@ -631,6 +631,39 @@ export function pristineTier(release: TierRelease): void {
     expect((await host.probe<{ result: string }>({ op: 'imapLogin', host: NET.host4, servername: HOSTNAME, ...ALICE, from_address: NET.out4 })).result).toBe('ok');
   }, 5 * MINUTE);
 
+  it('backs up the host to a disk, encrypted to a key made off the host; a drill from the user\'s own machine passes; a re-run sends little', async () => {
+    // The user's device is this machine: the identity is made and stays here; the host gets the public key.
+    const device = await mkdtemp(join(tmpdir(), 'selfmail-tier-device-'));
+    try {
+      const keygen = await must('age-keygen', ['-o', join(device, 'key.txt')]);
+      const recipient = /Public key: (age1\S+)/.exec(keygen.stderr + keygen.stdout)![1]!;
+      await host.run('install -d -m 0700 /srv/backup-disk');
+      const first = await host.exec(['selfmail', 'backup', '--bundle', BUNDLE, '--to', '/srv/backup-disk', '--recipient', recipient, '--json'], { timeout: 5 * MINUTE });
+      expect(first.code, first.stderr).toBe(0);
+      const r1 = JSON.parse(first.stdout) as { files: number; added: number; sources: { name: string; path: string; files: number }[] };
+      expect(r1.sources.map((s) => s.name)).toEqual(expect.arrayContaining(['bundle', 'mail', 'rspamd', 'selfmail']));
+      // The mail delivered by the tests before is in it.
+      expect(r1.sources.find((s) => s.name === 'mail')!.files).toBeGreaterThan(10);
+      // No identity anywhere on the host; the index key private.
+      expect(await host.run('grep -rIl "AGE-SECRET-KEY-" /root /etc /var/lib /srv 2>/dev/null | wc -l')).toBe('0\n');
+      expect(await host.run('stat -c %a /var/lib/selfmail/backup /var/lib/selfmail/backup/index.key')).toBe('700\n600\n');
+
+      // The disk, read from the user's machine with the identity that never left it.
+      const drill = await sh(process.execPath, [join(REPO, 'bin/selfmail.js'), 'restore', '--from', join(host.root, 'srv/backup-disk'), '--identity', join(device, 'key.txt'), '--drill', '--json'], { timeout: 5 * MINUTE });
+      expect(drill.code, drill.stdout + drill.stderr).toBe(0);
+      expect((JSON.parse(drill.stdout) as { checks: { id: string; ok: boolean }[] }).checks.map((c) => `${c.id} ${c.ok}`)).toEqual(['files true', 'manifest true', 'dkim true', 'dnssec true', 'tlsa true']);
+
+      const again = await host.exec(['selfmail', 'backup', '--bundle', BUNDLE, '--to', '/srv/backup-disk', '--recipient', recipient, '--json'], { timeout: 5 * MINUTE });
+      expect(again.code, again.stderr).toBe(0);
+      const r2 = JSON.parse(again.stdout) as { added: number; files: number };
+      // Only what the daemons changed since (Dovecot's indexes, rspamd's state): a small part.
+      expect(r2.added).toBeLessThan(r1.added / 5);
+    } finally {
+      await rm(device, { recursive: true, force: true });
+      await host.run('rm -rf /srv/backup-disk');
+    }
+  }, 12 * MINUTE);
+
   it('comes back after a reboot: every unit running, mail signed and delivered', async () => {
     await host.poweroff();
     expect(await host.boot()).toBe('running');
@@ -739,8 +772,14 @@ export function pristineTier(release: TierRelease): void {
     expect(v.stdout).toMatch(/NOTE renewed \/etc\/selfmail\/tls\/cert\.pem: issued by a CA/);
     // doctor sees the CA-issued certificate on every port, and the enforce policy over trusted TLS.
     const d = await host.exec(['selfmail', 'doctor', '--bundle', BUNDLE, '--json'], { timeout: 2 * MINUTE });
-    expect(d.code, d.stdout).toBe(0);
-    const checks = (JSON.parse(d.stdout) as { checks: { id: string; status: string }[] }).checks;
+    const checks = (JSON.parse(d.stdout) as { checks: { id: string; status: string; summary: string }[] }).checks;
+    // The test's internet (zz-tier-internet.conf, since the mail tests) serves the reverse zones
+    // of the test addresses statically with a PTR for the outside only: the host's resolver
+    // rightly says the host has none, and that is the one failing check.
+    const internet = existsSync(join(host.root, 'etc/unbound/unbound.conf.d/zz-tier-internet.conf'));
+    expect(checks.filter((c) => c.status === 'fail').map((c) => c.id), d.stdout).toEqual(internet ? ['ptr'] : []);
+    if (internet) expect(checks.find((c) => c.id === 'ptr')?.summary).toMatch(/203\.0\.113\.25 has no PTR/);
+    expect(d.code).toBe(internet ? 5 : 0);
     expect(checks.find((c) => c.id === 'cert-expiry')?.status, d.stdout).toBe('pass');
     expect(checks.find((c) => c.id === 'mta-sts')?.status, d.stdout).toBe('pass');
   }, 10 * MINUTE);
