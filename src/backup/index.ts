@@ -173,21 +173,39 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   }
 
   if ((await readFile(join(target, FORMAT_FILE), 'utf8').catch(() => '')).trim() !== FORMAT_LINE) await put(target, FORMAT_FILE, new TextEncoder().encode(`${FORMAT_LINE}\n`));
-  const missing = missingObjects(entries, await presentObjects(target));
+  const present = await presentObjects(target);
   let written = 0;
   let addedBytes = 0;
-  let i = 0;
-  for (const e of missing) {
-    i++;
-    const data = await readFile(fullOf.get(e)!);
-    // The file changed between the walk and now: its entry would not match; take it next run.
-    if (createHmac('sha256', key).update(data).digest('hex') !== e.object) continue;
-    const sealed = await encryptTo(opts.recipients, data);
-    await put(target, objectPath(e.object!), sealed);
-    written += sealed.length;
-    addedBytes += data.length;
-    if (i % 50 === 0) opts.progress?.(`[${i}/${missing.length}] objects written`);
+  let added = 0;
+  // Rounds, because a file a daemon rewrites between the walk and the read (rspamd's counters do,
+  // all the time) is kept as read then: its entry takes the new bytes' names, and what the old
+  // name stood for may still be wanted by another file with those bytes.
+  for (let round = 0; round < 3; round++) {
+    const missing = missingObjects(entries, present);
+    if (missing.length === 0) break;
+    let i = 0;
+    for (const e of missing) {
+      i++;
+      const data = await readFile(fullOf.get(e)!);
+      const object = createHmac('sha256', key).update(data).digest('hex');
+      if (object !== e.object) {
+        Object.assign(e, { object, sha256: createHash('sha256').update(data).digest('hex'), size: data.length });
+        delete nextCache[`${e.source}/${e.rel}`];
+        if (present.has(object)) continue;
+      }
+      const sealed = await encryptTo(opts.recipients, data);
+      await put(target, objectPath(object), sealed);
+      present.add(object);
+      written += sealed.length;
+      addedBytes += data.length;
+      added++;
+      if (i % 50 === 0) opts.progress?.(`[${i}/${missing.length}] objects written`);
+    }
   }
+  // A file still changing after three reads is left to the next run rather than listed without its bytes.
+  const kept = entries.filter((e) => e.type !== 'file' || present.has(e.object!));
+  entries.length = 0;
+  entries.push(...kept);
   const snapshot: Snapshot = { format: 1, created: now.toISOString(), hostname: hostname(), sources, entries };
   // One snapshot per second: a second run within it takes the next free second.
   let at = now.getTime();
@@ -204,7 +222,7 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     snapshot: name,
     files: files.length,
     bytes: files.reduce((n, e) => n + (e.size ?? 0), 0),
-    added: missing.length,
+    added,
     addedBytes,
     written,
     sources: sources.map((s) => ({ ...s, files: counts.get(s.name) ?? 0 })),
