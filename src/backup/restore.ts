@@ -67,8 +67,8 @@ function originalPath(snapshot: Snapshot, e: SnapshotEntry): string {
 
 export async function restore(opts: { target: string; identities: string[]; snapshot?: string; to?: string; drill: boolean; progress?: (l: string) => void }): Promise<RestoreResult> {
   const { name, snapshot } = await openSnapshot(opts.target, opts.identities, opts.snapshot);
+  // A drill's folder is made 0700 by mkdtemp; `--to` (`/` on a new host) is never chmod-ed.
   const to = opts.drill ? await mkdtemp(join(tmpdir(), 'selfmail-drill-')) : opts.to!;
-  await chmod(to, 0o700).catch(() => undefined);
   const checks: DrillCheck[] = [];
   try {
     // Nothing is overwritten: a restore onto a host that already holds any of these files stops first.
@@ -87,11 +87,6 @@ export async function restore(opts: { target: string; identities: string[]; snap
     for (const e of dirs) await mkdir(join(to, originalPath(snapshot, e)), { recursive: true, mode: 0o700 });
     for (const e of snapshot.entries) {
       const dest = join(to, originalPath(snapshot, e));
-      if (e.type === 'symlink') {
-        await mkdir(dirname(dest), { recursive: true });
-        await symlink(e.target!, dest);
-        continue;
-      }
       if (e.type !== 'file') continue;
       const sealed = await readFile(join(opts.target, objectPath(e.object!))).catch(() => undefined);
       if (!sealed) {
@@ -112,6 +107,13 @@ export async function restore(opts: { target: string; identities: string[]; snap
       files++;
       bytes += data.length;
       if (files % 200 === 0) opts.progress?.(`[${files}] files restored`);
+    }
+    // Symlinks last: no file is ever written through one (a snapshot's link over a folder of
+    // files fails here instead of redirecting them).
+    for (const e of snapshot.entries.filter((x) => x.type === 'symlink')) {
+      const dest = join(to, originalPath(snapshot, e));
+      await mkdir(dirname(dest), { recursive: true });
+      await symlink(e.target!, dest).catch((err: NodeJS.ErrnoException) => bad.push(`${originalPath(snapshot, e)}: a link not restored (${err.code ?? err.message})`));
     }
     for (const e of dirs.reverse()) {
       const dest = join(to, originalPath(snapshot, e));

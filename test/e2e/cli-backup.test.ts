@@ -7,7 +7,7 @@
  * lands every file at its path and never overwrites; bad input changes nothing.
  */
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,6 +54,8 @@ beforeAll(async () => {
   expect(r.code, r.stderr).toBe(0);
   for (const d of ['cur', 'new', 'tmp']) await mkdir(join(root, MAILDIR, d), { recursive: true });
   for (let n = 0; n < 40; n++) await writeFile(join(root, MAILDIR, 'cur', `17000000${n}.M1P1.mail:2,S`), message(n));
+  // A link, as Sieve setups keep one (it is restored as a link, after every file).
+  await symlink('Maildir/cur', join(root, 'var/vmail/example.org/alice/current'));
   await mkdir(join(root, 'var/lib/dovecot'), { recursive: true });
   await writeFile(join(root, 'var/lib/dovecot/instances'), 'state of dovecot\n');
   const mine = await keygen('my-device.key');
@@ -217,8 +219,13 @@ describe('selfmail restore', () => {
 
   it('restores every file at its path under --to, and never over an existing file', async () => {
     const to = join(work, 'new-host');
+    // The folder restored into keeps its own mode (on a new host it is /).
+    await mkdir(to, { mode: 0o755 });
+    await chmod(to, 0o755);
     const r = await runCli(['restore', '--from', target, '--identity', identity, '--to', to]);
     expect(r.code, r.stderr).toBe(0);
+    expect((await stat(to)).mode & 0o777).toBe(0o755);
+    expect(await readlink(join(to, 'var/vmail/example.org/alice/current'))).toBe('Maildir/cur');
     // The mail at /var/vmail (where it was, --root aside), the bundle where it was.
     expect(await readFile(join(to, MAILDIR, 'new/1700000999.M1P1.mail'), 'utf8')).toBe(message(999));
     expect((await stat(join(to, bundle, 'keys/tls/key.pem'))).mode & 0o777).toBe(0o600);
