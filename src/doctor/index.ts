@@ -83,11 +83,10 @@ async function dnssec(config: Config, address: string | undefined, files: Doctor
   try {
     const zones: ZoneValidation[] = [];
     for (const zone of config.domains) {
-      const ds = (files.get(`dns/${zone}.ds`)?.data.toString('utf8') ?? '').split('\n').filter((l) => !l.startsWith(';') && /\sIN\s+DS\s/.test(l));
-      const anchors = ds.map((l) => {
-        const w = l.trim().split(/\s+/);
-        const [tag, alg, type, ...digest] = w.slice(w.indexOf('DS') + 1);
-        return `  ${zone}. static-ds ${tag} ${alg} ${type} "${digest.join('')}";`;
+      const { dsOfFile } = await import('./network-checks.js');
+      const anchors = dsOfFile(files.get(`dns/${zone}.ds`)?.data.toString('utf8') ?? '').map((ds) => {
+        const [tag, alg, type, digest] = ds.split(' ');
+        return `  ${zone}. static-ds ${tag} ${alg} ${type} "${digest}";`;
       });
       if (anchors.length === 0) {
         zones.push({ zone, validated: false, detail: `the bundle has no DS for ${zone}` });

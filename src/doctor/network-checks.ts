@@ -199,6 +199,14 @@ export function locallyServed(r: DnsReply): string | undefined {
   return soa && /^localhost\.\s+nobody\.invalid\./.test(soa.data) ? soa.name : undefined;
 }
 
+/** The DS records of a bundle's `dns/<zone>.ds` file, normalized ("tag alg type DIGEST"). Pure. */
+export function dsOfFile(text: string): string[] {
+  return text
+    .split('\n')
+    .filter((l) => !l.startsWith(';') && /\sIN\s+DS\s/.test(l))
+    .map((l) => normalizeDs(l.slice(l.indexOf(' DS ') + 4)));
+}
+
 /** A DS as dig prints it (digest maybe split by spaces) → "tag alg type DIGEST". Pure. */
 export function normalizeDs(data: string): string {
   const [tag, alg, type, ...digest] = data.trim().split(/\s+/);

@@ -23,6 +23,7 @@ import {
   type Port25OutFacts,
   type RouterFacts,
   blocklistName,
+  dsOfFile,
   judgeBlocklists,
   judgeCgnat,
   judgeDelegation,
@@ -60,7 +61,7 @@ export async function networkChecks(config: Config, files: Map<string, { data: B
     routerFacts(),
   ]);
   const expected = config.nameServers.map((n) => ({ name: n.name, ipv4: n.ipv4, ipv6: n.ipv6, glue: false }));
-  const bundleDs: BundleDs[] = config.domains.map((zone) => ({ zone, dnssec: config.dnssec, ds: bundleDsOf(files, zone) }));
+  const bundleDs: BundleDs[] = config.domains.map((zone) => ({ zone, dnssec: config.dnssec, ds: dsOfFile(files.get(`dns/${zone}.ds`)?.data.toString('utf8') ?? '') }));
   const local = Object.values(networkInterfaces())
     .flat()
     .filter((i) => i && !i.internal)
@@ -89,14 +90,6 @@ function mergeDelegation(results: CheckResult[]): CheckResult {
   return { ...first, summary: results.map((r) => r.summary).join('; '), asked: [...new Set(results.map((r) => r.asked))].join('; ') };
 }
 
-/** The DS lines of `dns/<zone>.ds` in the bundle, normalized. */
-function bundleDsOf(files: Map<string, { data: Buffer }>, zone: string): string[] {
-  const text = files.get(`dns/${zone}.ds`)?.data.toString('utf8') ?? '';
-  return text
-    .split('\n')
-    .filter((l) => !l.startsWith(';') && /\sIN\s+DS\s/.test(l))
-    .map((l) => normalizeDs(l.slice(l.indexOf(' DS ') + 4)));
-}
 
 /** One query with dig: recursive to this host's resolver (`+cd`: without its validation), or not recursive to an authoritative server. */
 export async function query(server: string, name: string, type: string, recurse: boolean, checkingDisabled = false): Promise<DnsReply> {

@@ -9,6 +9,7 @@ import {
   type ParentFacts,
   type RouterFacts,
   blocklistName,
+  dsOfFile,
   judgeBlocklists,
   judgeCgnat,
   judgeDelegation,
@@ -75,6 +76,9 @@ describe('dig output', () => {
     const r = judgePtr([{ address: '203.0.113.25', names: [], status: 'LOCAL 113.0.203.in-addr.arpa', forward: {} }], 'mail.example.org');
     expect(r.status).toBe('unknown');
     expect(r.summary).toMatch(/serves its reverse zone \(113\.0\.203\.in-addr\.arpa\) itself/);
+  });
+  it('reads the DS records of a bundle\'s DS file, comments aside', () => {
+    expect(dsOfFile(`; DS record(s) of example.org: give them to your registrar\nexample.org. IN DS ${DS.toLowerCase()}\n`)).toEqual([DS]);
   });
   it('joins a DS digest dig splits, upper case', () => {
     expect(normalizeDs('12345 13 2 0123456789abcdef0123456789ABCDEF 0123456789ABCDEF0123456789ABCDEF')).toBe(DS);
