@@ -123,3 +123,122 @@ export function parseSnapshot(text: string): Snapshot {
   }
   return doc;
 }
+
+/**
+ * Where backups go: a folder of this host (an attached disk), or a folder on a machine of the
+ * user's, over SFTP with OpenSSH (`sftp://USER@HOST[:PORT]/PATH`, PATH as that machine's SFTP
+ * server shows it: inside its chroot, when it has one).
+ */
+export type TargetSpec =
+  | { kind: 'dir'; path: string }
+  | { kind: 'sftp'; user: string; host: string; port: number; path: string };
+
+export type SpecCheck<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** An age identity pasted where it does not belong: refused, never repeated. */
+const IDENTITY_PASTED = 'this is an age identity (a private key): it must stay on your own device and never reach the server, and it is not what this asks for';
+
+/** Path segments that can be written into a systemd unit and an sftp batch line as they are. */
+const SEGMENT_RE = /^[A-Za-z0-9._@+-]+$/;
+const USER_RE = /^[a-z_][a-z0-9_.-]{0,31}$/;
+const LABEL_RE = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+function checkPath(path: string, what: string): string | undefined {
+  if (!path.startsWith('/')) return `${what} must be an absolute path (starting with /)`;
+  const segs = path.split('/').filter(Boolean);
+  if (segs.length === 0) return `${what} must name a folder, not /`;
+  const bad = segs.find((s) => s === '.' || s === '..' || !SEGMENT_RE.test(s));
+  if (bad !== undefined) return `${what} may hold only letters, digits and . _ @ + - in each part (not ${JSON.stringify(bad.slice(0, 40))}), and no . or .. part`;
+  return undefined;
+}
+
+/** A host name (one label or more), an IPv4 address, or an IPv6 address in brackets. */
+function checkHost(host: string): SpecCheck<string> {
+  if (host.startsWith('[') && host.endsWith(']')) {
+    const inner = host.slice(1, -1).toLowerCase();
+    if (/^[0-9a-f:.]+$/.test(inner) && inner.includes(':')) return { ok: true, value: inner };
+    return { ok: false, error: `${JSON.stringify(host)} is not an IPv6 address in brackets` };
+  }
+  const h = host.toLowerCase().replace(/\.$/, '');
+  if (/^\d+(\.\d+){3}$/.test(h)) {
+    if (h.split('.').every((o) => Number(o) <= 255 && String(Number(o)) === o)) return { ok: true, value: h };
+    return { ok: false, error: `${JSON.stringify(host)} is not an IPv4 address` };
+  }
+  if (h.length <= 253 && h.split('.').every((l) => LABEL_RE.test(l))) return { ok: true, value: h };
+  return { ok: false, error: `${JSON.stringify(host.slice(0, 80))} is not a host name or address` };
+}
+
+/** `--to` / `--backup-to`: an absolute folder, or `sftp://USER@HOST[:PORT]/PATH`. Pure. */
+export function parseTargetSpec(text: string): SpecCheck<TargetSpec> {
+  const t = text.trim();
+  if (/AGE-SECRET-KEY-/i.test(t)) return { ok: false, error: IDENTITY_PASTED };
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(t)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    const error = checkPath(t.replace(/\/+$/, '') || '/', 'a backup folder');
+    return error ? { ok: false, error: `${JSON.stringify(t.slice(0, 80))}: ${error}` } : { ok: true, value: { kind: 'dir', path: `/${t.split('/').filter(Boolean).join('/')}` } };
+  }
+  if (scheme !== 'sftp') {
+    return { ok: false, error: `${JSON.stringify(t.slice(0, 80))}: backups go to a folder of this host (an attached disk) or to a machine of yours over SFTP (sftp://USER@HOST/PATH); ${scheme}:// is not one of them` };
+  }
+  const m = /^sftp:\/\/([^@/]+)@(\[[^\]]+\]|[^:/]+)(?::(\d{1,5}))?(\/.*)?$/i.exec(t);
+  if (!m) return { ok: false, error: `${JSON.stringify(t.slice(0, 80))} is not sftp://USER@HOST[:PORT]/PATH (the user the backup machine set up for this host, like sftp://selfmail-backup@nas.home.arpa/backup)` };
+  const [, user, rawHost, rawPort, rawPath] = m;
+  if (user!.includes(':')) return { ok: false, error: 'holds a password (USER:PASSWORD@), which is never taken: the backup connection logs in with a key made on this host (selfmail backup --remote-setup)' };
+  if (!USER_RE.test(user!)) return { ok: false, error: `${JSON.stringify(user)} is not a user name (lower-case letters, digits, _ . -)` };
+  const host = checkHost(rawHost!);
+  if (!host.ok) return host;
+  const port = rawPort === undefined ? 22 : Number(rawPort);
+  if (!(port >= 1 && port <= 65535)) return { ok: false, error: `port ${rawPort} is not between 1 and 65535` };
+  const path = (rawPath ?? '').replace(/\/+$/, '');
+  const error = checkPath(path || '/', 'the folder on the backup machine');
+  if (error) return { ok: false, error: `${JSON.stringify(t.slice(0, 80))}: ${error}` };
+  return { ok: true, value: { kind: 'sftp', user: user!, host: host.value, port, path } };
+}
+
+/** The canonical text of a target, as selfmail.yaml keeps it and messages show it. */
+export function targetText(spec: TargetSpec): string {
+  if (spec.kind === 'dir') return spec.path;
+  const host = spec.host.includes(':') ? `[${spec.host}]` : spec.host;
+  return `sftp://${spec.user}@${host}${spec.port === 22 ? '' : `:${spec.port}`}${spec.path}`;
+}
+
+export const HOST_KEY_TYPES = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa'] as const;
+
+/**
+ * `--backup-host-key`: the backup machine's SSH host public key, as its
+ * `/etc/ssh/ssh_host_ed25519_key.pub` holds it (a known_hosts or ssh-keyscan line is taken too).
+ * The only key the backup connection accepts: nothing is learnt on first use. Pure.
+ */
+export function parseHostKey(text: string): SpecCheck<string> {
+  const t = text.trim();
+  if (/AGE-SECRET-KEY-/i.test(t)) return { ok: false, error: IDENTITY_PASTED };
+  if (/PRIVATE KEY/.test(t)) return { ok: false, error: 'this is a private key: a host key is the public one, ssh_host_ed25519_key.pub on the backup machine (cat /etc/ssh/ssh_host_ed25519_key.pub there)' };
+  let words = t.split(/\s+/);
+  if (words.length >= 3 && !(HOST_KEY_TYPES as readonly string[]).includes(words[0]!) && (HOST_KEY_TYPES as readonly string[]).includes(words[1]!)) words = words.slice(1);
+  const [type, blob] = words;
+  const shown = JSON.stringify(t.length > 60 ? `${t.slice(0, 60)}…` : t);
+  if (!type || !(HOST_KEY_TYPES as readonly string[]).includes(type) || !blob) {
+    return { ok: false, error: `${shown} is not an SSH host public key (a line like "ssh-ed25519 AAAA…", from cat /etc/ssh/ssh_host_ed25519_key.pub on the backup machine)` };
+  }
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return { ok: false, error: `${shown}: the key is not base64` };
+  if (!wholeKey(type, Buffer.from(blob, 'base64'))) return { ok: false, error: `${shown}: the key's bytes do not hold a whole ${type} key (cut short when pasted?)` };
+  return { ok: true, value: `${type} ${blob}` };
+}
+
+/** The SSH wire form of a public key of `type`, every field there and nothing after (RFC 4253, 5656, 8709). */
+function wholeKey(type: string, raw: Buffer): boolean {
+  const fields: Buffer[] = [];
+  for (let at = 0; at < raw.length; ) {
+    if (at + 4 > raw.length) return false;
+    const len = raw.readUInt32BE(at);
+    if (at + 4 + len > raw.length) return false;
+    fields.push(raw.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  if (fields[0]?.toString('latin1') !== type) return false;
+  if (type === 'ssh-ed25519') return fields.length === 2 && fields[1]!.length === 32;
+  if (type === 'ssh-rsa') return fields.length === 3 && fields[2]!.length >= 256;
+  const curve = type.slice('ecdsa-sha2-'.length);
+  const point = { nistp256: 65, nistp384: 97, nistp521: 133 }[curve];
+  return fields.length === 3 && fields[1]!.toString('latin1') === curve && fields[2]!.length === point && fields[2]![0] === 4;
+}

@@ -1,11 +1,11 @@
 /**
  * `selfmail backup`: the mailboxes, the bundle and the daemons' state, encrypted with age to the
- * user's recipients into a target folder (an attached disk), incrementally: a file's bytes are
- * read and sent only when the target lacks them. Nothing here can read a backup back: the
- * identity is not on this host.
+ * user's recipients into a target (a folder of this host, or a machine of the user's over SFTP:
+ * ./target.ts), incrementally: a file's bytes are read and sent only when the target lacks them.
+ * Nothing here can read a backup back: the identity is not on this host.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, open, readFile, readdir, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -13,9 +13,7 @@ import {
   FORMAT_FILE,
   FORMAT_LINE,
   INDEX_KEY_PATH,
-  OBJECTS_DIR,
   SNAPSHOTS_DIR,
-  SNAPSHOT_NAME_RE,
   SYSTEM_SOURCES,
   type Snapshot,
   type SnapshotEntry,
@@ -24,10 +22,13 @@ import {
   snapshotName,
 } from './format.js';
 import { STAT_CACHE } from '../bundle/write.js';
+import { type StoredFile, type TargetStore, TargetError } from './target.js';
+
+export { TargetError };
 
 export interface BackupOptions {
   bundle: string;
-  target: string;
+  target: TargetStore;
   recipients: string[];
   /** Prefix of every system path (tests); '' on a real host. */
   root: string;
@@ -46,9 +47,6 @@ export interface BackupResult {
   written: number;
   sources: { name: string; path: string; files: number }[];
 }
-
-/** The target is full or broke mid-run: what was there stays. */
-export class TargetError extends Error {}
 
 interface CacheRow {
   size: number;
@@ -95,37 +93,9 @@ async function walk(dir: string, rel = ''): Promise<{ rel: string; full: string 
   return out;
 }
 
-/** The target's objects (names without `.age`). */
-async function presentObjects(target: string): Promise<Set<string>> {
-  const present = new Set<string>();
-  const top = join(target, OBJECTS_DIR);
-  for (const d of await readdir(top).catch(() => [] as string[])) {
-    for (const f of await readdir(join(top, d)).catch(() => [] as string[])) if (f.endsWith('.age')) present.add(f.slice(0, -4));
-  }
-  return present;
-}
-
-/** Write `data` at `path` in the target: a temporary name first, renamed once complete. */
-async function put(target: string, path: string, data: Uint8Array): Promise<void> {
-  const full = join(target, path);
-  const tmp = `${full}.tmp-${randomBytes(4).toString('hex')}`;
-  try {
-    await mkdir(dirname(full), { recursive: true });
-    const fh = await open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, full);
-  } catch (err) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOSPC' ? 'the backup target is full' : e.code === 'EDQUOT' ? 'the backup target is over its quota' : `writing to the backup target failed (${e.code ?? e.message})`;
-    throw new TargetError(`${why} while writing ${path}; nothing of the earlier backups was touched, and this run wrote no snapshot`);
-  }
-}
+/** Encrypted objects are sent in batches of about this many bytes (one SFTP connection each). */
+const BATCH_BYTES = 32 * 2 ** 20;
+const BATCH_FILES = 2000;
 
 export async function backup(opts: BackupOptions): Promise<BackupResult> {
   const now = opts.now ?? new Date();
@@ -172,8 +142,15 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     }
   }
 
-  if ((await readFile(join(target, FORMAT_FILE), 'utf8').catch(() => '')).trim() !== FORMAT_LINE) await put(target, FORMAT_FILE, new TextEncoder().encode(`${FORMAT_LINE}\n`));
-  const present = await presentObjects(target);
+  if ((await target.inspect()).format !== FORMAT_LINE) await target.store([{ path: FORMAT_FILE, data: new TextEncoder().encode(`${FORMAT_LINE}\n`) }]);
+  const present = await target.objects();
+  let pending: StoredFile[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    await target.store(pending);
+    pending = [];
+    pendingBytes = 0;
+  };
   let written = 0;
   let addedBytes = 0;
   let added = 0;
@@ -194,13 +171,16 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
         if (present.has(object)) continue;
       }
       const sealed = await encryptTo(opts.recipients, data);
-      await put(target, objectPath(object), sealed);
+      pending.push({ path: objectPath(object), data: sealed });
+      pendingBytes += sealed.length;
+      if (pendingBytes >= BATCH_BYTES || pending.length >= BATCH_FILES) await flush();
       present.add(object);
       written += sealed.length;
       addedBytes += data.length;
       added++;
       if (i % 50 === 0) opts.progress?.(`[${i}/${missing.length}] objects written`);
     }
+    await flush();
   }
   // A file still changing after three reads is left to the next run rather than listed without its bytes.
   const kept = entries.filter((e) => e.type !== 'file' || present.has(e.object!));
@@ -208,11 +188,12 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
   entries.push(...kept);
   const snapshot: Snapshot = { format: 1, created: now.toISOString(), hostname: hostname(), sources, entries };
   // One snapshot per second: a second run within it takes the next free second.
+  const taken = new Set((await target.snapshots()).map((s) => s.name));
   let at = now.getTime();
-  while (await stat(join(target, SNAPSHOTS_DIR, `${snapshotName(new Date(at))}.age`)).catch(() => undefined)) at += 1000;
+  while (taken.has(snapshotName(new Date(at)))) at += 1000;
   const name = snapshotName(new Date(at));
   const sealed = await encryptTo(opts.recipients, new TextEncoder().encode(JSON.stringify(snapshot)));
-  await put(target, `${SNAPSHOTS_DIR}/${name}.age`, sealed);
+  await target.store([{ path: `${SNAPSHOTS_DIR}/${name}.age`, data: sealed }]);
   written += sealed.length;
   await mkdir(dirname(root + CACHE_PATH), { recursive: true, mode: 0o700 });
   await writeFile(root + CACHE_PATH, JSON.stringify(nextCache), { mode: 0o600 });
@@ -237,14 +218,10 @@ export interface SnapshotListing {
 }
 
 /** The snapshots a target holds, oldest first: names, times and sizes, readable without the identity. */
-export async function listSnapshots(target: string): Promise<SnapshotListing[]> {
-  const dir = join(target, SNAPSHOTS_DIR);
-  const names = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.age') && SNAPSHOT_NAME_RE.test(f.slice(0, -4))).sort();
-  const out: SnapshotListing[] = [];
-  for (const f of names) {
-    const n = f.slice(0, -4);
-    const created = `${n.slice(0, 4)}-${n.slice(4, 6)}-${n.slice(6, 8)}T${n.slice(9, 11)}:${n.slice(11, 13)}:${n.slice(13, 15)}Z`;
-    out.push({ name: n, created, size: (await stat(join(dir, f))).size });
-  }
-  return out;
+export async function listSnapshots(target: TargetStore): Promise<SnapshotListing[]> {
+  return (await target.snapshots()).map(({ name: n, size }) => ({
+    name: n,
+    created: `${n.slice(0, 4)}-${n.slice(4, 6)}-${n.slice(6, 8)}T${n.slice(9, 11)}:${n.slice(11, 13)}:${n.slice(13, 15)}Z`,
+    size,
+  }));
 }

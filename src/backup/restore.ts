@@ -12,6 +12,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { decryptWith } from './index.js';
 import { SNAPSHOTS_DIR, type Snapshot, type SnapshotEntry, objectPath, parseSnapshot } from './format.js';
+import type { TargetStore } from './target.js';
+
+/** Objects are fetched this many at a time (one SFTP connection each). */
+const FETCH_BATCH = 200;
 
 export class WrongIdentityError extends Error {}
 
@@ -31,23 +35,22 @@ export interface RestoreResult {
 }
 
 /** The newest snapshot's name, or the one asked for. */
-async function pickSnapshot(target: string, wanted?: string): Promise<string> {
-  const names = (await readdir(join(target, SNAPSHOTS_DIR)).catch(() => [] as string[]))
-    .filter((f) => f.endsWith('.age'))
-    .map((f) => f.slice(0, -4))
-    .sort();
+async function pickSnapshot(target: TargetStore, wanted?: string): Promise<string> {
+  const names = (await target.snapshots()).map((s) => s.name);
   if (wanted) {
-    if (!names.includes(wanted)) throw new Error(`no snapshot ${wanted} in ${target} (it holds ${names.join(', ') || 'none'})`);
+    if (!names.includes(wanted)) throw new Error(`no snapshot ${wanted} in ${target.label} (it holds ${names.join(', ') || 'none'})`);
     return wanted;
   }
   const last = names.at(-1);
-  if (!last) throw new Error(`${target} holds no snapshot`);
+  if (!last) throw new Error(`${target.label} holds no snapshot`);
   return last;
 }
 
-export async function openSnapshot(target: string, identities: readonly string[], wanted?: string): Promise<{ name: string; snapshot: Snapshot }> {
+export async function openSnapshot(target: TargetStore, identities: readonly string[], wanted?: string): Promise<{ name: string; snapshot: Snapshot }> {
   const name = await pickSnapshot(target, wanted);
-  const sealed = await readFile(join(target, SNAPSHOTS_DIR, `${name}.age`));
+  const path = `${SNAPSHOTS_DIR}/${name}.age`;
+  const sealed = (await target.fetch([path])).get(path);
+  if (!sealed) throw new Error(`snapshot ${name} could not be read from ${target.label}`);
   let plain: Uint8Array;
   try {
     plain = await decryptWith(identities, sealed);
@@ -65,7 +68,7 @@ function originalPath(snapshot: Snapshot, e: SnapshotEntry): string {
   return e.rel ? join(src.path, e.rel) : src.path;
 }
 
-export async function restore(opts: { target: string; identities: string[]; snapshot?: string; to?: string; drill: boolean; progress?: (l: string) => void }): Promise<RestoreResult> {
+export async function restore(opts: { target: TargetStore; identities: string[]; snapshot?: string; to?: string; drill: boolean; progress?: (l: string) => void }): Promise<RestoreResult> {
   const { name, snapshot } = await openSnapshot(opts.target, opts.identities, opts.snapshot);
   // A drill's folder is made 0700 by mkdtemp; `--to` (`/` on a new host) is never chmod-ed.
   const to = opts.drill ? await mkdtemp(join(tmpdir(), 'selfmail-drill-')) : opts.to!;
@@ -85,10 +88,13 @@ export async function restore(opts: { target: string; identities: string[]; snap
     const bad: string[] = [];
     const dirs = snapshot.entries.filter((e) => e.type === 'dir');
     for (const e of dirs) await mkdir(join(to, originalPath(snapshot, e)), { recursive: true, mode: 0o700 });
-    for (const e of snapshot.entries) {
+    const fileEntries = snapshot.entries.filter((e) => e.type === 'file');
+    let fetched = new Map<string, Uint8Array>();
+    for (const [k, e] of fileEntries.entries()) {
       const dest = join(to, originalPath(snapshot, e));
-      if (e.type !== 'file') continue;
-      const sealed = await readFile(join(opts.target, objectPath(e.object!))).catch(() => undefined);
+      // The next batch of objects (one connection for an SFTP target), each read once.
+      if (k % FETCH_BATCH === 0) fetched = await opts.target.fetch([...new Set(fileEntries.slice(k, k + FETCH_BATCH).map((x) => objectPath(x.object!)))]);
+      const sealed = fetched.get(objectPath(e.object!));
       if (!sealed) {
         bad.push(`${originalPath(snapshot, e)}: its object is missing from the target`);
         continue;

@@ -25,7 +25,13 @@ export const INIT_FLAGS = `  --domain NAME              mail domain; repeatable;
   --alias SRC=DEST[,DEST]    an alias (repeatable); SRC @domain for a catch-all, which never takes
                              mail for a mailbox or another alias (selfmail alias add does the same)
   --quota EMAIL=SIZE         a mailbox's storage limit, like alice@example.org=2G (repeatable; at
-                             least 32M; none by default), enforced by Dovecot
+                             least 1M; none by default), enforced by Dovecot
+  --backup-to TARGET         the daily encrypted backup (selfmail-backup.timer): a folder of the
+                             host (an attached disk), sftp://USER@HOST/PATH (a machine of yours), or none
+  --backup-recipient KEY     an age public key (age1…) of a device of yours; repeatable; the only
+                             keys that read the backups (make one there: age-keygen -o key.txt)
+  --backup-host-key KEY      with sftp://: the backup machine's SSH host public key, the only one
+                             accepted (there: cat /etc/ssh/ssh_host_ed25519_key.pub)
   --out DIR                  bundle directory (default ./selfmail-bundle)
   --config FILE              YAML or JSON with the same settings; flags override it
   --non-interactive          never prompt; report every missing or invalid value at once
@@ -168,28 +174,36 @@ Example:
   sudo selfmail doctor --bundle ./bundle
   sudo selfmail doctor --bundle ./bundle --port25-via example.net --ask-blocklists zen.spamhaus.org
 `,
-  backup: `selfmail backup --bundle DIR --to DIR --recipient AGE_PUBLIC_KEY [--recipient KEY…] [--root DIR] [--json]
-selfmail backup --list --to DIR [--json]
+  backup: `selfmail backup --bundle DIR [--to TARGET --recipient AGE_PUBLIC_KEY [--recipient KEY…] [--host-key KEY]] [--root DIR] [--json]
+selfmail backup --list (--to TARGET | --bundle DIR) [--json]
+selfmail backup --remote-setup (--to sftp://USER@HOST/PATH | --bundle DIR)
   — the mailboxes (/var/vmail), the bundle (keys, config, state), Dovecot's and rspamd's state and
-    selfmail's own, encrypted with age to your recipients into a folder: an attached disk, or a
-    machine of yours mounted here. Incremental: a file already in the target is not sent again.
+    selfmail's own, encrypted with age to your recipients into a folder (an attached disk) or onto
+    a machine of yours over SFTP. Incremental: a file already in the target is not sent again.
     The key that reads the backups is born on your device (age-keygen -o key.txt there) and never
     reaches this host: give only the public key it prints. The target's owner sees how many files,
     their sizes and the times of the runs, nothing else (object names are keyed hashes).
+    Without --to: the bundle's own settings (init --backup-to), as the daily timer runs it.
 
-  --bundle DIR               the bundle (required)
-  --to DIR                   the backup folder: empty, or one backed up to before (required)
+  --bundle DIR               the bundle (required to back up)
+  --to TARGET                a folder: empty, or one backed up to before; or sftp://USER@HOST[:PORT]/PATH
+                             (reached with a key made on this host for it, and only the host key given)
   --recipient KEY            an age public key (age1…), repeatable; an identity (AGE-SECRET-KEY-…)
                              is refused: it must stay on your device
+  --host-key KEY             with sftp://: the backup machine's SSH host public key (there:
+                             cat /etc/ssh/ssh_host_ed25519_key.pub); nothing is learnt on first use
   --root DIR                 prefix of the system paths (tests, a mounted disk of a host)
-  --list                     the snapshots in --to: names, times and sizes (no identity needed)
+  --list                     the snapshots in the target: names, times and sizes (no identity needed)
+  --remote-setup             make this host's backup key (if it has none) and print what the backup
+                             machine needs: a user locked into one folder (chroot, SFTP only, this key)
   --json                     the result as JSON on stdout
 
-Exit 0 done, 2 bad input (nothing written), 4 the target failed (full, gone): earlier backups are
-left as they were, and this run wrote no snapshot. Example:
+Exit 0 done, 2 bad input (nothing written), 4 the target failed (full, unreachable, a wrong host
+key): earlier backups are left as they were, and this run wrote no snapshot. Example:
   sudo selfmail backup --bundle ./bundle --to /mnt/backup --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+  sudo selfmail backup --remote-setup --to sftp://selfmail-backup@nas.home.arpa/backup
 `,
-  restore: `selfmail restore --from DIR --identity FILE [--snapshot NAME] (--drill | --to DIR) [--json]
+  restore: `selfmail restore --from TARGET --identity FILE [--snapshot NAME] (--drill | --to DIR) [--json]
   — open a backup with the age identity from your device (bring it for the occasion; remove it after).
     --drill restores into a temporary folder and checks it: every file byte-identical to what was
     backed up, the bundle's MANIFEST.sha256, and that the restored keys are the ones the restored
@@ -197,7 +211,8 @@ left as they were, and this run wrote no snapshot. Example:
     --to DIR restores each file at its original path under DIR (/ on a new host), never over an
     existing one; then selfmail apply --bundle <the restored bundle>.
 
-  --from DIR                 the backup folder (required)
+  --from TARGET              the backup folder, or sftp://USER@HOST[:PORT]/PATH read with your own
+                             SSH key and known_hosts (required)
   --identity FILE            the age identity file (required); a file holding only a public key is refused
   --snapshot NAME            a snapshot of selfmail backup --list (default: the newest)
   --drill                    check the backup, restore nothing
@@ -205,7 +220,7 @@ left as they were, and this run wrote no snapshot. Example:
   --json                     the result as JSON on stdout
 
 Exit 0 done (drill: every check passed), 2 bad input or an identity that does not open the backup,
-5 a drill check failed. Example:
+4 the target could not be read, 5 a drill check failed. Example:
   selfmail restore --from /mnt/backup --identity ~/key.txt --drill
 `,
   import: `selfmail import --bundle DIR --mailbox EMAIL --from imaps://HOST[:PORT] --login LOGIN [--password-file FILE] [--ca-file FILE]

@@ -84,8 +84,10 @@ describe('selfmail backup', () => {
       [['backup', '--bundle', bundle, '--to', target, '--recipient', secret, '--root', root], /--recipient: this is an age identity \(a private key\), not a recipient: it must stay on your own device/],
       [['backup', '--bundle', bundle, '--to', ro, '--recipient', recipient, '--root', root], /--to: .*read-only is not writable/],
       [['backup', '--bundle', bundle, '--to', join(work, 'no-such-disk'), '--recipient', recipient, '--root', root], /--to: .*no-such-disk is not a folder \(is the disk attached and mounted\?\)/],
-      [['backup', '--bundle', bundle, '--to', 'sftp://me@backup.example/srv', '--recipient', recipient, '--root', root], /--to: .*remote targets \(sftp:\/\/\) are designed, not built yet/],
-      [['backup', '--bundle', bundle, '--to', join(bundle, 'dns'), '--recipient', recipient, '--root', root], /--to: .* holds other files and no selfmail backup/],
+      [['backup', '--bundle', bundle, '--to', 's3://bucket/mail', '--recipient', recipient, '--root', root], /--to: .*s3:\/\/ is not one of them/],
+      [['backup', '--bundle', bundle, '--to', 'sftp://me@backup.example/srv', '--recipient', recipient, '--root', root], /--host-key: is required for sftp:\/\/me@backup\.example\/srv/],
+      [['backup', '--bundle', bundle, '--to', join(root, 'var/lib/dovecot'), '--recipient', recipient, '--root', root], /--to: .*var\/lib\/dovecot holds other files and no selfmail backup/],
+      [['backup', '--bundle', bundle, '--to', join(bundle, 'dns'), '--recipient', recipient, '--root', root], /--to: is inside the bundle: back up to another disk/],
       [['backup', '--bundle', bundle, '--to', target, '--root', root], /--recipient: is required/],
     ];
     for (const [argv, msg] of cases) {

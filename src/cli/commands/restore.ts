@@ -1,15 +1,17 @@
 /**
- * `selfmail restore --from DIR --identity FILE [--snapshot NAME] (--drill | --to DIR) [--json]`:
- * open a backup with the identity from your device. `--drill` restores into a temporary folder and
- * checks everything (exit 5 when a check fails); `--to DIR` restores at the original paths under
- * DIR (`/` on a new host, before apply), never over an existing file.
+ * `selfmail restore --from TARGET --identity FILE [--snapshot NAME] (--drill | --to DIR) [--json]`:
+ * open a backup with the identity from your device. TARGET is the backup folder, or
+ * sftp://USER@HOST/PATH read with your own SSH setup (your key, your known_hosts). `--drill`
+ * restores into a temporary folder and checks everything (exit 5 when a check fails); `--to DIR`
+ * restores at the original paths under DIR (`/` on a new host, before apply), never over an
+ * existing file.
  */
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { EXIT, InputError } from '../../errors.js';
+import { EXIT, InputError, ToolError } from '../../errors.js';
 import type { Io } from '../io.js';
 import { parseCommandArgs } from '../usage.js';
-import { checkTarget } from './backup.js';
+import { openChecked, targetSpecOf } from './backup.js';
 
 const OPTIONS = {
   from: { type: 'string' },
@@ -23,11 +25,9 @@ const OPTIONS = {
 export async function run(args: string[], io: Io): Promise<number> {
   const v = parseCommandArgs('selfmail restore', args, OPTIONS, false).values;
   const issues: { field: string; message: string }[] = [];
-  const { FORMAT_FILE, parseIdentities, SNAPSHOT_NAME_RE } = await import('../../backup/format.js');
-  const from = v.from ? await checkTarget(v.from, [], false) : undefined;
-  const isBackup = from ? await stat(resolve(from, FORMAT_FILE)).then(() => true, () => false) : false;
-  if (!v.from) issues.push({ field: '--from', message: 'is required: the backup folder' });
-  else if (!isBackup) issues.push({ field: '--from', message: `${resolve(v.from)} is not a selfmail backup folder (no ${FORMAT_FILE}; is the disk mounted?)` });
+  const { parseIdentities, SNAPSHOT_NAME_RE } = await import('../../backup/format.js');
+  const spec = v.from ? await targetSpecOf(v.from, '--from', issues) : undefined;
+  if (!v.from) issues.push({ field: '--from', message: 'is required: the backup folder, or sftp://USER@HOST/PATH' });
   let identities: string[] = [];
   if (!v.identity) issues.push({ field: '--identity', message: 'is required: the age identity file from your device (age-keygen wrote it)' });
   else {
@@ -49,11 +49,12 @@ export async function run(args: string[], io: Io): Promise<number> {
     if (st && !st.isDirectory()) issues.push({ field: '--to', message: `${to} is not a folder` });
   }
   if (issues.length > 0) throw new InputError(issues);
+  const from = await openChecked(spec!, '--from', false);
   if (to) await mkdir(to, { recursive: true, mode: 0o700 });
 
-  const { restore, WrongIdentityError, ClashError } = await import('../../backup/restore.js');
+  const [{ restore, WrongIdentityError, ClashError }, { TargetError }] = await Promise.all([import('../../backup/restore.js'), import('../../backup/target.js')]);
   try {
-    const r = await restore({ target: from!, identities, drill: !!v.drill, ...(to ? { to } : {}), ...(v.snapshot ? { snapshot: v.snapshot } : {}), ...(io.progress ? { progress: io.progress } : {}) });
+    const r = await restore({ target: from, identities, drill: !!v.drill, ...(to ? { to } : {}), ...(v.snapshot ? { snapshot: v.snapshot } : {}), ...(io.progress ? { progress: io.progress } : {}) });
     const ok = r.checks.every((c) => c.ok);
     if (io.jsonMode) io.json({ ok, drill: !!v.drill, ...r });
     else {
@@ -65,6 +66,9 @@ export async function run(args: string[], io: Io): Promise<number> {
   } catch (err) {
     if (err instanceof WrongIdentityError) throw new InputError([{ field: '--identity', message: `${v.identity} ${err.message}` }]);
     if (err instanceof ClashError) throw new InputError([{ field: '--to', message: err.message }]);
+    if (err instanceof TargetError) throw new ToolError(err.message, 'selfmail restore');
     throw err;
+  } finally {
+    await from.close();
   }
 }
