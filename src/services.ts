@@ -6,7 +6,7 @@ import type { ServiceModule } from './bundle/types.js';
 
 /** Loaded lazily so that `selfmail --help` never imports a template engine or a crypto library. */
 export async function services(): Promise<ServiceModule[]> {
-  const [dns, postfix, dovecot, nft, ssh, f2b, unbound, web, acme, rspamd, report] = await Promise.all([
+  const [dns, postfix, dovecot, nft, ssh, f2b, unbound, web, acme, rspamd, backup, report] = await Promise.all([
     import('./dns/service.js'),
     import('./postfix/index.js'),
     import('./dovecot/index.js'),
@@ -17,6 +17,7 @@ export async function services(): Promise<ServiceModule[]> {
     import('./web/index.js'),
     import('./acme/index.js'),
     import('./rspamd/index.js'),
+    import('./backup/service.js'),
     import('./report/index.js'),
   ]);
   return [
@@ -30,6 +31,7 @@ export async function services(): Promise<ServiceModule[]> {
     web.webService,
     acme.acmeService,
     rspamd.rspamdService,
+    backup.backupService,
     // Last: REPORT.md lists the warnings every other module added.
     report.reportService,
   ];

@@ -249,6 +249,33 @@ async function checkRelease(root: string, target: Release, warnings: string[]): 
   warnings.push(`${made}; ${root === '/' ? 'this host' : root} is ${host.description}, which selfmail does not know: the validators below are its only check`);
 }
 
+/** Where systemd looks for a command an ExecStart names without a path (systemd ≥ 239). */
+export const SYSTEMD_SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin'];
+
+/**
+ * The daily backup's service runs `selfmail backup --bundle <the bundle's folder>`: it must name
+ * the folder apply installs from, and systemd must find `selfmail`. What would make it fail every
+ * night, said now.
+ */
+async function backupUnitProblems(entries: readonly BundleEntry[], bundleDir: string, root: string): Promise<string[]> {
+  const { BACKUP_SERVICE_PATH, backupBundleOf } = await import('../backup/service.js');
+  const unit = entries.find((e) => e.path === BACKUP_SERVICE_PATH);
+  if (!unit) return [];
+  const problems: string[] = [];
+  const named = backupBundleOf(unit.data.toString('utf8'));
+  const here = resolve(bundleDir);
+  if (named !== here) {
+    problems.push(`selfmail-backup.service backs up the bundle at ${named ?? '(none)'}, where init wrote it, but this bundle is ${here}: run selfmail init --out ${here} once more there, so that the daily backup names this folder`);
+  }
+  const { access, constants } = await import('node:fs/promises');
+  let found = false;
+  for (const d of SYSTEMD_SEARCH_PATH) if (await access(join(root, d, 'selfmail'), constants.X_OK).then(() => true, () => false)) found = true;
+  if (!found) {
+    problems.push(`selfmail-backup.service runs selfmail, which is not installed where systemd finds it (${SYSTEMD_SEARCH_PATH.join(', ')}${root === '/' ? '' : ` under ${root}`}): install it there (npm install -g selfmail), or drop the daily backup (selfmail init --backup-to none)`);
+  }
+  return problems;
+}
+
 /**
  * Install the bundle at `bundleDir` under `root` (default `/`). Throws InputError (exit 2) for a
  * bundle that does not match its manifest, a host of another release, or a lockout; ToolError
@@ -270,6 +297,9 @@ export async function applyBundle(opts: ApplyOptions): Promise<ApplyResult> {
   const warnings: string[] = [];
   const settings = await bundleSettings(entries);
   await checkRelease(root, settings.target, warnings);
+  const backupProblems = await backupUnitProblems(entries, opts.bundleDir, root);
+  if (backupProblems.length > 0 && !opts.dryRun) throw new InputError(backupProblems.map((message) => ({ field: '--bundle', message: `${message}. Nothing was changed` })));
+  warnings.push(...backupProblems.map((p) => `apply would stop: ${p}`));
   const ids = await loadIds(root);
   const all = [...entries, manifest];
   const items = await planFiles(all, root, ids, opts.now ?? new Date());

@@ -95,6 +95,8 @@ export interface UnitPlan {
   touched: string[];
   /** A unit file changed: systemd must re-read them first. */
   daemonReload: boolean;
+  /** Units whose files an earlier bundle shipped and this one dropped: stopped and disabled. */
+  dropped: string[];
 }
 
 /**
@@ -105,6 +107,7 @@ export function unitPlan(units: readonly ShippedUnit[], changed: readonly string
   const wanted = [...DEBIAN_UNITS, ...units.filter((u) => u.installable).map((u) => u.name)];
   const touched = new Set<string>();
   let daemonReload = false;
+  const dropped = removed.filter((p) => /^systemd\/[^/]+\.(service|timer)$/.test(p)).map((p) => p.slice('systemd/'.length)).filter((u) => !wanted.includes(u));
   for (const p of [...changed, ...removed]) {
     if (p.startsWith('systemd/')) {
       daemonReload = true;
@@ -114,7 +117,7 @@ export function unitPlan(units: readonly ShippedUnit[], changed: readonly string
     }
     for (const u of ruleFor(p)?.units ?? []) touched.add(u);
   }
-  return { wanted: [...new Set(wanted)].sort(), touched: [...touched].filter((u) => wanted.includes(u)).sort(), daemonReload };
+  return { wanted: [...new Set(wanted)].sort(), touched: [...touched].filter((u) => wanted.includes(u)).sort(), daemonReload, dropped: dropped.sort() };
 }
 
 export interface UnitOutcome {
@@ -122,7 +125,7 @@ export interface UnitOutcome {
   started: string[];
   reloaded: string[];
   restarted: string[];
-  /** Retired units that were running or enabled here, now stopped and disabled. */
+  /** Retired units (and units the bundle dropped) that were running or enabled here, now stopped and disabled. */
   retired: string[];
   /** Why units were enabled but not started (no service manager running), or nothing was done. */
   skipped?: string;
@@ -166,7 +169,7 @@ export async function applyUnits(plan: UnitPlan, opts: { retire?: boolean } = {}
   if (toEnable.length > 0) await run('systemctl', ['enable', '--quiet', ...toEnable], { timeout: 120_000 });
   out.enabled = [...plan.wanted];
   if (!running) {
-    if (retire) out.retired = await retireUnits(false);
+    if (retire) out.retired = await retireUnits([...RETIRED_UNITS, ...plan.dropped], false);
     out.skipped = 'no service manager (systemd) is running here: the units are enabled and start at the next boot';
     return out;
   }
@@ -191,18 +194,20 @@ export async function applyUnits(plan: UnitPlan, opts: { retire?: boolean } = {}
   for (const u of plan.wanted) if ((await activeState(u)) !== 'active') failed.push(u);
   if (failed.length > 0) throw await unitsFailed(failed);
   // Only once everything that took over runs.
-  if (retire) out.retired = await retireUnits(true);
+  if (retire) out.retired = await retireUnits([...RETIRED_UNITS, ...plan.dropped], true);
   return out;
 }
 
 /**
- * Stop (when systemd runs) and disable the RETIRED_UNITS this host still has. A unit whose file
- * the bundle shipped is gone by now (apply removed it): it may still run, and its link in a
- * `.wants` folder points nowhere; both go. Returns the units that were running or enabled.
+ * Stop (when systemd runs) and disable `units` where this host still has them: the RETIRED_UNITS,
+ * and the units an earlier bundle shipped that this one dropped (the backup timer when
+ * --backup-to none). A unit whose file the bundle shipped is gone by now (apply removed it): it
+ * may still run, and its link in a `.wants` folder points nowhere; both go. Returns the units
+ * that were running or enabled.
  */
-async function retireUnits(running: boolean): Promise<string[]> {
+async function retireUnits(units: readonly string[], running: boolean): Promise<string[]> {
   const done: string[] = [];
-  for (const u of RETIRED_UNITS) {
+  for (const u of units) {
     let acted = false;
     if (running && (await activeState(u)) === 'active') {
       await run('systemctl', ['stop', u], { timeout: 120_000 });

@@ -34,6 +34,10 @@ export const fileSchema = z.strictObject({
   spamLookups: list.optional(),
   aliases: list.optional(),
   quotas: list.optional(),
+  backupTo: text.optional(),
+  backupRecipients: list.optional(),
+  backupRecipient: list.optional(),
+  backupHostKey: text.optional(),
   tunnelProvider: scalar.optional(),
   relayHost: scalar.optional(),
   dkimKey: scalar.optional(),
@@ -58,7 +62,7 @@ export async function parseConfigText(source: string, name: string): Promise<Raw
       const key = i.path.join('.') || '(top level)';
       const message =
         i.code === 'unrecognized_keys'
-          ? `unknown setting${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}; the settings are the flag names in camelCase (domains, hostname, ipv4, ipv6, ns, admin, users, adminSshFrom, ingress, listenIpv4, listenIpv6, acmeCa, dnssec, target, spamLookups, aliases, quotas)`
+          ? `unknown setting${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}; the settings are the flag names in camelCase (domains, hostname, ipv4, ipv6, ns, admin, users, adminSshFrom, ingress, listenIpv4, listenIpv6, acmeCa, dnssec, target, spamLookups, aliases, quotas, backupTo, backupRecipients, backupHostKey)`
           : i.code === 'invalid_type' || i.code === 'invalid_union'
             ? 'has the wrong type (a text, or a list of texts for repeatable settings; dnssec is true or false)'
             : i.message;
@@ -72,8 +76,11 @@ export async function parseConfigText(source: string, name: string): Promise<Raw
   if (f.domains || f.domain) raw.domains = domains;
   const users = [...(f.users ?? []), ...(f.user ?? [])];
   if (f.users || f.user) raw.users = users;
+  const recipients = [...(f.backupRecipients ?? []), ...(f.backupRecipient ?? [])];
+  if (f.backupRecipients || f.backupRecipient) raw.backupRecipients = recipients;
   const copy = [
     'hostname', 'ipv4', 'ipv6', 'listenIpv4', 'listenIpv6', 'ns', 'admin', 'adminSshFrom', 'ingress', 'acmeCa', 'dnssec', 'target', 'spamLookups', 'aliases', 'quotas',
+    'backupTo', 'backupHostKey',
     'tunnelProvider', 'relayHost', 'dkimKey', 'tlsKey', 'dnssecKey', 'dnsProvider', 'upnp',
   ] as const;
   for (const key of copy) if (f[key] !== undefined) (raw as Record<string, unknown>)[key] = f[key];

@@ -26,6 +26,12 @@ export interface RawInput {
   aliases?: string[];
   /** `EMAIL=SIZE` (like `alice@example.org=2G`): the mailbox's storage limit, enforced by Dovecot. */
   quotas?: string[];
+  /** Where the daily backup goes: a folder of the host, `sftp://USER@HOST[:PORT]/PATH`, or `none`. */
+  backupTo?: string;
+  /** age public keys (`age1…`) the backups are encrypted to. */
+  backupRecipients?: string[];
+  /** The backup machine's SSH host public key, for an sftp:// target. */
+  backupHostKey?: string;
 
   // Requests that exist only to be refused with an explanation (src/policy/).
   tunnelProvider?: string;
@@ -61,6 +67,9 @@ export const FLAG_OF: Record<RawKey, string> = {
   spamLookups: '--spam-lookups',
   aliases: '--alias',
   quotas: '--quota',
+  backupTo: '--backup-to',
+  backupRecipients: '--backup-recipient',
+  backupHostKey: '--backup-host-key',
   tunnelProvider: '--tunnel-provider',
   relayHost: '--relay-host',
   dkimKey: '--dkim-key',

@@ -4,6 +4,7 @@
  * whole request fail with exit 3, and the input problems found are listed with it.
  */
 import { SPAM_LOOKUP_NAMES } from '../rspamd/lookups.js';
+import { checkRecipient, parseHostKey, parseTargetSpec, targetText } from '../backup/format.js';
 import { MESSAGE_SIZE_LIMIT } from '../mail/limits.js';
 import { InputError, type InputIssue, RefusalError } from '../errors.js';
 import { refusals } from '../policy/refusals.js';
@@ -23,6 +24,7 @@ import {
 } from './values.js';
 import {
   type Cidr,
+  type BackupSettings,
   type Config,
   type DomainName,
   type Email,
@@ -57,6 +59,8 @@ interface Pass {
   issues: InputIssue[];
   warnings: string[];
   problem(key: RawKey, message: string): void;
+  /** Where a value came from (a flag, the file, the bundle's selfmail.yaml, …). */
+  origin(key: RawKey): SourcedInput['origins'][RawKey];
   /** The parsed value, or undefined with the parser's problem (or warning) recorded. */
   take<T>(key: RawKey, raw: string, parsed: Parsed<T> | PublicParsed<T>): T | undefined;
 }
@@ -70,6 +74,7 @@ function pass(input: SourcedInput): Pass {
     issues,
     warnings,
     problem: (key, message) => issues.push({ field: at(key), message }),
+    origin: (key) => input.origins[key],
     take(key, raw, parsed) {
       if (parsed.ok) {
         // Warnings reach REPORT.md, so they name the setting, not where it came from this time.
@@ -101,6 +106,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
   const spamLookups = resolveSpamLookups(r);
   const aliases = resolveAliases(r, domains, users, admin);
   const quotas = resolveQuotas(r, users);
+  const backup = resolveBackup(r);
   const acmeCa = r.v.acmeCa !== undefined ? r.take('acmeCa', r.v.acmeCa, parseDomainName(r.v.acmeCa)) : (DEFAULT_ACME_CA as DomainName);
 
   if (refused.length > 0) throw new RefusalError(refused, r.issues);
@@ -125,6 +131,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
     spamLookups,
     aliases,
     quotas,
+    ...(backup ? { backup } : {}),
   };
   return { config, warnings: r.warnings };
 }
@@ -427,6 +434,48 @@ function resolveQuotas({ v, problem, warnings }: Pass, users: Email[]): MailQuot
   return out.sort((x, y) => (x.user < y.user ? -1 : x.user > y.user ? 1 : 0));
 }
 
+/**
+ * The daily backup: a target (`none` for none), the recipients it is encrypted to (public keys
+ * only), and for an sftp:// target the one host key the connection accepts.
+ */
+function resolveBackup({ v, problem, origin }: Pass): BackupSettings | undefined {
+  const to = v.backupTo?.trim();
+  const off = to === undefined || to.toLowerCase() === 'none';
+  if (off) {
+    if (to === undefined && (v.backupRecipients?.length || v.backupHostKey !== undefined)) {
+      problem('backupTo', 'is required with --backup-recipient and --backup-host-key: where the backups go (a folder of this host, or sftp://USER@HOST/PATH)');
+    }
+    return undefined;
+  }
+  const spec = parseTargetSpec(to);
+  if (!spec.ok) problem('backupTo', spec.error);
+  const recipients: string[] = [];
+  if (!v.backupRecipients?.length) {
+    problem('backupRecipients', 'is required with --backup-to: the age public key of a device of yours, which alone reads the backups (make it there: age-keygen -o key.txt prints it); repeatable');
+  }
+  for (const raw of v.backupRecipients ?? []) {
+    const c = checkRecipient(raw);
+    if (!c.ok) problem('backupRecipients', c.error);
+    else if (recipients.includes(c.value)) problem('backupRecipients', `${c.value} is listed twice`);
+    else recipients.push(c.value);
+  }
+  let hostKey: string | undefined;
+  if (spec.ok && spec.value.kind === 'sftp') {
+    if (v.backupHostKey === undefined) {
+      problem('backupHostKey', `is required with an sftp:// target: the host public key of ${spec.value.host}, the only one the backup connection will accept (on that machine: cat /etc/ssh/ssh_host_ed25519_key.pub)`);
+    } else {
+      const k = parseHostKey(v.backupHostKey);
+      if (k.ok) hostKey = k.value;
+      else problem('backupHostKey', k.error);
+    }
+  } else if (spec.ok && v.backupHostKey !== undefined && origin('backupHostKey') !== 'bundle') {
+    // (One the bundle kept from an earlier sftp:// target is simply dropped.)
+    problem('backupHostKey', 'is only for an sftp:// target; a folder of this host needs no host key');
+  }
+  if (!spec.ok || recipients.length === 0) return undefined;
+  return { to: spec.value, recipients, ...(hostKey ? { hostKey } : {}) };
+}
+
 /** The release: the host's (a default layer the caller adds), the bundle's, or --target. */
 function resolveTarget({ v, problem }: Pass): Release | undefined {
   if (v.target === undefined) {
@@ -463,5 +512,12 @@ export function toRaw(config: Config): Record<string, unknown> {
     spamLookups: config.spamLookups,
     aliases: config.aliases.map((a) => `${a.from}=${a.to.join(',')}`),
     quotas: config.quotas.map((q) => `${q.user}=${q.size}`),
+    ...(config.backup
+      ? {
+          backupTo: targetText(config.backup.to),
+          backupRecipients: config.backup.recipients,
+          ...(config.backup.hostKey ? { backupHostKey: config.backup.hostKey } : {}),
+        }
+      : {}),
   };
 }

@@ -5,6 +5,7 @@
  */
 
 import type { Release } from './release.js';
+import type { TargetSpec } from '../backup/format.js';
 
 export type { Release } from './release.js';
 
@@ -65,6 +66,20 @@ export interface Config {
   aliases: MailAlias[];
   /** Storage limits of mailboxes (the others have none). */
   quotas: MailQuota[];
+  /** The daily encrypted backup (selfmail-backup.timer), when a target and recipients are given. */
+  backup?: BackupSettings;
+}
+
+/**
+ * Where the daily backup goes and whom it is encrypted to. Only public keys: the identity that
+ * reads the backups is made on the user's own device and never reaches the server.
+ */
+export interface BackupSettings {
+  to: TargetSpec;
+  /** age X25519 recipients (`age1…`). */
+  recipients: string[];
+  /** With an sftp:// target: the backup machine's SSH host key (`TYPE BASE64`), the only one accepted. */
+  hostKey?: string;
 }
 
 /** A mailbox's storage limit: `size` as written (`2G`, `500M`), `bytes` what it means (powers of 1024). */

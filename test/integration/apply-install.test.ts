@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyBundle } from '../../src/apply/index.js';
 import { verifyBundle } from '../../src/verify/index.js';
 import { InputError, ToolError } from '../../src/errors.js';
-import { copyBundle, editBundle, makeBundle, MASTER_CF, tempDirs, treeDigest } from '../helpers/apply-bundle.js';
+import { copyBundle, editBundle, makeBundle, MASTER_CF, tempDirs, treeDigest, writeManifest } from '../helpers/apply-bundle.js';
+import { backupService } from '../../src/backup/service.js';
+import { hostContext } from '../helpers/host-context.js';
 
 const { fresh, freshRoot, cleanup } = tempDirs();
 let bundle: string;
@@ -93,6 +95,39 @@ describe('applyBundle into a temporary root', () => {
     const copy = await lstat(join(r.backupDir ?? '', 'var/lib/rspamd/dkim/example.org/s1.private'));
     expect(copy.mode & 0o777).toBe(0o600);
     expect((await verifyBundle({ bundleDir: next, root })).filter((f) => f.check === 'stale')).toEqual([]);
+  });
+
+  it('installs the daily backup\'s units only where they can run: the bundle folder they name, selfmail where systemd finds it; nothing changed otherwise', async () => {
+    // The bundle with the units init writes for --backup-to, naming the folder they were written to.
+    const withBackup = await fresh('with-backup');
+    await copyBundle(bundle, withBackup);
+    const ctx = hostContext({ backupTo: '/srv/backup-disk', backupRecipients: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'] });
+    for (const f of await backupService.build({ ...ctx, previous: { dir: withBackup, read: () => undefined } })) {
+      await mkdir(join(withBackup, dirname(f.path)), { recursive: true });
+      await writeFile(join(withBackup, f.path), f.data, { mode: f.mode });
+    }
+    await writeManifest(withBackup);
+    const root = await freshRoot();
+    const before = await treeDigest(root);
+    const refused = async (dir: string, why: RegExp) => {
+      const err = await applyBundle({ bundleDir: dir, root }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InputError);
+      expect((err as InputError).message).toMatch(why);
+      expect(await treeDigest(root)).toBe(before);
+    };
+    await refused(withBackup, /selfmail-backup\.service runs selfmail, which is not installed where systemd finds it \(\/usr\/local\/sbin, \/usr\/local\/bin, \/usr\/sbin, \/usr\/bin under .*\): install it there \(npm install -g selfmail\)/);
+    // selfmail installed as npm install -g puts it.
+    await mkdir(join(root, 'usr/local/bin'), { recursive: true });
+    await writeFile(join(root, 'usr/local/bin/selfmail'), '#!/bin/sh\n', { mode: 0o755 });
+    const moved = await fresh('moved');
+    await copyBundle(withBackup, moved);
+    const withSelfmail = await treeDigest(root);
+    const err = await applyBundle({ bundleDir: moved, root }).catch((e: unknown) => e);
+    expect((err as InputError).message).toMatch(new RegExp(`backs up the bundle at ${withBackup}, where init wrote it, but this bundle is ${moved}: run selfmail init --out ${moved} once more`));
+    expect(await treeDigest(root)).toBe(withSelfmail);
+    const r = await applyBundle({ bundleDir: withBackup, root });
+    expect(r.changes).toContainEqual(expect.objectContaining({ systemPath: '/etc/systemd/system/selfmail-backup.timer', action: 'create' }));
+    expect(await readFile(join(root, 'etc/systemd/system/selfmail-backup.service'), 'utf8')).toMatch(new RegExp(`^ExecStart=selfmail backup --bundle ${withBackup}$`, 'm'));
   });
 
   it('takes OpenDKIM\'s files off a host set up before rspamd signed: its configs and the keys in its old folder', async () => {

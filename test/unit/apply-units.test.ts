@@ -47,6 +47,22 @@ describe('the units apply brings up', () => {
     expect(p.touched).toEqual(['selfmail-firewall.service']);
   });
 
+  it('stops and disables a unit an earlier bundle shipped and this one dropped (the backup timer after --backup-to none)', () => {
+    expect(unitPlan(shipped, [], ['systemd/selfmail-backup.timer', 'systemd/selfmail-backup.service']).dropped).toEqual(['selfmail-backup.service', 'selfmail-backup.timer']);
+  });
+
+  it('drops no unit for a removed file that is not a unit file', () => {
+    expect(unitPlan(shipped, [], ['systemd/README', 'postfix/main.cf', 'systemd/sub/x.timer']).dropped).toEqual([]);
+  });
+
+  it('drops no unit the bundle still ships', () => {
+    expect(unitPlan(shipped, [], ['systemd/selfmail-resign.timer']).dropped).toEqual([]);
+  });
+
+  it('never drops a Debian unit, whatever file went', () => {
+    expect(unitPlan(shipped, [], ['systemd/postfix.service']).dropped).toEqual([]);
+  });
+
   it('brings NSD up before unbound, the filter and signer before Postfix, Postfix before Dovecot', () => {
     const order = inStartOrder(['dovecot.service', 'unbound.service', 'zz.timer', 'postfix.service', 'nsd.service', 'rspamd.service', 'aa.timer']);
     expect(order).toEqual(['nsd.service', 'unbound.service', 'rspamd.service', 'postfix.service', 'dovecot.service', 'aa.timer', 'zz.timer']);

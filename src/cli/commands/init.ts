@@ -31,6 +31,9 @@ export const INIT_OPTIONS = {
   'spam-lookups': { type: 'string', multiple: true },
   alias: { type: 'string', multiple: true },
   quota: { type: 'string', multiple: true },
+  'backup-to': { type: 'string' },
+  'backup-recipient': { type: 'string', multiple: true },
+  'backup-host-key': { type: 'string' },
   out: { type: 'string' },
   config: { type: 'string' },
   'non-interactive': { type: 'boolean' },
@@ -77,6 +80,9 @@ export function parseInitArgs(args: string[]): InitOptions {
   if (v['spam-lookups']) raw.spamLookups = v['spam-lookups'];
   if (v.alias) raw.aliases = v.alias;
   if (v.quota) raw.quotas = v.quota;
+  if (v['backup-to'] !== undefined) raw.backupTo = v['backup-to'];
+  if (v['backup-recipient']) raw.backupRecipients = v['backup-recipient'];
+  if (v['backup-host-key'] !== undefined) raw.backupHostKey = v['backup-host-key'];
   if (v['tunnel-provider'] !== undefined) raw.tunnelProvider = v['tunnel-provider'];
   if (v['relay-host'] !== undefined) raw.relayHost = v['relay-host'];
   if (v['dkim-key'] !== undefined) raw.dkimKey = v['dkim-key'];
