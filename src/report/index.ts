@@ -9,6 +9,7 @@
 import type { BuildContext, BundleFile, ServiceModule } from '../bundle/types.js';
 import { textFile } from '../bundle/types.js';
 import { STANDARD_PORTS } from '../bundle/layout.js';
+import { targetText } from '../backup/format.js';
 import { lookupsOf } from '../rspamd/lookups.js';
 import type { Config, DomainName } from '../config/types.js';
 import { domainOf, isInZone } from '../config/types.js';
@@ -46,6 +47,15 @@ export interface ReportModel {
   webNames: DomainName[];
   /** The outside blocklists opted in to, with who learns what. */
   spamLookups: Array<{ name: string; operator: string; learns: string }>;
+  /** The daily encrypted backup (selfmail-backup.timer), when `--backup-to` set one. */
+  backup?: {
+    /** Where it goes, as selfmail.yaml keeps it (a folder, or sftp://USER@HOST/PATH). */
+    target: string;
+    /** The age public keys it is encrypted to. */
+    recipients: string[];
+    /** With an sftp:// target: the backup machine. */
+    sftpHost?: string;
+  };
   warnings: string[];
 }
 
@@ -97,6 +107,10 @@ export function reportModel(config: Config, keys: Pick<KeySet, 'dnssec'>, warnin
     spamLookups: lookupsOf(config.spamLookups).map((l) => ({ name: l.name, operator: l.operator, learns: l.learns })),
     warnings: [...warnings],
   };
+  if (config.backup) {
+    const { to, recipients } = config.backup;
+    model.backup = { target: targetText(to), recipients: [...recipients], ...(to.kind === 'sftp' ? { sftpHost: to.host } : {}) };
+  }
   if (config.ingress === 'port-forward') {
     model.portForward = {
       lanIpv4: config.listenIpv4 ?? '',
@@ -115,6 +129,7 @@ export async function renderReport(model: ReportModel): Promise<string> {
     sshOpen: model.sshFrom.length > 0,
     sshList: model.sshFrom.join(', '),
     portForward: model.portForward ?? false,
+    backup: model.backup ?? false,
     missingDs: model.dnssec && model.zones.some((z) => z.ds.length === 0),
   });
 }
@@ -143,8 +158,21 @@ export function reportSummary(model: ReportModel): string[] {
       ? `SSH is reachable only from ${model.sshFrom.join(', ')}, with keys only.`
       : 'SSH is closed to the network (no --admin-ssh-from): administer this host from its console.',
   );
+  lines.push(backupSummary(model));
   lines.push('REPORT.md says what this setup protects and what it does not; read it before you rely on it.');
   return lines;
+}
+
+/** One line about backups: on, to where (and what the backup machine needs); or off, and how to turn them on. */
+export function backupSummary(model: Pick<ReportModel, 'backup'>, bundle = 'BUNDLE'): string {
+  const b = model.backup;
+  if (!b) {
+    return `Backups are off: for a daily one, make a key on your own device (age-keygen -o key.txt there), then selfmail init --out ${bundle} --backup-to /mnt/disk (or sftp://USER@HOST/PATH) --backup-recipient age1… (its public key); selfmail backup by hand works too.`;
+  }
+  const n = b.recipients.length;
+  const keys = `${n === 1 ? 'the age key' : `${n} age keys`} from your device${n === 1 ? '' : 's'}`;
+  const setup = b.sftpHost ? `; after apply, selfmail backup --remote-setup --to ${b.target} (as root here) prints what to run on ${b.sftpHost}` : '';
+  return `Backups: daily to ${b.target} once applied (selfmail-backup.timer), readable only with ${keys}: keep a copy of ${n === 1 ? 'it' : 'each'} somewhere safe${setup}.`;
 }
 
 /** `reportSummary` straight from a build context: what the wizard's end screen prints. */

@@ -8,7 +8,7 @@
  */
 import type { Io } from '../cli/io.js';
 import type { Config } from '../config/types.js';
-import { reportModel } from '../report/index.js';
+import { backupSummary, reportModel } from '../report/index.js';
 import type { KeySet } from '../keys/types.js';
 import type { Summary } from '../generate.js';
 
@@ -75,7 +75,7 @@ export function endScreenLines(done: Done): string[] {
   out.push(`  ${step++}. Get a trusted certificate with any ACME client from ${keys.tls.csrPath} (the key stays here; CAA names ${config.acmeCa}).`);
   out.push(`  ${step++}. Try it: selfmail rehearse --bundle ${summary.bundle}; then, as root on this host: selfmail apply --bundle ${summary.bundle}`);
   out.push(`  ${step++}. After the registrar steps, check what is live: selfmail doctor --bundle ${summary.bundle} (as root; it asks this host, its resolver, the parent zone's servers and the LAN gateway; never a web service).`);
-  out.push(`  ${step++}. Back up what cannot be made again (the mail, the keys): make a key on your own device (age-keygen -o key.txt there), then, as root here: selfmail backup --bundle ${summary.bundle} --to DISK --recipient age1… (its public key).`);
+  out.push(`  ${step++}. ${backupSummary(model, summary.bundle)}`);
 
   out.push('', 'What this setup protects:');
   out.push('  - Every key was made on this machine; no one else holds a copy.');

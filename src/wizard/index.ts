@@ -23,6 +23,7 @@ import { askNameServers } from './steps/nameservers.js';
 import { askMailboxes } from './steps/mailboxes.js';
 import { askAdmin } from './steps/admin.js';
 import { askSpamLookups } from './steps/spam.js';
+import { askBackup } from './steps/backup.js';
 import { review } from './steps/review.js';
 
 export type { Prompter } from './prompter.js';
@@ -55,7 +56,7 @@ export const runWizard: Ask = async (input, passwords, io, hashed) =>
   wizard(input, passwords, io, { prompter: await inquirerPrompter(io), interfaces: networkInterfaces, ...(hashed ? { hashed } : {}) });
 
 /** The questions in order, one step per file under ./steps/; the review comes after them. */
-const STEPS: readonly Step[] = [askNames, askIngress, askNameServers, askMailboxes, askAdmin, askSpamLookups];
+const STEPS: readonly Step[] = [askNames, askIngress, askNameServers, askMailboxes, askAdmin, askSpamLookups, askBackup];
 
 /**
  * Ask for everything that is still missing, check each answer with the schema, show a review, and

@@ -146,6 +146,8 @@ describe('the wizard on a terminal', () => {
     await t.type('203.0.113.0/24');
     await t.waitFor('Outside spam blocklists');
     await t.type('');
+    await t.waitFor('Daily encrypted backups');
+    await t.type(''); // the default, none
     await t.waitFor('Review:');
     await t.waitFor('Write the bundle with these settings?');
     await t.type('');

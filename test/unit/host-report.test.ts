@@ -3,6 +3,10 @@ import type { RawInput } from '../../src/config/raw.js';
 import { REPORT_PATH, reportModel, reportService, reportSummary, summaryLines } from '../../src/report/index.js';
 import { hostContext } from '../helpers/host-context.js';
 
+const RECIPIENT = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+const part = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+const HOST_KEY = `ssh-ed25519 ${Buffer.concat([part(Buffer.from('ssh-ed25519')), part(Buffer.alloc(32, 7))]).toString('base64')}`;
+
 /** Promises selfmail must never make (principle 8). */
 const FORBIDDEN = /100\s*%|\b(fully|totally|completely|perfectly|absolutely)\s+(private|secure|confidential|safe|encrypted)\b|\bunhackable\b|\bmilitary[- ]grade\b|\bbulletproof\b|\bguaranteed?\s+(privacy|confidential)/i;
 
@@ -62,6 +66,37 @@ describe('REPORT.md', () => {
   it('SSH: closed without admin networks, limited to them otherwise', async () => {
     expect(await report()).toContain('SSH is not reachable from the network at all');
     expect(await report({ adminSshFrom: ['198.51.100.0/24'] })).toContain('SSH is reachable only from\n  198.51.100.0/24');
+  });
+
+  it('backups on: where they go, the daily timer, who sees what, who reads them, and for sftp what the backup machine needs', async () => {
+    const text = await report({ backupTo: 'sftp://selfmail-backup@nas.home.arpa:2222/backup', backupRecipients: [RECIPIENT], backupHostKey: HOST_KEY });
+    expect(text).toContain('Every day `selfmail-backup.timer` (03:00, plus up to an\n  hour;');
+    expect(text).toContain('to `sftp://selfmail-backup@nas.home.arpa:2222/backup`');
+    expect(text).toContain(`  - \`${RECIPIENT}\``);
+    expect(text).toMatch(/Whoever holds that folder \(the owner of nas\.home\.arpa\) sees how many files, their sizes and\s+when each backup ran, never names or contents/);
+    expect(text).toMatch(/keep each on your own device, never on this host, and a copy somewhere safe/);
+    expect(text).toMatch(/This host can still overwrite or delete what it wrote on nas\.home\.arpa \(SFTP has no\s+append-only mode\)/);
+    expect(text).toMatch(/Keep snapshots of\s+that disk/);
+    expect(text).toContain('`selfmail backup --remote-setup --to sftp://selfmail-backup@nas.home.arpa:2222/backup`');
+    expect(text).not.toContain('No daily backup');
+    expect(text).not.toMatch(FORBIDDEN);
+    // A folder of this host: no SFTP steps, and said plainly that it is within reach of this host.
+    const dir = await report({ backupTo: '/mnt/backup', backupRecipients: [RECIPIENT] });
+    expect(dir).toContain('to `/mnt/backup`');
+    expect(dir).toMatch(/A folder of this host is within reach of anyone who takes this host/);
+    expect(dir).not.toContain('--remote-setup');
+    expect(reportSummary(reportModel(hostContext({ backupTo: '/mnt/backup', backupRecipients: [RECIPIENT] }).config, hostContext().keys, [])).join('\n')).toContain(
+      'Backups: daily to /mnt/backup once applied (selfmail-backup.timer)',
+    );
+  });
+
+  it('backups off: says so, and how to turn them on or back up by hand', async () => {
+    const text = await report();
+    expect(text).toContain('**No daily backup.**');
+    expect(text).toContain('`selfmail init --out BUNDLE --backup-to /mnt/disk --backup-recipient age1…`');
+    expect(text).toContain('Backups by hand work too:\n  `selfmail backup --bundle DIR --to /mnt/disk --recipient age1…`');
+    expect(text).not.toContain('selfmail-backup.timer');
+    expect(summaryLines(hostContext()).join('\n')).toMatch(/^Backups are off: .*--backup-to .*--backup-recipient age1…/m);
   });
 
   it('is byte-identical for the same input', async () => {

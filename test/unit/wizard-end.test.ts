@@ -76,6 +76,36 @@ describe('end screen', () => {
   });
 });
 
+describe('end screen: backups', () => {
+  const RECIPIENT = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+  const part = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+  const HOST_KEY = `ssh-ed25519 ${Buffer.concat([part(Buffer.from('ssh-ed25519')), part(Buffer.alloc(32, 7))]).toString('base64')}`;
+  const base = { domains: ['example.org'], ipv4: '198.51.100.25', users: ['alice@example.org'], target: 'debian-12' };
+  const backupLines = (extra: Record<string, unknown>) => {
+    const { config } = resolveConfig(sourced({ ...base, ...extra }, 'wizard'));
+    return endScreenLines({ config, keys, summary }).filter((l) => /backup/i.test(l));
+  };
+
+  it('on: one line, where they go, and for sftp what the backup machine needs', () => {
+    const lines = backupLines({ backupTo: 'sftp://selfmail-backup@nas.home.arpa/backup', backupRecipients: [RECIPIENT], backupHostKey: HOST_KEY });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^ {2}\d+\. Backups: daily to sftp:\/\/selfmail-backup@nas\.home\.arpa\/backup once applied \(selfmail-backup\.timer\), readable only with the age key from your device/);
+    expect(lines[0]).toContain('selfmail backup --remote-setup --to sftp://selfmail-backup@nas.home.arpa/backup (as root here) prints what to run on nas.home.arpa');
+    const dir = backupLines({ backupTo: '/mnt/backup', backupRecipients: [RECIPIENT, RECIPIENT.replace(/p$/, 'q')] });
+    expect(dir).toHaveLength(1);
+    expect(dir[0]).toContain('Backups: daily to /mnt/backup once applied (selfmail-backup.timer), readable only with 2 age keys from your devices');
+    expect(dir[0]).not.toContain('remote-setup');
+  });
+
+  it('off: one line, how to turn them on', () => {
+    const lines = backupLines({});
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^ {2}\d+\. Backups are off: /);
+    expect(lines[0]).toContain('selfmail init --out /tmp/b --backup-to /mnt/disk (or sftp://USER@HOST/PATH) --backup-recipient age1…');
+    expect(lines[0]).toContain('age-keygen -o key.txt');
+  });
+});
+
 describe('local addresses', () => {
   it('keeps public and LAN addresses, drops loopback, link-local, documentation and internal ones', () => {
     const info = (address: string, family: 'IPv4' | 'IPv6', internal = false) =>

@@ -104,6 +104,7 @@ const oneDomain: Step[] = [
   ['Admin address', ''],
   ['SSH', ''],
   ['spam blocklists', ''],
+  ['Daily encrypted backups', ''],
   ['Write the bundle', ''],
 ];
 
@@ -162,6 +163,7 @@ describe('wizard', () => {
       ['Admin address', 'ops@example.com'],
       ['SSH', '203.0.113.7/24'],
       ['spam blocklists', ''],
+      ['Daily encrypted backups', ''],
       ['Write the bundle', true],
     ]);
     expect(r.config).toMatchObject({
@@ -243,6 +245,7 @@ describe('wizard', () => {
       ['SSH', '203.0.113.0/33'],
       ['SSH', '203.0.113.0/24'],
       ['spam blocklists', ''],
+      ['Daily encrypted backups', ''],
       ['Write the bundle', ''],
     ];
     const r = await run(empty(), steps);
@@ -285,7 +288,7 @@ describe('wizard', () => {
   });
 
   it('asks no outside blocklist by default, says who would learn what, and takes only the ones it knows', async () => {
-    const base = oneDomain.filter(([m]) => m !== 'spam blocklists' && m !== 'Write the bundle');
+    const base = oneDomain.filter(([m]) => m !== 'spam blocklists' && m !== 'Daily encrypted backups' && m !== 'Write the bundle');
     const none = await run(empty(), oneDomain);
     const q = none.asked.find((a) => a.message.includes('spam blocklists'))!;
     expect(q.default).toBe('none');
@@ -293,10 +296,121 @@ describe('wizard', () => {
     expect(q.why).toMatch(/spamhaus: The Spamhaus Project .* learns the address of every server that sends you mail/);
     expect(none.config.spamLookups).toEqual([]);
     expect(none.io.out.join('\n')).toMatch(/Spam blocklists\s+none: local checks only/);
-    const some = await run(empty(), [...base, ['spam blocklists', 'dnsbl.example.com'], ['spam blocklists', 'spamhaus surbl'], ['Write the bundle', '']]);
+    const some = await run(empty(), [...base, ['spam blocklists', 'dnsbl.example.com'], ['spam blocklists', 'spamhaus surbl'], ['Daily encrypted backups', ''], ['Write the bundle', '']]);
     expect(some.asked.find((a) => a.message.includes('spam blocklists'))!.rejected[0]).toMatch(/dnsbl\.example\.com/);
     expect(some.config.spamLookups).toEqual(['spamhaus', 'surbl']);
     expect(some.io.out.join('\n')).toMatch(/Spam blocklists\s+spamhaus, surbl \(asked about every message/);
+  });
+
+  describe('daily backups', () => {
+    const RECIPIENT = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+    const IDENTITY = 'AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSYTKGAH';
+    /** An ed25519 host public key as ssh_host_ed25519_key.pub holds it. */
+    const blob = (() => {
+      const part = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+      return Buffer.concat([part(Buffer.from('ssh-ed25519')), part(Buffer.alloc(32, 7))]).toString('base64');
+    })();
+    const HOST_KEY = `ssh-ed25519 ${blob}`;
+    const beforeBackup = oneDomain.filter(([m]) => m !== 'Daily encrypted backups' && m !== 'Write the bundle');
+
+    it('no answer: no daily backup, and the question says why it is asked', async () => {
+      const r = await run(empty(), oneDomain);
+      const q = r.asked.find((a) => a.message.includes('Daily encrypted backups'))!;
+      expect(q.default).toBe('none');
+      expect(q.why).toMatch(/key made on your own device, so neither this host nor the backup machine can read them/);
+      expect(q.why).toMatch(/sftp:\/\/USER@HOST\/PATH/);
+      expect(r.config.backup).toBeUndefined();
+      expect(r.asked.map((a) => a.message).join('\n')).not.toMatch(/age public key|host key/);
+      expect(r.io.out.join('\n')).toMatch(/Daily backup\s+none/);
+    });
+
+    it('a folder and a recipient: the config has them, and no host key is asked', async () => {
+      const r = await run(empty(), [
+        ...beforeBackup,
+        ['Daily encrypted backups', 'ftp://nas/backup'],
+        ['Daily encrypted backups', '/mnt/backup/'],
+        ['age public key', `Public key: ${RECIPIENT}`],
+        ['Write the bundle', ''],
+      ]);
+      expect(r.asked.find((a) => a.message.includes('Daily encrypted backups'))!.rejected[0]).toMatch(/ftp:\/\/ is not one of them/);
+      expect(r.config.backup).toEqual({ to: { kind: 'dir', path: '/mnt/backup' }, recipients: [RECIPIENT] });
+      const q = r.asked.find((a) => a.message.includes('age public key'))!;
+      expect(q.why).toMatch(/age-keygen -o key\.txt/);
+      expect(q.why).toMatch(/Never the AGE-SECRET-KEY line/);
+      expect(r.asked.map((a) => a.message).join('\n')).not.toMatch(/host key/);
+      expect(r.io.out.join('\n')).toMatch(/Daily backup\s+to \/mnt\/backup, encrypted to 1 age public key$/m);
+    });
+
+    it('an sftp:// target asks for the backup machine\'s host key and says how to set that machine up', async () => {
+      const r = await run(empty(), [
+        ...beforeBackup,
+        ['Daily encrypted backups', 'sftp://selfmail-backup@nas.home.arpa/backup'],
+        ['age public key', RECIPIENT],
+        ['SSH host key of nas.home.arpa', ''],
+        ['SSH host key of nas.home.arpa', `${HOST_KEY} root@nas`],
+        ['Write the bundle', ''],
+      ]);
+      const q = r.asked.find((a) => a.message.includes('SSH host key'))!;
+      expect(q.rejected[0]).toMatch(/is required with an sftp:\/\/ target/);
+      expect(q.why).toContain('cat /etc/ssh/ssh_host_ed25519_key.pub');
+      expect(q.why).toMatch(/nothing is learnt on first use/);
+      expect(q.why).toContain('selfmail backup --remote-setup --to sftp://selfmail-backup@nas.home.arpa/backup');
+      expect(r.config.backup).toEqual({
+        to: { kind: 'sftp', user: 'selfmail-backup', host: 'nas.home.arpa', port: 22, path: '/backup' },
+        recipients: [RECIPIENT],
+        hostKey: HOST_KEY,
+      });
+      expect(r.io.out.join('\n')).toMatch(/Daily backup\s+to sftp:\/\/selfmail-backup@nas\.home\.arpa\/backup, encrypted to 1 age public key/);
+    });
+
+    it('a pasted AGE-SECRET-KEY is refused in place, never echoed, and the question asked again', async () => {
+      const r = await run(empty(), [
+        ...beforeBackup,
+        ['Daily encrypted backups', '/mnt/backup'],
+        ['age public key', IDENTITY],
+        ['age public key', ''],
+        ['age public key', RECIPIENT],
+        ['Write the bundle', ''],
+      ]);
+      const q = r.asked.find((a) => a.message.includes('age public key'))!;
+      expect(q.rejected).toHaveLength(2);
+      expect(q.rejected[0]).toMatch(/this is an age identity \(a private key\), not a recipient: it must stay on your own device/);
+      expect(q.rejected[1]).toMatch(/is required with --backup-to/);
+      expect(r.config.backup?.recipients).toEqual([RECIPIENT]);
+      const everything = [...q.rejected, ...r.io.out, ...r.io.err, JSON.stringify(r.input)].join('\n');
+      expect(everything).not.toContain(IDENTITY);
+      expect(everything).not.toMatch(/AGE-SECRET-KEY-1/);
+    });
+
+    it('a target and recipient given by flags are not asked; a missing host key is', async () => {
+      const flags = sourced({ target: 'debian-12', backupTo: 'sftp://selfmail-backup@nas.home.arpa/backup', backupRecipients: [RECIPIENT] }, 'flag');
+      const r = await run(flags, [...beforeBackup, ['SSH host key of nas.home.arpa', HOST_KEY], ['Write the bundle', '']]);
+      expect(r.asked.map((a) => a.message).join('\n')).not.toMatch(/Daily encrypted backups|age public key/);
+      expect(r.config.backup).toMatchObject({ recipients: [RECIPIENT], hostKey: HOST_KEY });
+      expect(r.input.origins).toMatchObject({ backupTo: 'flag', backupRecipients: 'flag', backupHostKey: 'wizard' });
+    });
+
+    it('going back from an sftp:// target to a folder drops the host key; "none" turns backups off again', async () => {
+      const r = await run(empty(), [
+        ...beforeBackup,
+        ['Daily encrypted backups', 'sftp://backup@192.0.2.7:2222/srv'],
+        ['age public key', RECIPIENT],
+        ['SSH host key of 192.0.2.7', HOST_KEY],
+        ['Write the bundle', false],
+        ...beforeBackup.filter(([m]) => !m.includes('assword')).map(([m]): Step => [m, '']),
+        ['Daily encrypted backups', '/mnt/disk'],
+        ['age public key', ''],
+        ['Write the bundle', false],
+        ...beforeBackup.filter(([m]) => !m.includes('assword')).map(([m]): Step => [m, '']),
+        ['Daily encrypted backups', 'none'],
+        ['Write the bundle', ''],
+      ]);
+      const asked = r.asked.filter((a) => a.message.includes('Daily encrypted backups')).map((a) => a.default);
+      expect(asked).toEqual(['none', 'sftp://backup@192.0.2.7:2222/srv', '/mnt/disk']);
+      expect(r.asked.filter((a) => a.message.includes('age public key'))[1]!.default).toBe(RECIPIENT);
+      expect(r.config.backup).toBeUndefined();
+      expect(r.io.err).toEqual([]);
+    });
   });
 
   it('does not ask again what flags or the config file gave', async () => {
@@ -313,6 +427,7 @@ describe('wizard', () => {
         ['Password for bob', PW],
         ['same password again', PW],
         ['Admin address', ''],
+        ['Daily encrypted backups', ''],
         ['Write the bundle', ''],
       ],
       { passwords: new Map([['Alice@example.org', 'from the password file']]) },
@@ -340,6 +455,7 @@ describe('wizard', () => {
         ['same password again', PW],
         ['Admin address', ''],
         ['spam blocklists', ''],
+        ['Daily encrypted backups', ''],
         ['Write the bundle', ''],
       ],
       { hashed: new Set(['alice@example.org']) },
@@ -388,6 +504,7 @@ describe('wizard', () => {
       ['Admin address', ''],
       ['SSH', ''],
       ['spam blocklists', ''],
+      ['Daily encrypted backups', ''],
       ['Write the bundle', ''],
     ]);
     const dflt = (m: string) => r.asked.find((a) => a.message.includes(m))?.default;
@@ -420,6 +537,7 @@ describe('wizard', () => {
       ['Admin address', ''],
       ['SSH', ''],
       ['spam blocklists', ''],
+      ['Daily encrypted backups', ''],
       ['Write the bundle', ''],
     ]);
     expect(r.config).toMatchObject({ domains: ['example.org'], hostname: 'mx.example.org', ipv4: '198.51.100.25', users: ['alice@example.org'] });

@@ -3,6 +3,7 @@
  * every setting in plain words, then a confirmation. A contradiction among the wizard's own
  * answers, or a "no", goes through the questions again with the answers as defaults.
  */
+import { targetText } from '../../backup/format.js';
 import { fieldName, type RawKey } from '../../config/raw.js';
 import { resolveConfig } from '../../config/schema.js';
 import type { Config, Email } from '../../config/types.js';
@@ -42,6 +43,14 @@ export async function review(c: WizardContext): Promise<'done' | 'again'> {
   return 'again';
 }
 
+/** The backup's review line: where it goes and to how many keys, or none. */
+function backupLine(config: Config): string {
+  const b = config.backup;
+  if (!b) return 'none (selfmail backup by hand still works)';
+  const n = b.recipients.length;
+  return `to ${targetText(b.to)}, encrypted to ${n} age public key${n === 1 ? '' : 's'}${b.to.kind === 'sftp' ? ', only the given host key accepted' : ''}`;
+}
+
 /** The review shown before anything is written: every setting, in plain words. */
 export function reviewLines(config: Config, passwordState: (u: Email) => string): string[] {
   const rows: Array<[string, string]> = [
@@ -65,6 +74,7 @@ export function reviewLines(config: Config, passwordState: (u: Email) => string)
     ['SSH reachable from', config.adminSshFrom.length > 0 ? config.adminSshFrom.join(', ') : 'nowhere: closed to the network'],
     ['CA in CAA records', config.acmeCa],
     ['Spam blocklists', config.spamLookups.length > 0 ? `${config.spamLookups.join(', ')} (asked about every message: REPORT.md says who learns what)` : 'none: local checks only, no one is asked'],
+    ['Daily backup', backupLine(config)],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return ['Review:', ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)];
