@@ -16,6 +16,7 @@ import { NET, PristineHost, REPO, type TierRelease, must, sh } from './machine.j
 import { OUTSIDE_MODULES, enabledModules, outsideReferences } from '../../src/rspamd/index.js';
 import { OLD, inventoryOf, startOldProvider } from './old-provider.js';
 import { WORLD, startWorld } from './world.js';
+import { type RemoteSetup, startBackupMachine } from '../helpers/backup-machine.js';
 
 const DOMAIN = 'example.org';
 const HOSTNAME = `mail.${DOMAIN}`;
@@ -631,40 +632,57 @@ export function pristineTier(release: TierRelease): void {
     expect((await host.probe<{ result: string }>({ op: 'imapLogin', host: NET.host4, servername: HOSTNAME, ...ALICE, from_address: NET.out4 })).result).toBe('ok');
   }, 5 * MINUTE);
 
-  it('backs up the host to a disk, encrypted to a key made off the host; a drill from the user\'s own machine passes; a re-run sends little', async () => {
+  it('backs up every day over SFTP to a machine of the user\'s, encrypted to a key made off the host: apply enables the timer; a drill from the user\'s machine passes; a re-run sends little', async () => {
     // The user's device is this machine: the identity is made and stays here; the host gets the public key.
     const device = await mkdtemp(join(tmpdir(), 'selfmail-tier-device-'));
+    // The machine that keeps the backups: this machine's sshd in the outside namespace, set up as
+    // --remote-setup says (a user locked into one folder, SFTP only, the host's key only).
+    const machine = await startBackupMachine({ address: NET.out4, port: 22, netns: host.outside });
+    const journal = async () => (await host.exec(['journalctl', '-q', '--no-pager', '-o', 'cat', '-u', 'selfmail-backup.service'])).stdout;
     try {
       const keygen = await must('age-keygen', ['-o', join(device, 'key.txt')]);
       const recipient = /Public key: (age1\S+)/.exec(keygen.stderr + keygen.stdout)![1]!;
-      await host.run('install -d -m 0700 /srv/backup-disk');
+      const url = `sftp://selfmail-backup@${NET.out4}/backup`;
+      const rs = await host.exec(['selfmail', 'backup', '--remote-setup', '--to', url, '--json']);
+      expect(rs.code, rs.stderr).toBe(0);
+      await machine.setUp('selfmail-backup', JSON.parse(rs.stdout) as RemoteSetup);
+
+      // The daily backup in the bundle; apply checks it can run (the bundle's folder, selfmail where systemd finds it) and enables the timer.
+      const init = await host.exec(['selfmail', 'init', '--out', BUNDLE, '--non-interactive', '--backup-to', url, '--backup-recipient', recipient, '--backup-host-key', machine.hostKeyLine], { timeout: 5 * MINUTE });
+      expect(init.code, init.stderr).toBe(0);
+      const a = await apply();
+      expect(a.code, a.stdout + a.stderr).toBe(0);
+      for (const q of ['is-enabled', 'is-active']) expect((await host.exec(['systemctl', q, 'selfmail-backup.timer'])).stdout.trim(), q).toMatch(/^(enabled|active)$/);
+      expect(await host.run('systemctl show -p NextElapseUSecRealtime --value selfmail-backup.timer')).not.toMatch(/^(n\/a)?\n$/);
+
+      // The service, as the timer starts it.
       const mailFiles = Number(await host.run('find /var/vmail -type f | wc -l'));
-      const messages = Number(await host.run('find /var/vmail -type f -path "*/Maildir/*/cur/*" -o -type f -path "*/Maildir/*/new/*" -o -type f -path "*/Maildir/cur/*" -o -type f -path "*/Maildir/new/*" | wc -l'));
-      expect(messages).toBeGreaterThan(0);
-      const first = await host.exec(['selfmail', 'backup', '--bundle', BUNDLE, '--to', '/srv/backup-disk', '--recipient', recipient, '--json'], { timeout: 5 * MINUTE });
-      expect(first.code, first.stderr).toBe(0);
-      const r1 = JSON.parse(first.stdout) as { files: number; added: number; sources: { name: string; path: string; files: number }[] };
-      expect(r1.sources.map((s) => s.name)).toEqual(expect.arrayContaining(['bundle', 'mail', 'rspamd', 'selfmail']));
-      // The mail delivered by the tests before is in it: every file under /var/vmail.
-      expect(r1.sources.find((s) => s.name === 'mail')!.files).toBe(mailFiles);
-      // The identity is nowhere on the host (looked for by its own bytes, given on stdin); the index key private.
+      const first = await host.exec(['systemctl', 'start', 'selfmail-backup.service'], { timeout: 5 * MINUTE });
+      expect(first.code, `${first.stderr}\n${await journal()}`).toBe(0);
+      const log1 = await journal();
+      expect(log1).toMatch(new RegExp(`snapshot \\d{8}T\\d{6}Z in ${url.replace(/[./]/g, '\\$&')}`));
+      // The mail the tests delivered before is in it: every file under /var/vmail.
+      expect(log1).toMatch(new RegExp(`^ {2}mail {6}/var/vmail \\(${mailFiles} files\\)$`, 'm'));
+      const added1 = Number(/new this run: (\d+) files/.exec(log1)![1]);
+      // The identity is nowhere on the host (looked for by its own bytes, given on stdin); the host's own keys private.
       const secret = (await readFile(join(device, 'key.txt'), 'utf8')).split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!;
       expect(await host.run('grep -rIlF -f - /root /etc /var /srv /tmp /home 2>/dev/null | wc -l', { input: `${secret}\n` })).toBe('0\n');
-      expect(await host.run('stat -c %a /var/lib/selfmail/backup /var/lib/selfmail/backup/index.key')).toBe('700\n600\n');
+      expect(await host.run('stat -c %a /var/lib/selfmail/backup /var/lib/selfmail/backup/index.key /var/lib/selfmail/backup/ssh /var/lib/selfmail/backup/ssh/id_ed25519')).toBe('700\n600\n700\n600\n');
 
-      // The disk, read from the user's machine with the identity that never left it.
-      const drill = await sh(process.execPath, [join(REPO, 'bin/selfmail.js'), 'restore', '--from', join(host.root, 'srv/backup-disk'), '--identity', join(device, 'key.txt'), '--drill', '--json'], { timeout: 5 * MINUTE });
+      // The backup machine's disk, read on the user's machine with the identity that never left it.
+      const drill = await sh(process.execPath, [join(REPO, 'bin/selfmail.js'), 'restore', '--from', machine.folder('/backup'), '--identity', join(device, 'key.txt'), '--drill', '--json'], { timeout: 5 * MINUTE });
       expect(drill.code, drill.stdout + drill.stderr).toBe(0);
       expect((JSON.parse(drill.stdout) as { checks: { id: string; ok: boolean }[] }).checks.map((c) => `${c.id} ${c.ok}`)).toEqual(['files true', 'manifest true', 'dkim true', 'dnssec true', 'tlsa true']);
 
-      const again = await host.exec(['selfmail', 'backup', '--bundle', BUNDLE, '--to', '/srv/backup-disk', '--recipient', recipient, '--json'], { timeout: 5 * MINUTE });
-      expect(again.code, again.stderr).toBe(0);
-      const r2 = JSON.parse(again.stdout) as { added: number; files: number };
+      const again = await host.exec(['systemctl', 'start', 'selfmail-backup.service'], { timeout: 5 * MINUTE });
+      expect(again.code, await journal()).toBe(0);
+      const added2 = [...(await journal()).matchAll(/new this run: (\d+) files/g)].map((m) => Number(m[1]));
+      expect(added2).toHaveLength(2);
       // Only what the daemons changed since (Dovecot's indexes, rspamd's state): a small part.
-      expect(r2.added).toBeLessThan(r1.added / 5);
+      expect(added2[1]).toBeLessThan(added1 / 5);
     } finally {
+      await machine.stop();
       await rm(device, { recursive: true, force: true });
-      await host.run('rm -rf /srv/backup-disk');
     }
   }, 12 * MINUTE);
 
