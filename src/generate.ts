@@ -43,6 +43,8 @@ export interface GenerateRequest {
   endScreen?: EndScreen;
   rotateDkim?: DomainName[];
   retireDkimSelectors?: string[];
+  /** `keys rotate tls`: the next TLS key serves, a new next key is made (`immediately`: without waiting for its TLSA to spread). */
+  rotateTls?: { immediately: boolean };
   /** The clock; tests pass a fixed date. */
   now?: Date;
 }
@@ -143,6 +145,7 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     now,
     ...(req.rotateDkim ? { rotateDkim: req.rotateDkim } : {}),
     ...(req.retireDkimSelectors ? { retireDkimSelectors: req.retireDkimSelectors } : {}),
+    ...(req.rotateTls ? { rotateTls: req.rotateTls } : {}),
     ...(installedCert ? { installedCert } : {}),
   };
   // On a terminal, phases rewrite one progress line; in a log, each is a plain line.
@@ -166,6 +169,7 @@ function nothingAsked(req: GenerateRequest): boolean {
     req.passwordIssues.length === 0 &&
     !req.interactive &&
     !req.rotateDkim &&
+    !req.rotateTls &&
     !req.retireDkimSelectors
   );
 }

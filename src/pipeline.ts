@@ -27,6 +27,7 @@ export interface BuildInput {
   warnings: string[];
   rotateDkim?: DomainName[];
   retireDkimSelectors?: string[];
+  rotateTls?: { immediately: boolean };
   /** The certificate installed on this host for the TLS key (`/etc/selfmail/tls/cert.pem`), if any. */
   installedCert?: Buffer;
   /** A progress line (a terminal's, rewritten in place) for the long steps: keys, zones. */
@@ -69,6 +70,7 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
     ...(input.progress ? { progress: (done: number, total: number) => input.progress?.(`Generating keys: ${done}/${total}`) } : {}),
     ...(input.rotateDkim ? { rotateDkim: input.rotateDkim } : {}),
     ...(input.retireDkimSelectors ? { retireDkimSelectors: input.retireDkimSelectors } : {}),
+    ...(input.rotateTls ? { rotateTls: input.rotateTls } : {}),
   };
   const [keys, hashed] = await Promise.all([
     ensureKeys(input.config, input.previous, input.now, keyOptions),

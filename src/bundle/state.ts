@@ -64,7 +64,8 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 /**
  * The state file for a freshly built bundle. `validUntil` is when a run would first do something
  * because of the date alone: re-sign a zone (RESIGN_MARGIN_DAYS before its earliest RRSIG
- * expires) or renew the bootstrap certificate (RENEW_BEFORE_DAYS before it expires).
+ * expires), renew the bootstrap certificate (RENEW_BEFORE_DAYS before it expires), or withdraw
+ * the TLSA of a TLS key rotated out.
  */
 export function stateFile(files: readonly BundleFile[], build: string, warnings: readonly string[], mtaSts: MtaStsMode, unchecked: readonly string[] = []): BundleFile {
   let until = Number.POSITIVE_INFINITY;
@@ -74,6 +75,10 @@ export function stateFile(files: readonly BundleFile[], build: string, warnings:
       until = Math.min(until, exp ? exp.getTime() - RESIGN_MARGIN_DAYS * DAY : 0);
     } else if (f.path === 'keys/tls/cert.pem') {
       until = Math.min(until, new Date(new X509Certificate(f.data).validTo).getTime() - RENEW_BEFORE_DAYS * DAY);
+    } else if (f.path === 'keys/keys.json') {
+      // A TLS key rotated out: its TLSA is withdrawn by the first run after its time.
+      const retiring = (JSON.parse(f.data.toString('utf8')) as { tls?: { retiring?: { until: string } } }).tls?.retiring;
+      if (retiring) until = Math.min(until, Date.parse(retiring.until));
     }
   }
   const yaml = files.find((f) => f.path === 'selfmail.yaml');

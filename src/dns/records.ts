@@ -169,7 +169,7 @@ export function zoneRecords(config: Config, keys: Pick<KeySet, 'dkim' | 'tls'>, 
   if (hostZone === zone) {
     add(
       ['DANE (RFC 7672): the SHA-256 of the mail host\'s TLS public key, generated on this machine.', 'Validating senders accept only this key, whoever signed the certificate.'],
-      TLSA_PORTS.map((p) => ({ name: `_${p}._tcp.${host}`, type: 'TLSA', rdata: `3 1 1 ${keys.tls.spkiSha256}` })),
+      TLSA_PORTS.flatMap((p) => keys.tls.pins.map((pin) => ({ name: `_${p}._tcp.${host}`, type: 'TLSA', rdata: `3 1 1 ${pin}` }))),
     );
   }
   add(

@@ -39,6 +39,13 @@ export const KEYS_META_PATH = 'keys/keys.json';
 export const TLS_KEY_PATH = 'keys/tls/key.pem';
 export const TLS_CSR_PATH = 'keys/tls/csr.pem';
 export const TLS_CERT_PATH = 'keys/tls/cert.pem';
+/** The next TLS key: made ahead and pinned by TLSA beside the current one, so a rotation has no DANE gap. */
+export const TLS_NEXT_KEY_PATH = 'keys/tls/next-key.pem';
+/**
+ * Two TTLs of the TLSA records (DEFAULT_TTL, src/dns/records.ts): how long a next key must have
+ * been published before it may serve, and how long a rotated-out key stays pinned after.
+ */
+export const TLS_ROLL_WAIT_MS = 2 * 3600 * 1000;
 
 /** Bundle path of a DKIM private key. */
 export function dkimPrivatePath(domain: DomainName, selector: string): string {
@@ -68,6 +75,12 @@ export function tsigKeyName(server: DomainName): string {
 export interface EnsureKeysOptions {
   /** Domains whose DKIM keys get a new selector pair that becomes active; the old pair stays published. */
   rotateDkim?: DomainName[];
+  /**
+   * The next TLS key becomes the current one; a new next key is made; the old one stays pinned
+   * for two TTLs. `immediately`: even before the next key's TLSA has been published for two TTLs
+   * (a compromised key: a DANE sender holding an older TLSA set defers mail for up to a TTL).
+   */
+  rotateTls?: { immediately: boolean };
   /** Published (not active) DKIM selectors to remove, with their files and TXT records. */
   retireDkimSelectors?: string[];
   /** Told about anything the user should know (a key that had to be regenerated). */
@@ -93,6 +106,10 @@ interface TlsMeta {
   /** The date the CSR and bootstrap certificate were built (their notBefore). */
   issued: string;
   names: string[];
+  /** The next key: `published` is when its TLSA first went into the bundle (an ISO time). */
+  next?: { created: string; published: string };
+  /** A key rotated out: its pin stays in the TLSA records until `until` (an ISO time). */
+  retiring?: { spki: string; until: string };
 }
 interface Meta {
   format: 1;
@@ -148,7 +165,16 @@ function loadMeta(previous: PreviousBundle): Meta {
   if (m.tls !== undefined) {
     const t = m.tls;
     if (!isObj(t) || !Array.isArray(t.names)) return bad('has a bad TLS entry');
+    const time = (v: unknown): string => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) && /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(v) ? v : bad(`has a bad time ${JSON.stringify(v)}`));
     meta.tls = { created: date(t.created), issued: date(t.issued), names: t.names.map(String) };
+    if (t.next !== undefined) {
+      if (!isObj(t.next)) return bad('has a bad next TLS key entry');
+      meta.tls.next = { created: date(t.next.created), published: time(t.next.published) };
+    }
+    if (t.retiring !== undefined) {
+      if (!isObj(t.retiring) || typeof t.retiring.spki !== 'string' || !/^[0-9a-f]{64}$/.test(t.retiring.spki)) return bad('has a bad retiring TLS key entry');
+      meta.tls.retiring = { spki: t.retiring.spki, until: time(t.retiring.until) };
+    }
   }
   for (const [server, t] of Object.entries(isObj(m.tsig) ? m.tsig : {})) {
     if (!isObj(t)) return bad(`has a bad TSIG entry for ${server}`);
@@ -179,6 +205,10 @@ export function stableJson(value: unknown): string {
 /** `YYYY-MM-DD` of the run's clock (UTC). */
 function isoDay(now: Date): string {
   return now.toISOString().slice(0, 10);
+}
+/** An ISO time to the second, UTC: when a rotation step may or will happen. */
+function isoTime(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 function dayDate(day: string): Date {
   return new Date(`${day}T00:00:00Z`);
@@ -218,7 +248,7 @@ export async function ensureKeys(
   const old = loadMeta(previous);
   const meta = emptyMeta();
   const files = new Files();
-  checkOptions(config, old, opts);
+  checkOptions(config, old, opts, now);
 
   // Keys of domains or secondaries no longer configured leave the bundle; say so, since a
   // domain added back later gets new keys (and, with DNSSEC, a new DS at the registrar).
@@ -234,7 +264,7 @@ export async function ensureKeys(
 
   const dkimTasks = config.domains.map((d) => ensureDkim(d, old.dkim[d], previous, now, opts, files, warn));
   const dnssecTasks = config.dnssec ? config.domains.map((z) => ensureDnssec(z, old.dnssec[z], previous, today, files, warn)) : [];
-  const tlsTask = ensureTls(config, old.tls, previous, now, files, warn);
+  const tlsTask = ensureTls(config, old.tls, previous, now, files, warn, opts.rotateTls !== undefined);
   const servers = [...new Set(config.nameServers.filter((n) => !n.self).map((n) => n.name))].sort();
   const tsigTasks = servers.map((s) => ensureTsig(s, old.tsig[s], previous, today, files, warn));
 
@@ -278,7 +308,7 @@ function cmp(a: string, b: string): number {
 }
 
 /** Every rotation and retirement must make sense before anything is generated. */
-function checkOptions(config: Config, old: Meta, opts: EnsureKeysOptions): void {
+function checkOptions(config: Config, old: Meta, opts: EnsureKeysOptions, now: Date): void {
   const issues: InputIssue[] = [];
   for (const d of opts.rotateDkim ?? []) {
     if (!config.domains.includes(d)) issues.push({ field: '--domain', message: `${d} is not one of the configured mail domains` });
@@ -302,7 +332,25 @@ function checkOptions(config: Config, old: Meta, opts: EnsureKeysOptions): void 
       });
     }
   }
+  if (opts.rotateTls) issues.push(...tlsRotationProblems(old.tls, now, opts.rotateTls.immediately));
   if (issues.length > 0) throw new InputError(issues);
+}
+
+/**
+ * A TLS rotation must keep a DANE sender's TLSA set matching whatever the host serves: the next
+ * key must have been published for two TTLs (which also keeps one rotation from starting in the
+ * middle of another), unless it must serve now.
+ */
+function tlsRotationProblems(tls: TlsMeta | undefined, now: Date, immediately: boolean): InputIssue[] {
+  const field = 'selfmail keys rotate tls';
+  if (!tls?.next) return [{ field, message: 'this bundle has no next TLS key published yet: selfmail init --out DIR makes one; apply it, and rotate once its TLSA has been served for two hours' }];
+  const ready = Date.parse(tls.next.published) + TLS_ROLL_WAIT_MS;
+  if (now.getTime() < ready && !immediately) {
+    return [{ field, message: `the next key's TLSA went into the bundle at ${tls.next.published}: rotate from ${isoTime(new Date(ready))} on (two TTLs after, once applied), so that no DANE sender holds a TLSA set without it; or now with --immediately, for a key you must stop using at once (DANE senders holding an older TLSA set defer mail for up to an hour); nothing was changed` }];
+  }
+  // (A rotation under way needs no rule of its own: its new next key is as young as the rotation,
+  // and the key it rotated out is withdrawn by then.)
+  return [];
 }
 
 interface DkimResult {
@@ -486,22 +534,45 @@ async function ensureTls(
   now: Date,
   files: Files,
   warn: (m: string) => void,
+  rotate: boolean,
 ): Promise<{ meta: TlsMeta; key: TlsKey }> {
   const today = isoDay(now);
   const names = tlsNames(config.hostname, config.domains);
-  let keyPem = prev ? previous.read(TLS_KEY_PATH) : undefined;
-  const reusedKey = keyPem !== undefined;
+  const checked = (path: string, pem: Buffer | undefined): Buffer | undefined => {
+    if (!pem) return undefined;
+    try {
+      checkTlsKey(pem);
+    } catch (e) {
+      throw badKeyFile(path, `is not a TLS key selfmail made (${(e as Error).message})`);
+    }
+    return pem;
+  };
+  let keyPem = checked(TLS_KEY_PATH, prev ? previous.read(TLS_KEY_PATH) : undefined);
+  let reusedKey = keyPem !== undefined;
   if (prev && !keyPem) warn('the TLS key is missing from the bundle; a new one is generated and the DANE TLSA record changes');
   let created = prev?.created ?? today;
-  if (keyPem) {
-    try {
-      checkTlsKey(keyPem);
-    } catch (e) {
-      throw badKeyFile(TLS_KEY_PATH, `is not a TLS key selfmail made (${(e as Error).message})`);
-    }
-  } else {
+  let nextPem = checked(TLS_NEXT_KEY_PATH, prev?.next ? previous.read(TLS_NEXT_KEY_PATH) : undefined);
+  if (prev?.next && !nextPem) warn('the next TLS key is missing from the bundle; a new one is made, with a new TLSA record');
+  let next = nextPem ? prev!.next! : undefined;
+  // A rotated-out key stays pinned for two TTLs, then its TLSA goes (this run being the first after).
+  let retiring = prev?.retiring && now.getTime() < Date.parse(prev.retiring.until) ? prev.retiring : undefined;
+  if (rotate && !(keyPem && nextPem && next)) {
+    throw badKeyFile(keyPem ? TLS_NEXT_KEY_PATH : TLS_KEY_PATH, 'is missing, so a rotation would serve a key no TLSA pins yet');
+  }
+  if (rotate && keyPem && nextPem && next) {
+    retiring = { spki: spkiSha256(keyPem), until: isoTime(new Date(now.getTime() + TLS_ROLL_WAIT_MS)) };
+    keyPem = nextPem;
+    created = next.created;
+    reusedKey = false;
+    nextPem = undefined;
+  }
+  if (!keyPem) {
     keyPem = Buffer.from(await newRsa2048Pem());
     created = today;
+  }
+  if (!nextPem) {
+    nextPem = Buffer.from(await newRsa2048Pem());
+    next = { created: today, published: isoTime(now) };
   }
   const prevCsr = previous.read(TLS_CSR_PATH);
   const prevCert = previous.read(TLS_CERT_PATH);
@@ -518,11 +589,24 @@ async function ensureTls(
     ({ csr, cert } = await buildTlsPair(keyPem, names, dayDate(issued)));
   }
   files.add(TLS_KEY_PATH, keyPem, 'TLS private key of the mail host', true);
+  files.add(TLS_NEXT_KEY_PATH, nextPem, 'the next TLS private key (pinned by TLSA already; serves after selfmail keys rotate tls)', true);
   files.add(TLS_CSR_PATH, csr, 'TLS certificate signing request for an ACME client', false);
   files.add(TLS_CERT_PATH, cert, 'self-signed bootstrap TLS certificate', false);
+  const spki = spkiSha256(keyPem);
+  const nextSpki = spkiSha256(nextPem);
   return {
-    meta: { created, issued, names },
-    key: { keyPath: TLS_KEY_PATH, certPath: TLS_CERT_PATH, csrPath: TLS_CSR_PATH, spkiSha256: spkiSha256(keyPem), names, created },
+    meta: { created, issued, names, next: next!, ...(retiring ? { retiring } : {}) },
+    key: {
+      keyPath: TLS_KEY_PATH,
+      certPath: TLS_CERT_PATH,
+      csrPath: TLS_CSR_PATH,
+      spkiSha256: spki,
+      names,
+      created,
+      next: { keyPath: TLS_NEXT_KEY_PATH, spkiSha256: nextSpki, created: next!.created, published: next!.published, ready: isoTime(new Date(Date.parse(next!.published) + TLS_ROLL_WAIT_MS)) },
+      ...(retiring ? { retiring: { spkiSha256: retiring.spki, until: retiring.until } } : {}),
+      pins: [...new Set([spki, nextSpki, ...(retiring ? [retiring.spki] : [])])],
+    },
   };
 }
 
@@ -580,8 +664,8 @@ function dkimSpki(key: DkimKey): Buffer {
  */
 export function describeKeys(keys: KeySet, present: (path: string) => boolean = () => true): KeyRow[] {
   const rows: KeyRow[] = [];
-  const row = (r: Omit<KeyRow, 'state'> & { state: 'active' | 'published' }): KeyRow =>
-    present(r.file) ? r : { ...r, state: 'missing', fingerprint: '' };
+  const row = (r: Omit<KeyRow, 'state'> & { state: Exclude<KeyRow['state'], 'missing'> }): KeyRow =>
+    !r.file || present(r.file) ? r : { ...r, state: 'missing', fingerprint: '' };
   for (const k of keys.dkim) {
     rows.push(
       row({
@@ -623,6 +707,23 @@ export function describeKeys(keys: KeySet, present: (path: string) => boolean = 
       file: keys.tls.keyPath,
     }),
   );
+  const { next, retiring } = keys.tls;
+  rows.push(
+    row({
+      type: 'tls',
+      name: keys.tls.names[0] ?? '',
+      id: 'next',
+      algorithm: 'rsa-2048',
+      state: 'next',
+      created: next.created,
+      fingerprint: next.spkiSha256,
+      file: next.keyPath,
+      nextStep: `may serve from ${next.ready} (selfmail keys rotate tls)`,
+    }),
+  );
+  if (retiring) {
+    rows.push({ type: 'tls', name: keys.tls.names[0] ?? '', id: 'retiring', algorithm: 'rsa-2048', state: 'retiring', created: '', fingerprint: retiring.spkiSha256, file: '', nextStep: `TLSA withdrawn by the first init after ${retiring.until}` });
+  }
   for (const k of keys.tsig) {
     rows.push(row({ type: 'tsig', name: k.server, id: k.name, algorithm: 'hmac-sha256', state: 'active', created: k.created, fingerprint: '', file: k.secretPath }));
   }

@@ -51,6 +51,12 @@ export interface TlsKey {
   /** Names the CSR and the bootstrap certificate cover. */
   names: DomainName[];
   created: string;
+  /** The next key, pinned already: `ready` is when a rotation may make it serve (two TTLs after `published`). */
+  next: { keyPath: string; spkiSha256: string; created: string; published: string; ready: string };
+  /** A key rotated out, still pinned until `until`. */
+  retiring?: { spkiSha256: string; until: string };
+  /** Every SPKI the TLSA records pin: the current key, the next, and a retiring one. */
+  pins: string[];
 }
 
 export interface TsigKey {
@@ -84,10 +90,13 @@ export interface KeyRow {
   id: string;
   algorithm: string;
   /**
-   * `active` (signs), `published` (a DKIM selector kept in DNS after a rotation), or `missing`:
-   * the bundle should hold this key and does not (keys list names it; init would make it).
+   * `active` (signs, or serves), `published` (a DKIM selector kept in DNS after a rotation),
+   * `next` (a TLS key pinned ahead of its turn), `retiring` (a TLS key rotated out, still pinned),
+   * or `missing`: the bundle should hold this key and does not (keys list names it; init would make it).
    */
-  state: 'active' | 'published' | 'missing';
+  state: 'active' | 'published' | 'next' | 'retiring' | 'missing';
+  /** When the key's next step may or will happen, and what it is (`rotate from …`, `TLSA withdrawn after …`). */
+  nextStep?: string;
   created: string;
   /** SHA-256 of the public key's SubjectPublicKeyInfo, lower-case hex; empty for TSIG (a shared secret has no public part). */
   fingerprint: string;

@@ -38,11 +38,13 @@ describe('selfmail keys', () => {
   it('lists every key with its public fingerprint and never a private part', async () => {
     const rows = await list();
     const types = rows.map((r) => r.type).sort();
-    expect(types).toEqual(['dkim', 'dkim', 'dnssec-ksk', 'dnssec-zsk', 'tls']);
+    expect(types).toEqual(['dkim', 'dkim', 'dnssec-ksk', 'dnssec-zsk', 'tls', 'tls']);
+    expect(rows.filter((r) => r.type === 'tls').map((r) => r.state)).toEqual(['active', 'next']);
     for (const r of rows) expect(r.fingerprint).toMatch(/^[0-9a-f]{64}$/);
     const human = await runCli(['keys', 'list', '--bundle', out]);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^TYPE\s+NAME/m);
+    expect(human.stdout).toMatch(/^TYPE\s+NAME.*NEXT STEP$/m);
+    expect(human.stdout).toMatch(/^tls .* next .* may serve from \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(selfmail keys rotate tls\)$/m);
     expect(human.stdout).not.toMatch(/PRIVATE/);
   });
 
@@ -59,7 +61,9 @@ describe('selfmail keys', () => {
     expect(r.code).toBe(2);
     const doc = JSON.parse(r.stdout) as { ok: boolean; keys: Row[]; missing: string[] };
     expect(doc.ok).toBe(false);
-    const gone = doc.keys.filter((k) => k.type === 'dkim' || k.type === 'tls');
+    // (The next TLS key's file is still there: it is listed as it is.)
+    expect(doc.keys.filter((k) => k.type === 'tls' && k.id === 'next').map((k) => k.state)).toEqual(['next']);
+    const gone = doc.keys.filter((k) => k.type === 'dkim' || (k.type === 'tls' && k.id !== 'next'));
     expect(gone.map((k) => k.state)).toEqual(gone.map(() => 'missing'));
     expect(gone.map((k) => k.fingerprint)).toEqual(gone.map(() => ''));
     // The fingerprints of the keys that were there, and no other, never appear as if new ones existed.
@@ -98,6 +102,31 @@ describe('selfmail keys', () => {
     expect(r.code).toBe(0);
     expect((await list()).some((k) => k.id === victim)).toBe(false);
     expect(await zone()).not.toContain(`${victim}._domainkey`);
+  });
+
+  it('rotates TLS: refused (exit 2, nothing changed) before the next key\'s TLSA has spread; with --immediately the next key serves, the old one stays pinned', async () => {
+    const { treeState } = await import('../helpers/cli.js');
+    const tls = async () => (await list()).filter((r) => r.type === 'tls');
+    const before = await tls();
+    const tree = await treeState(out);
+    const early = await runCli(['keys', 'rotate', 'tls', '--bundle', out]);
+    expect(early.code, early.stderr).toBe(2);
+    expect(early.stderr).toMatch(/selfmail keys rotate tls: the next key's TLSA went into the bundle at .*: rotate from .* on .*or now with --immediately/);
+    expect(await treeState(out)).toEqual(tree);
+    const pins = async () => [...(await zone()).matchAll(/^_25\._tcp\.mail\s+IN TLSA\s+3 1 1 ([0-9a-f]{64})$/gm)].map((m) => m[1]);
+    expect(await pins()).toEqual(before.map((r) => r.fingerprint));
+    const r = await runCli(['keys', 'rotate', 'tls', '--immediately', '--bundle', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/systemctl start selfmail-acme right after apply/);
+    const after = await tls();
+    expect(after.map((k) => k.state)).toEqual(['active', 'next', 'retiring']);
+    expect(after[0]!.fingerprint).toBe(before[1]!.fingerprint);
+    expect(after[2]!.fingerprint).toBe(before[0]!.fingerprint);
+    expect(await pins()).toEqual(after.map((k) => k.fingerprint));
+    for (const bad of [['keys', 'retire', 'tls', '--bundle', out], ['keys', 'rotate', 'dkim', '--immediately', '--bundle', out]]) {
+      const b = await runCli(bad);
+      expect(b.code, bad.join(' ')).toBe(2);
+    }
   });
 
   it('refuses to retire the active selector, with exit 2', async () => {

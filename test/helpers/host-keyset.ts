@@ -63,6 +63,8 @@ export function stubKeySet(config: Pick<Config, 'hostname' | 'domains' | 'dnssec
       spkiSha256: '00'.repeat(32),
       names: hostNames(config),
       created: '2026-01-01',
+      next: { keyPath: 'keys/tls/next-key.pem', spkiSha256: '01'.repeat(32), created: '2026-01-01', published: '2026-01-01T00:00:00Z', ready: '2026-01-01T02:00:00Z' },
+      pins: ['00'.repeat(32), '01'.repeat(32)],
     },
     tsig: [],
     files,

@@ -761,6 +761,44 @@ export function pristineTier(release: TierRelease): void {
     expectBothSignaturesPass(await submitAndVerify(465));
   }, 15 * MINUTE);
 
+  it('rotates the TLS key with no DANE gap: the key that serves after was pinned before; the old one stays pinned', async () => {
+    type Row = { type: string; id: string; state: string; fingerprint: string };
+    const tlsRows = async () => (JSON.parse(await host.run(`selfmail keys list --bundle ${BUNDLE} --json`)) as { keys: Row[] }).keys.filter((k) => k.type === 'tls');
+    /** The 3 1 1 pins the host's own name server answers for a port, from outside. */
+    const pinsOf = async (port: number) =>
+      (await host.fromOutside(['dig', '+short', '+norecurse', `@${NET.host4}`, `_${port}._tcp.${HOSTNAME}`, 'TLSA'])).stdout
+        .split('\n')
+        .filter((l) => /^3 1 1 /.test(l))
+        .map((l) => l.slice(6).replace(/\s+/g, '').toLowerCase())
+        .sort();
+    const before = await tlsRows();
+    expect(before.map((r) => r.state)).toEqual(['active', 'next']);
+    const pinnedBefore = await pinsOf(25);
+    expect(pinnedBefore).toEqual(before.map((r) => r.fingerprint).sort());
+    // Too early for a planned rotation (the next key's TLSA was published minutes ago): nothing changes.
+    const early = await host.exec(['selfmail', 'keys', 'rotate', 'tls', '--bundle', BUNDLE], { timeout: 5 * MINUTE });
+    expect(early.code, early.stderr).toBe(2);
+    expect(early.stderr).toMatch(/rotate from .* on .*or now with --immediately/);
+    const rotate = await host.exec(['selfmail', 'keys', 'rotate', 'tls', '--immediately', '--bundle', BUNDLE], { timeout: 5 * MINUTE });
+    expect(rotate.code, rotate.stderr).toBe(0);
+    const a = await apply();
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    const after = await tlsRows();
+    expect(after.map((r) => r.state)).toEqual(['active', 'next', 'retiring']);
+    // The key every port serves now is the one pinned before the rotation: a DANE sender still
+    // holding the old TLSA set finds it there; the new set pins it, the next one, and the old one.
+    expect(after[0]!.fingerprint).toBe(before[1]!.fingerprint);
+    expect(pinnedBefore).toContain(after[0]!.fingerprint);
+    for (const port of [25, 465, 587, 993]) expect(await pinsOf(port), `port ${port}`).toEqual(after.map((r) => r.fingerprint).sort());
+    const d = await host.exec(['selfmail', 'doctor', '--bundle', BUNDLE, '--json'], { timeout: 3 * MINUTE });
+    const checks = (JSON.parse(d.stdout) as { checks: { id: string; status: string; summary: string }[] }).checks;
+    expect(checks.find((c) => c.id === 'tlsa-matches'), d.stdout).toMatchObject({ status: 'pass' });
+    expect(checks.find((c) => c.id === 'cert-expiry')?.summary, d.stdout).not.toMatch(/another key/i);
+    expect((await host.exec(['selfmail', 'verify', '--bundle', BUNDLE])).code).toBe(0);
+    await rspamdReady();
+    expectBothSignaturesPass(await submitAndVerify(465));
+  }, 10 * MINUTE);
+
   it('publishes MTA-STS enforce once a CA-issued certificate for the bundle key is installed', async () => {
     // A CA of the test's own signs the bundle's CSR, as an ACME CA would for selfmail-acme.
     const ca = await mkdtemp(join(tmpdir(), 'selfmail-tier-ca-'));

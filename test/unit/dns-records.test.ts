@@ -24,7 +24,17 @@ function fakeKeys(): KeySet {
       { zone: 'example.org' as DomainName, role: 'ksk', tag: 111, algorithm: 13, dnskey: '257 3 13 KSKKEY==', ds: '111 13 2 abcdef0123', basePath: 'keys/dnssec/example.org/Kexample.org.+013+00111', created: '2026-01-01' },
       { zone: 'example.org' as DomainName, role: 'zsk', tag: 222, algorithm: 13, dnskey: '256 3 13 ZSKKEY==', basePath: 'keys/dnssec/example.org/Kexample.org.+013+00222', created: '2026-01-01' },
     ],
-    tls: { keyPath: 'k', certPath: 'c', csrPath: 'r', spkiSha256: 'ab'.repeat(32), names: [], created: '2026-01-01' },
+    tls: {
+      keyPath: 'k',
+      certPath: 'c',
+      csrPath: 'r',
+      spkiSha256: 'ab'.repeat(32),
+      names: [],
+      created: '2026-01-01',
+      next: { keyPath: 'n', spkiSha256: 'cd'.repeat(32), created: '2026-01-01', published: '2026-01-01T00:00:00Z', ready: '2026-01-01T02:00:00Z' },
+      retiring: { spkiSha256: 'ef'.repeat(32), until: '2026-01-01T02:00:00Z' },
+      pins: ['ab'.repeat(32), 'cd'.repeat(32), 'ef'.repeat(32)],
+    },
     tsig: [{ name: 'selfmail-ns2.example.com', algorithm: 'hmac-sha256', server: 'ns2.example.com' as DomainName, secretPath: 'keys/tsig/ns2.example.com.key', created: '2026-01-01' }],
     files: [],
     read: () => Buffer.from('c2VjcmV0\n'),
@@ -64,8 +74,11 @@ describe('records', () => {
 
   it('puts TLSA and the host address only in the host zone', () => {
     const org = all('example.org');
-    expect(org.filter((r) => r.type === 'TLSA').map((r) => r.name)).toEqual(['_25._tcp.mail.example.org', '_465._tcp.mail.example.org', '_587._tcp.mail.example.org', '_993._tcp.mail.example.org']);
-    expect(org.find((r) => r.type === 'TLSA')!.rdata).toBe(`3 1 1 ${'ab'.repeat(32)}`);
+    expect([...new Set(org.filter((r) => r.type === 'TLSA').map((r) => r.name))]).toEqual(['_25._tcp.mail.example.org', '_465._tcp.mail.example.org', '_587._tcp.mail.example.org', '_993._tcp.mail.example.org']);
+    // Each port pins the current key, the next one and one rotated out, in that order.
+    for (const port of [25, 465, 587, 993]) {
+      expect(org.filter((r) => r.type === 'TLSA' && r.name === `_${port}._tcp.mail.example.org`).map((r) => r.rdata)).toEqual(['ab', 'cd', 'ef'].map((x) => `3 1 1 ${x.repeat(32)}`));
+    }
     expect(all('example.net').some((r) => r.type === 'TLSA' || r.name === 'mail.example.org')).toBe(false);
     expect(all('example.net').find((r) => r.type === 'MX')!.rdata).toBe('10 mail.example.org.');
   });

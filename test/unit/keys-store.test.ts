@@ -71,6 +71,7 @@ describe('ensureKeys', () => {
       'keys/tls/cert.pem': 0o644,
       'keys/tls/csr.pem': 0o644,
       'keys/tls/key.pem': 0o600,
+      'keys/tls/next-key.pem': 0o600,
       'keys/tsig/ns2.example.net.key': 0o600,
     });
     expect(ksk.basePath).toBe(`keys/dnssec/example.org/Kexample.org.+013+${String(ksk.tag).padStart(5, '0')}`);
@@ -215,6 +216,63 @@ describe('ensureKeys', () => {
     expect(warnings.join('\n')).toMatch(/TLSA record changes/);
   });
 
+  it('makes a next TLS key beside the current one, and pins both', async () => {
+    const k1 = await fixtureKeys();
+    expect(k1.tls.next.spkiSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(k1.tls.next.spkiSha256).not.toBe(k1.tls.spkiSha256);
+    expect(k1.tls.pins).toEqual([k1.tls.spkiSha256, k1.tls.next.spkiSha256]);
+    expect(k1.files.find((f) => f.path === 'keys/tls/next-key.pem')!.mode).toBe(0o600);
+    expect(JSON.parse(text(k1, KEYS_META_PATH)).tls.next).toEqual({ created: '2026-03-15', published: '2026-03-15T10:20:30Z' });
+    expect(k1.tls.next.ready).toBe('2026-03-15T12:20:30Z');
+    // A re-run keeps it, byte for byte.
+    const k2 = await ensureKeys(keysTestConfig(), previousFromFiles(k1.files), new Date('2026-04-01T00:00:00Z'));
+    expect(k2.read('keys/tls/next-key.pem').equals(k1.read('keys/tls/next-key.pem'))).toBe(true);
+  });
+
+  it('rotates TLS only once the next key has been pinned for two TTLs: then it serves, a new next key comes, the old one stays pinned for two TTLs', async () => {
+    const k1 = await fixtureKeys();
+    const soon = new Date(KEYS_NOW.getTime() + 2 * 3600_000 - 1000);
+    const early = await ensureKeys(keysTestConfig(), previousFromFiles(k1.files), soon, { rotateTls: { immediately: false } }).catch((e: unknown) => e);
+    expect(early).toBeInstanceOf(InputError);
+    expect((early as InputError).message).toMatch(/rotate from 2026-03-15T12:20:30Z on .*or now with --immediately/);
+    const at = new Date(KEYS_NOW.getTime() + 2 * 3600_000);
+    const k2 = await ensureKeys(keysTestConfig(), previousFromFiles(k1.files), at, { rotateTls: { immediately: false } });
+    // The key that serves now was pinned before the rotation: no DANE sender sees it unpinned.
+    expect(k2.tls.spkiSha256).toBe(k1.tls.next.spkiSha256);
+    expect(k1.tls.pins).toContain(k2.tls.spkiSha256);
+    expect(k2.read('keys/tls/key.pem').equals(k1.read('keys/tls/next-key.pem'))).toBe(true);
+    expect(k2.tls.next.spkiSha256).not.toBe(k1.tls.spkiSha256);
+    expect(k2.tls.retiring).toEqual({ spkiSha256: k1.tls.spkiSha256, until: '2026-03-15T14:20:30Z' });
+    expect(k2.tls.pins).toEqual([k2.tls.spkiSha256, k2.tls.next.spkiSha256, k1.tls.spkiSha256]);
+    // A new CSR and certificate for the key that serves now.
+    expect(k2.read('keys/tls/csr.pem').equals(k1.read('keys/tls/csr.pem'))).toBe(false);
+    // The old key is gone from the bundle (apply keeps it 0600 in its backup of the host).
+    expect(k2.files.map((f) => f.data.toString('base64'))).not.toContain(k1.read('keys/tls/key.pem').toString('base64'));
+    // A second rotation in the middle of the first waits for its new next key's two TTLs.
+    const again = await ensureKeys(keysTestConfig(), previousFromFiles(k2.files), new Date('2026-03-15T14:20:29Z'), { rotateTls: { immediately: false } }).catch((e: unknown) => e);
+    expect((again as InputError).message).toMatch(/the next key's TLSA went into the bundle at 2026-03-15T12:20:30Z: rotate from 2026-03-15T14:20:30Z on/);
+    // Once its time is over, the first run withdraws the old pin.
+    const k3 = await ensureKeys(keysTestConfig(), previousFromFiles(k2.files), new Date('2026-03-15T14:20:30Z'));
+    expect(k3.tls.retiring).toBeUndefined();
+    expect(k3.tls.pins).toEqual([k2.tls.spkiSha256, k2.tls.next.spkiSha256]);
+  });
+
+  it('rotates TLS at once with immediately (a key to stop using now), dropping an older rotated-out pin', async () => {
+    const k1 = await fixtureKeys();
+    const k2 = await ensureKeys(keysTestConfig(), previousFromFiles(k1.files), KEYS_NOW, { rotateTls: { immediately: true } });
+    expect(k2.tls.spkiSha256).toBe(k1.tls.next.spkiSha256);
+    const k3 = await ensureKeys(keysTestConfig(), previousFromFiles(k2.files), KEYS_NOW, { rotateTls: { immediately: true } });
+    expect(k3.tls.spkiSha256).toBe(k2.tls.next.spkiSha256);
+    expect(k3.tls.pins).toEqual([k3.tls.spkiSha256, k3.tls.next.spkiSha256, k2.tls.spkiSha256]);
+  });
+
+  it('refuses a TLS rotation when the next key file is gone: it would serve a key no TLSA pins', async () => {
+    const k1 = await fixtureKeys();
+    const err = await ensureKeys(keysTestConfig(), previousFromFiles(k1.files.filter((f) => f.path !== 'keys/tls/next-key.pem')), KEYS_NOW, { rotateTls: { immediately: true } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).message).toMatch(/next-key\.pem.*is missing, so a rotation would serve a key no TLSA pins yet/s);
+  });
+
   it('refuses a key file it did not make', async () => {
     const k1 = await fixtureKeys();
     const ed = k1.dkim.find((x) => x.algorithm === 'ed25519')!;
@@ -275,10 +333,12 @@ describe('describeKeys', () => {
       'dnssec-ksk example.org active',
       'dnssec-zsk example.org active',
       'tls mail.example.org active',
+      'tls mail.example.org next',
       'tsig ns2.example.net active',
     ]);
     const tlsRow = rows.find((r) => r.type === 'tls')!;
     expect(tlsRow.fingerprint).toBe(k.tls.spkiSha256);
+    expect(rows.find((r) => r.state === 'next')).toMatchObject({ fingerprint: k.tls.next.spkiSha256, nextStep: `may serve from ${k.tls.next.ready} (selfmail keys rotate tls)` });
     for (const r of rows.filter((r) => r.type !== 'tsig')) expect(r.fingerprint).toMatch(/^[0-9a-f]{64}$/);
     const out = JSON.stringify(rows);
     expect(out).not.toMatch(/PRIVATE KEY|PrivateKey/);

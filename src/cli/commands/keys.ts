@@ -1,5 +1,6 @@
 /**
- * `selfmail keys list|rotate|retire`: inspect keys (public parts only) and rotate DKIM selectors.
+ * `selfmail keys list|rotate|retire`: inspect keys (public parts only), rotate DKIM selectors and
+ * the TLS key (the next key, pinned by TLSA ahead of its turn, serves; a new next key is made).
  * Rotation and retirement re-run the whole generation, so DNS, rspamd's signer and the manifest follow.
  */
 import { InputError } from '../../errors.js';
@@ -10,12 +11,13 @@ import type { Io } from '../io.js';
 import { parseCommandArgs } from '../usage.js';
 import { readBundleConfig } from '../bundle-config.js';
 
-const USAGE = 'usage: selfmail keys list --bundle DIR | keys rotate dkim --bundle DIR [--domain D] | keys retire dkim --bundle DIR --selector S';
+const USAGE = 'usage: selfmail keys list --bundle DIR | keys rotate dkim --bundle DIR [--domain D] | keys rotate tls --bundle DIR [--immediately] | keys retire dkim --bundle DIR --selector S';
 
 const OPTIONS = {
   bundle: { type: 'string' },
   domain: { type: 'string', multiple: true },
   selector: { type: 'string', multiple: true },
+  immediately: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
 
@@ -25,12 +27,21 @@ export async function run(args: string[], io: Io): Promise<number> {
   const v = parsed.values;
   const issues: { field: string; message: string }[] = [];
   if (action !== 'list' && action !== 'rotate' && action !== 'retire') issues.push({ field: 'selfmail keys', message: USAGE });
-  else if (action === 'list' ? kind !== undefined : kind !== 'dkim') {
-    issues.push({ field: `selfmail keys ${action}`, message: action === 'list' ? `takes no "${kind}"; ${USAGE}` : `only DKIM keys rotate this way ("keys ${action} dkim"); the TLS key stays so TLSA stays valid, DNSSEC keys are per zone` });
+  else if (action === 'list' ? kind !== undefined : action === 'rotate' ? kind !== 'dkim' && kind !== 'tls' : kind !== 'dkim') {
+    issues.push({
+      field: `selfmail keys ${action}`,
+      message:
+        action === 'list'
+          ? `takes no "${kind}"; ${USAGE}`
+          : action === 'rotate'
+            ? `rotates dkim or tls ("keys rotate dkim", "keys rotate tls"); ${USAGE}`
+            : `retires DKIM selectors ("keys retire dkim"); a TLS key rotated out is withdrawn by itself; ${USAGE}`,
+    });
   }
   if (stray.length > 0) issues.push({ field: `selfmail keys ${action ?? ''}`.trim(), message: `does not take ${stray.map((w) => JSON.stringify(w)).join(', ')}; ${USAGE}` });
   if (v.selector && action !== 'retire') issues.push({ field: '--selector', message: 'only goes with keys retire dkim' });
-  if (v.domain && action !== 'rotate') issues.push({ field: '--domain', message: 'only goes with keys rotate dkim' });
+  if (v.domain && (action !== 'rotate' || kind !== 'dkim')) issues.push({ field: '--domain', message: 'only goes with keys rotate dkim' });
+  if (v.immediately && (action !== 'rotate' || kind !== 'tls')) issues.push({ field: '--immediately', message: 'only goes with keys rotate tls' });
   if (!v.bundle) issues.push({ field: '--bundle', message: `is required; ${USAGE}` });
   if (issues.length > 0) throw new InputError(issues);
   const { out, disk, config } = await readBundleConfig(v.bundle!);
@@ -47,7 +58,10 @@ export async function run(args: string[], io: Io): Promise<number> {
     const missing = rows.filter((r) => r.state === 'missing');
     if (io.jsonMode) io.json({ ok: missing.length === 0, keys: rows, missing: missing.map((r) => r.file) });
     else {
-      const table = [['TYPE', 'NAME', 'ID', 'ALGORITHM', 'STATE', 'CREATED', 'FINGERPRINT (SHA-256 of the public key)'], ...rows.map((r) => [r.type, r.name, r.id || '-', r.algorithm, r.state, r.state === 'missing' ? '-' : r.created, r.fingerprint || '-'])];
+      const table = [
+        ['TYPE', 'NAME', 'ID', 'ALGORITHM', 'STATE', 'CREATED', 'FINGERPRINT (SHA-256 of the public key)', 'NEXT STEP'],
+        ...rows.map((r) => [r.type, r.name, r.id || '-', r.algorithm, r.state, r.state === 'missing' || !r.created ? '-' : r.created, r.fingerprint || '-', r.nextStep ?? '-']),
+      ];
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
       for (const row of table) io.say(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
     }
@@ -55,6 +69,14 @@ export async function run(args: string[], io: Io): Promise<number> {
     for (const r of missing) io.warn(`missing: ${r.type} key for ${r.name}: ${r.file} is not in the bundle`);
     io.warn(`the bundle lacks ${missing.length} key(s): selfmail init --out ${out} makes them (new keys mean new DNS records, and for DNSSEC a new DS at the registrar)`);
     return 2;
+  }
+  if (action === 'rotate' && kind === 'tls') {
+    const code = await generate({ ...base, rotateTls: { immediately: !!v.immediately } }, io);
+    if (code === 0 && !io.jsonMode) {
+      io.say('The next TLS key serves once applied (selfmail apply); the old one stays pinned for two hours, and the first init after that withdraws its TLSA.');
+      io.say('The certificate is the self-signed bootstrap one until the ACME client gets one for the new key: run systemctl start selfmail-acme right after apply (MTA-STS senders that enforce refuse the bootstrap certificate).');
+    }
+    return code;
   }
   if (action === 'rotate') {
     const domains: DomainName[] = [];
