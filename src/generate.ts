@@ -99,6 +99,18 @@ async function readInstalledCert(): Promise<Buffer | undefined> {
   }
 }
 
+/** SSHFP of this machine's SSH host keys, when it is the mail host of `config`. */
+async function hostSshfp(config: Config): Promise<string[]> {
+  const { localSshfp } = await import('./ssh/sshfp.js');
+  return localSshfp([config.listenIpv4, config.listenIpv6, config.ipv4, config.ipv6].filter((a): a is NonNullable<typeof a> => a !== undefined));
+}
+
+/** SSHFP of this machine's SSH host keys for a bundle's selfmail.yaml: when this machine is its mail host. */
+async function sshfpOfYaml(): Promise<(yaml: Buffer) => string[]> {
+  const { hostAddressesOfYaml, localSshfp } = await import('./ssh/sshfp.js');
+  return (yaml) => localSshfp(hostAddressesOfYaml(yaml.toString('utf8')));
+}
+
 /** Run the whole generation; returns the exit code. */
 export async function generate(req: GenerateRequest, io: Io): Promise<number> {
   let interrupted = false;
@@ -134,7 +146,7 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
   if (nothingAsked(req) && disk.exists) {
     // No stat record (a copied bundle, an older build's): the same answer from every file's bytes.
     const [{ buildId, unchangedState }, { mtaStsModeFor }] = await Promise.all([import('./bundle/state.js'), import('./web/mtasts.js')]);
-    const state = unchangedState(disk, await buildId(), now, (cert) => mtaStsModeFor(installedCert, cert, now));
+    const state = unchangedState(disk, await buildId(), now, (cert) => mtaStsModeFor(installedCert, cert, now), await sshfpOfYaml());
     if (state) return reportUnchanged(req.out, state, async (p) => disk.files.get(p)?.data, io);
   }
 
@@ -147,6 +159,7 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     ...(req.retireDkimSelectors ? { retireDkimSelectors: req.retireDkimSelectors } : {}),
     ...(req.rotateTls ? { rotateTls: req.rotateTls } : {}),
     ...(installedCert ? { installedCert } : {}),
+    sshfp: await hostSshfp(resolved.config),
   };
   // On a terminal, phases rewrite one progress line; in a log, each is a plain line.
   const step = (s: string) => (io.interactive && io.progress ? io.progress(s) : io.say(s));
@@ -180,7 +193,7 @@ function nothingAsked(req: GenerateRequest): boolean {
  */
 async function quickAnswer(out: string, now: Date, installedCert: Buffer | undefined, io: Io): Promise<boolean> {
   const [{ buildId, unchangedOnDisk }, { mtaStsModeFor }] = await Promise.all([import('./bundle/state.js'), import('./web/mtasts.js')]);
-  const found = await unchangedOnDisk(out, await buildId(), now, (cert) => mtaStsModeFor(installedCert, cert, now));
+  const found = await unchangedOnDisk(out, await buildId(), now, (cert) => mtaStsModeFor(installedCert, cert, now), await sshfpOfYaml());
   if (!found) return false;
   await reportUnchanged(out, found.state, found.read, io);
   return true;
@@ -273,7 +286,7 @@ async function buildChecked(buildInput: BuildInput, disk: DiskBundle, io: Io, st
   const build = await buildId();
   const last = previousState(disk.files.get(STATE_PATH)?.data);
   // Until checked otherwise, what the last run could not check here stays unchecked.
-  built.files.push(stateFile(built.files, build, buildInput.warnings, built.mtaSts, last?.unchecked ?? []));
+  built.files.push(stateFile(built.files, build, buildInput.warnings, built.mtaSts, last?.unchecked ?? [], built.sshfp));
   const { manifestOf } = await import('./bundle/write.js');
   const unchanged =
     disk.exists &&
@@ -292,7 +305,7 @@ async function buildChecked(buildInput: BuildInput, disk: DiskBundle, io: Io, st
   );
   built.warnings.push(...outcome.warnings);
   const files = built.files.filter((f) => f.path !== STATE_PATH);
-  built.files = [...files, stateFile(files, build, buildInput.warnings, built.mtaSts, outcome.unchecked)];
+  built.files = [...files, stateFile(files, build, buildInput.warnings, built.mtaSts, outcome.unchecked, built.sshfp)];
   lap(`checked (${outcome.checked.join(', ') || 'nothing changed that a check reads'})`);
   return built;
 }

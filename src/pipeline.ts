@@ -30,6 +30,8 @@ export interface BuildInput {
   rotateTls?: { immediately: boolean };
   /** The certificate installed on this host for the TLS key (`/etc/selfmail/tls/cert.pem`), if any. */
   installedCert?: Buffer;
+  /** SSHFP records of this host's SSH host keys, when this machine is the mail host (src/ssh/sshfp.ts). */
+  sshfp?: string[];
   /** A progress line (a terminal's, rewritten in place) for the long steps: keys, zones. */
   progress?: (line: string) => void;
 }
@@ -40,6 +42,7 @@ export interface Built {
   owner: Map<string, string>;
   keys: KeySet;
   mtaSts: MtaStsMode;
+  sshfp: string[];
   passwordHashes: Map<Email, string>;
   warnings: string[];
 }
@@ -86,6 +89,7 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
     passwordHashes: hashed.hashes,
     warnings,
     mtaSts: mtaStsModeFor(input.installedCert, bundleCert(keys), input.now),
+    sshfp: input.sshfp ?? [],
     ...(input.progress ? { progress: input.progress } : {}),
   };
   const files: BundleFile[] = [...keys.files];
@@ -97,7 +101,7 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
     }
   }
   files.push(await configFile(input.config));
-  return { files, owner, keys, passwordHashes: hashed.hashes, warnings, mtaSts: ctx.mtaSts };
+  return { files, owner, keys, passwordHashes: hashed.hashes, warnings, mtaSts: ctx.mtaSts, sshfp: ctx.sshfp ?? [] };
 }
 
 /** `selfmail.yaml`: the resolved configuration with every default spelled out, and no secret. */
@@ -203,6 +207,7 @@ export async function checkBundle(
           passwordHashes: built.passwordHashes,
           warnings,
           mtaSts: built.mtaSts,
+          sshfp: built.sshfp,
         };
         const files = await m.build(ctx);
         // The TLS key and certificate are read by several services; other keys are staged by

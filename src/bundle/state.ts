@@ -35,6 +35,8 @@ export interface BundleState {
   mtaSts: MtaStsMode;
   /** Services whose check could not run on the machine that wrote the bundle (apply checks them). */
   unchecked: string[];
+  /** The SSHFP records published, from the host's SSH host keys (absent: none): a new host key changes them. */
+  sshfp?: string[];
   /**
    * HMAC-SHA256 of everything above, keyed with a digest of the bundle's TLS private key: a hand
    * edit that also rewrites MANIFEST.sha256, or this file, cannot make a re-run skip the work.
@@ -67,7 +69,7 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
  * expires), renew the bootstrap certificate (RENEW_BEFORE_DAYS before it expires), or withdraw
  * the TLSA of a TLS key rotated out.
  */
-export function stateFile(files: readonly BundleFile[], build: string, warnings: readonly string[], mtaSts: MtaStsMode, unchecked: readonly string[] = []): BundleFile {
+export function stateFile(files: readonly BundleFile[], build: string, warnings: readonly string[], mtaSts: MtaStsMode, unchecked: readonly string[] = [], sshfp: readonly string[] = []): BundleFile {
   let until = Number.POSITIVE_INFINITY;
   for (const f of files) {
     if (f.path.startsWith('dns/') && f.path.endsWith('.zone.signed')) {
@@ -94,6 +96,7 @@ export function stateFile(files: readonly BundleFile[], build: string, warnings:
     warnings: [...warnings],
     mtaSts,
     unchecked: [...unchecked],
+    ...(sshfp.length > 0 ? { sshfp: [...sshfp] } : {}),
   };
   const state: BundleState = { ...body, mac: stateMac(body, secret) };
   return { path: STATE_PATH, data: Buffer.from(`${JSON.stringify(state, null, 1)}\n`), mode: 0o644, role: 'what this bundle was built from (lets an unchanged re-run stop early)' };
@@ -119,7 +122,11 @@ type Small = (path: string) => Buffer | undefined;
  * MTA-STS mode the host's certificate calls for, and MANIFEST.sha256 lists exactly its files with
  * its hashes. Says nothing yet of the other files' bytes: the callers check those.
  */
-function trustedState(read: Small, build: string, now: Date, mtaSts: (bundleCert: Buffer) => MtaStsMode): BundleState | undefined {
+/** What this machine would publish for SSH host keys, given the bundle's selfmail.yaml (none by default). */
+export type SshfpOf = (yaml: Buffer) => readonly string[];
+const NO_SSHFP: SshfpOf = () => [];
+
+function trustedState(read: Small, build: string, now: Date, mtaSts: (bundleCert: Buffer) => MtaStsMode, sshfp: SshfpOf): BundleState | undefined {
   if (build === 'dev') return undefined;
   const raw = read(STATE_PATH);
   const yaml = read('selfmail.yaml');
@@ -143,6 +150,8 @@ function trustedState(read: Small, build: string, now: Date, mtaSts: (bundleCert
   } catch {
     return undefined;
   }
+  // So do new SSH host keys on the mail host (SSHFP).
+  if ((state.sshfp ?? []).join(',') !== sshfp(yaml).join(',')) return undefined;
   const lines = new Map<string, string>();
   for (const line of manifest.toString('utf8').split('\n')) {
     const m = /^([0-9a-f]{64}) {2}(.+)$/.exec(line);
@@ -162,8 +171,9 @@ export function unchangedState(
   build: string,
   now: Date,
   mtaSts: (bundleCert: Buffer) => MtaStsMode,
+  sshfp: SshfpOf = NO_SSHFP,
 ): BundleState | undefined {
-  const state = trustedState((p) => disk.files.get(p)?.data, build, now, mtaSts);
+  const state = trustedState((p) => disk.files.get(p)?.data, build, now, mtaSts, sshfp);
   if (!state) return undefined;
   for (const [path, mode, , hash] of state.files) {
     const f = disk.files.get(path);
@@ -307,6 +317,7 @@ export async function unchangedOnDisk(
   build: string,
   now: Date,
   mtaSts: (bundleCert: Buffer) => MtaStsMode,
+  sshfp: SshfpOf = NO_SSHFP,
 ): Promise<{ state: BundleState; read: (path: string) => Promise<Buffer | undefined> } | undefined> {
   if (build === 'dev') return undefined;
   const small = new Map<string, Buffer>();
@@ -315,7 +326,7 @@ export async function unchangedOnDisk(
     const data = readSmall(join(dir, n));
     if (data) small.set(n, data);
   }
-  const state = trustedState((p) => small.get(p), build, now, mtaSts);
+  const state = trustedState((p) => small.get(p), build, now, mtaSts, sshfp);
   if (!state) return undefined;
   let cached: Record<string, Stat> = {};
   let folders: Record<string, Stat> = {};

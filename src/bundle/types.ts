@@ -36,6 +36,8 @@ export interface BuildContext {
   warnings: string[];
   /** `enforce` once a CA-issued certificate for the bundle's key is installed on this host. */
   mtaSts: MtaStsMode;
+  /** SSHFP records of this host's own SSH host keys (`4 2 <hex>`), when init runs on the mail host. */
+  sshfp?: string[];
   /** A progress line for long steps (signing 100 zones): `Signing zones: 12/100`. */
   progress?: (line: string) => void;
 }

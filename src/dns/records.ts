@@ -94,7 +94,7 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * Every record of `zone` except DNSSEC's own (DNSKEY, RRSIG, NSEC are added by the signer), in
  * groups with their comments. `serial` goes into the SOA.
  */
-export function zoneRecords(config: Config, keys: Pick<KeySet, 'dkim' | 'tls'>, zone: DomainName, serial: number, mtaSts: MtaStsMode): RrGroup[] {
+export function zoneRecords(config: Config, keys: Pick<KeySet, 'dkim' | 'tls'>, zone: DomainName, serial: number, mtaSts: MtaStsMode, sshfp: readonly string[] = []): RrGroup[] {
   const groups: RrGroup[] = [];
   const add = (comment: string[], records: Rr[]) => {
     if (records.length > 0) groups.push({ comment, records });
@@ -171,6 +171,12 @@ export function zoneRecords(config: Config, keys: Pick<KeySet, 'dkim' | 'tls'>, 
       ['DANE (RFC 7672): the SHA-256 of the mail host\'s TLS public key, generated on this machine.', 'Validating senders accept only this key, whoever signed the certificate.'],
       TLSA_PORTS.flatMap((p) => keys.tls.pins.map((pin) => ({ name: `_${p}._tcp.${host}`, type: 'TLSA', rdata: `3 1 1 ${pin}` }))),
     );
+    if (config.dnssec && sshfp.length > 0) {
+      add(
+        ['SSHFP (RFC 4255, 6594, 7479): the SHA-256 of each SSH host key of the mail host, read from its', '/etc/ssh where init ran; ssh -o VerifyHostKeyDNS=yes checks them through a validating resolver.'],
+        sshfp.map((rdata) => ({ name: host, type: 'SSHFP', rdata })),
+      );
+    }
   }
   add(
     ['CAA: only this certificate authority may issue certificates for these names, no wildcards;', 'it reports refused requests to the admin.'],

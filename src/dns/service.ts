@@ -36,7 +36,7 @@ export interface ZoneFiles {
  */
 export async function buildZone(ctx: BuildContext, zone: DomainName): Promise<ZoneFiles> {
   const { config, keys, previous, now, mtaSts } = ctx;
-  const draft = writeZone(zone, zoneRecords(config, keys, zone, 0, mtaSts));
+  const draft = writeZone(zone, zoneRecords(config, keys, zone, 0, mtaSts, ctx.sshfp ?? []));
   const prevUnsigned = previous.read(`dns/${zone}.zone`)?.toString('utf8');
   const prevSigned = previous.read(`dns/${zone}.zone.signed`)?.toString('utf8');
   const prevSerial = soaSerial(prevUnsigned, zone);

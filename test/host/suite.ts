@@ -376,10 +376,28 @@ export function pristineTier(release: TierRelease): void {
     });
     const anchorFile = join(host.dir, 'anchors.conf');
     await writeFile(anchorFile, `trust-anchors {\n${anchors.join('\n')}\n};\n`);
-    for (const [name, type] of [[DOMAIN, 'MX'], [`_25._tcp.${HOSTNAME}`, 'TLSA'], [`_dmarc.${DOMAIN}`, 'TXT'], [HOSTNAME, 'AAAA']] as const) {
+    for (const [name, type] of [[DOMAIN, 'MX'], [`_25._tcp.${HOSTNAME}`, 'TLSA'], [`_dmarc.${DOMAIN}`, 'TXT'], [HOSTNAME, 'AAAA'], [HOSTNAME, 'SSHFP']] as const) {
       const r = await host.fromOutside(['delv', `@${NET.host4}`, '-a', anchorFile, `+root=${DOMAIN}`, name, type], { timeout: 30_000 });
       expect(r.stdout + r.stderr, `${name} ${type}`).toMatch(/; fully validated/);
     }
+    // SSHFP: the host's own SSH host keys (openssh-server made them at install), exactly as
+    // OpenSSH's ssh-keygen -r writes their SHA-256 records.
+    const served = (await host.fromOutside(['dig', '+short', `@${NET.host4}`, HOSTNAME, 'SSHFP'])).stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        // dig may split long hex data with spaces.
+        const [alg, type, ...hex] = l.trim().split(/\s+/);
+        return `${alg} ${type} ${hex.join('').toLowerCase()}`;
+      })
+      .sort();
+    const own = (await host.run(`for f in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -r ${HOSTNAME} -f "$f"; done`))
+      .split('\n')
+      .map((l) => /IN SSHFP (\d 2 [0-9a-f]{64})$/.exec(l.trim())?.[1])
+      .filter((x): x is string => !!x)
+      .sort();
+    expect(own.length).toBeGreaterThan(0);
+    expect(served).toEqual(own);
     const policy = await host.probe<{ status: number; body: string }>({ op: 'https', host: NET.host4, servername: `mta-sts.${DOMAIN}`, path: '/.well-known/mta-sts.txt' });
     expect(policy.status, policy.error).toBe(200);
     expect(policy.body).toBe(await host.read(`root/bundle/www/${DOMAIN}/.well-known/mta-sts.txt`));
