@@ -179,6 +179,13 @@ const ops = {
   },
 
   /** Can a TCP connection to host:port be opened from `from_address`? */
+  /** `count` new connections one after another, each closed at once: what became of each. */
+  async tcpBurst(q) {
+    const results = [];
+    for (let i = 0; i < q.count; i++) results.push((await ops.tcp(q)).result);
+    return { ok: true, results };
+  },
+
   async tcp(q) {
     return new Promise((resolve) => {
       const s = netConnect({ host: q.host, port: q.port, localAddress: q.from_address });
