@@ -9,7 +9,6 @@
  * a full disk each fail with exit 4 and a sentence, the earlier backups intact; the owner's drill
  * reads it over SFTP with their own SSH key; bad input changes nothing.
  */
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../../src/bundle/ports.js';
 import { run } from '../../src/tools/run.js';
 import { type BackupMachine, type RemoteSetup, startBackupMachine } from '../helpers/backup-machine.js';
-import { BIN, type CliResult, runCli, treeState } from '../helpers/cli.js';
+import { type CliResult, runCli, treeState } from '../helpers/cli.js';
 
 let work: string;
 let bundle: string;
@@ -48,15 +47,7 @@ const backupArgs = (...extra: string[]) => ['backup', '--bundle', bundle, '--roo
 /** The CLI as the owner runs it on their device: their own ~/.ssh (a tmpfs over /root in a mount namespace of its own). */
 function asOwner(args: string[], sshDir: string): Promise<CliResult> {
   const script = `mount -t tmpfs -o mode=0700 tmpfs /root && cp -r ${sshDir} /root/.ssh && chmod -R go-rwx /root/.ssh && exec "$0" "$@"`;
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, process.execPath, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(args, { via: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script] });
 }
 
 beforeAll(async () => {

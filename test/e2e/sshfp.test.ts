@@ -5,32 +5,21 @@
  * none; a new host key (another /etc/ssh, bind-mounted in a mount namespace of its own) is noticed
  * by a re-run that was asked nothing.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/tools/run.js';
-import { BIN, type CliResult } from '../helpers/cli.js';
+import { type CliResult, runCli } from '../helpers/cli.js';
 
 const NS = `smfp${randomBytes(3).toString('hex')}`;
 const ADDRESS = '203.0.113.77';
 let work: string;
 let pw: string;
 
-/** The CLI with `prefix` in front (ip netns exec …, unshare …). */
-function cliVia(prefix: string[], args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(prefix[0]!, [...prefix.slice(1), process.execPath, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** The CLI under `prefix` (ip netns exec …, unshare …). */
+const cliVia = (prefix: string[], args: string[]): Promise<CliResult> => runCli(args, { via: prefix });
 
 const initArgs = (out: string) => ['init', '--non-interactive', '--out', out, '--domain', 'example.org', '--ipv4', ADDRESS, '--user', 'alice@example.org', '--password-file', pw, '--target', 'debian-12'];
 const sshfpOf = async (out: string) => [...(await readFile(join(out, 'dns/example.org.zone'), 'utf8')).matchAll(/^mail\s+IN SSHFP\s+(\d 2 [0-9a-f]{64})$/gm)].map((m) => m[1]!).sort();
@@ -79,7 +68,7 @@ describe('SSHFP', () => {
     }
     // Made on another machine (this one, which does not hold the bundle's address): none.
     const elsewhere = join(work, 'elsewhere');
-    const e = await cliVia(['env'], initArgs(elsewhere));
+    const e = await runCli(initArgs(elsewhere));
     expect(e.code, e.stderr).toBe(0);
     expect(await sshfpOf(elsewhere)).toEqual([]);
   });

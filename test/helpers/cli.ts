@@ -14,9 +14,14 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], opts: { input?: string; cwd?: string; env?: Record<string, string>; uid?: number; gid?: number } = {}): Promise<CliResult> {
+/**
+ * The built CLI with `args`. `via`: a command it runs under, given node, the bin and the args
+ * after its own (`ip netns exec NS`, `unshare … sh -c 'mount …; exec "$0" "$@"'`).
+ */
+export function runCli(args: string[], opts: { input?: string; cwd?: string; env?: Record<string, string>; uid?: number; gid?: number; via?: string[] } = {}): Promise<CliResult> {
+  const argv = [...(opts.via ?? []), process.execPath, BIN, ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
