@@ -41,8 +41,10 @@ if [ "$tests" = yes ]; then
   # testssl.sh, the independent scanner the tier points at every TLS port; miniupnpd, the
   # router with UPnP left on that doctor's upnp check must find (run only inside the test's
   # namespaces, never started as a service here); age, the user's own tool, which the suite
-  # makes identities with and opens the backups with, beside selfmail's own age library.
-  packages+=(swaks time debootstrap systemd-container testssl.sh miniupnpd miniupnpd-nftables age)
+  # makes identities with and opens the backups with, beside selfmail's own age library; gnupg,
+  # the user's own tool again, with which the suite makes the OpenPGP keys users publish and checks
+  # what selfmail publishes against GnuPG's own view (export-dane, gpg-wks-client's WKD hash).
+  packages+=(swaks time debootstrap systemd-container testssl.sh miniupnpd miniupnpd-nftables age gnupg)
 fi
 missing=()
 for p in "${packages[@]}"; do

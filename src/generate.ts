@@ -4,7 +4,7 @@
  * changing a bundle validates and writes it the same way.
  */
 import type { InputIssue } from './errors.js';
-import { InputError } from './errors.js';
+import { InputError, RefusalError } from './errors.js';
 import { type RawInput, type SourcedInput, overlay, sourced } from './config/raw.js';
 import type { Config, DomainName, Email } from './config/types.js';
 import { parseEmail } from './config/values.js';
@@ -12,6 +12,7 @@ import { type Io, countedOnce } from './cli/io.js';
 import { type DiskBundle, type WriteResult, MANIFEST, readBundle, writeBundle } from './bundle/write.js';
 import type { PreviousBundle } from './bundle/types.js';
 import type { KeySet } from './keys/types.js';
+import type { GivenKey } from './openpgp/publish.js';
 
 /** Where a request's values come from, lowest precedence first: this machine's release, demo, bundle, file, flags. */
 export interface Layers {
@@ -37,6 +38,13 @@ export interface GenerateRequest {
   layers: Layers;
   passwords: Map<string, string>;
   passwordIssues: InputIssue[];
+  /**
+   * OpenPGP key files the CLI read (`--openpgp-key EMAIL=FILE`, a config file's `openpgpKeys`), by
+   * address as written; judged with the rest before anything is built (src/openpgp/publish.ts).
+   */
+  openpgpKeys?: Map<string, GivenKey>;
+  /** Key files that could not be read (named by flag and path). */
+  openpgpKeyIssues?: InputIssue[];
   interactive: boolean;
   demo: boolean;
   ask?: Ask;
@@ -180,6 +188,8 @@ function nothingAsked(req: GenerateRequest): boolean {
     !req.layers.configFile &&
     req.passwords.size === 0 &&
     req.passwordIssues.length === 0 &&
+    (req.openpgpKeys?.size ?? 0) === 0 &&
+    (req.openpgpKeyIssues?.length ?? 0) === 0 &&
     !req.interactive &&
     !req.rotateDkim &&
     !req.rotateTls &&
@@ -201,13 +211,14 @@ async function quickAnswer(out: string, now: Date, installedCert: Buffer | undef
 
 /**
  * The request resolved: the layers merged (and the wizard's answers), the Config, the passwords
- * by mailbox. Every problem, passwords included, is reported at once, before any key is made.
+ * by mailbox, the OpenPGP keys by mailbox. Every problem, passwords and key files included, is
+ * reported at once, before any key is made; a private OpenPGP key makes it a refusal (exit 3).
  */
 async function resolveRequest(
   req: GenerateRequest,
   disk: DiskBundle,
   io: Io,
-): Promise<{ config: Config; passwords: Map<Email, string>; warnings: string[] }> {
+): Promise<{ config: Config; passwords: Map<Email, string>; warnings: string[]; openpgpKeys: Map<Email, Buffer> }> {
   let input = await gatherInput(req.layers, disk.files.get('selfmail.yaml')?.data);
   let given = req.passwords;
   const { parseUsersFile } = await import('./mail/passwords.js');
@@ -216,7 +227,12 @@ async function resolveRequest(
     ({ input, passwords: given } = await req.ask(input, given, io, new Set(hashed.keys())));
   }
 
-  const { resolveConfig } = await import('./config/schema.js');
+  const [{ resolveConfig }, { chooseKeys, judgeGivenKeys }] = await Promise.all([import('./config/schema.js'), import('./openpgp/publish.js')]);
+  // The key files are judged whatever else is wrong with the request: a private key is refused
+  // (principle 8), and every other problem with them is said with the rest.
+  const judged = judgeGivenKeys(req.openpgpKeys ?? new Map<string, GivenKey>());
+  const keyIssues = [...(req.openpgpKeyIssues ?? []), ...judged.issues];
+  const keyRefusals = judged.refusals;
   /** Mailboxes that have neither a password this run nor a hash from the last one. */
   const givenFor = (u: string) =>
     [...given.keys()].some((k) => {
@@ -233,11 +249,14 @@ async function resolveRequest(
   try {
     resolved = resolveConfig(input);
   } catch (err) {
-    // Every problem at once: the password file's, and the mailboxes (those that are valid) without one.
+    // Every problem at once: the password file's, the key files', and the mailboxes (those that are valid) without a password.
     if (err instanceof InputError) {
       const users = (input.values.users ?? []).map((u) => parseEmail(u)).flatMap((p) => (p.ok ? [p.value] : []));
-      throw new InputError([...err.issues, ...req.passwordIssues, ...unpassworded(users)]);
+      const issues = [...err.issues, ...req.passwordIssues, ...keyIssues, ...unpassworded(users)];
+      if (keyRefusals.length > 0) throw new RefusalError(keyRefusals, issues);
+      throw new InputError(issues);
     }
+    if (err instanceof RefusalError) throw new RefusalError([...err.refusals, ...keyRefusals], [...err.issues, ...keyIssues]);
     throw err;
   }
   const { config, warnings } = resolved;
@@ -253,8 +272,12 @@ async function resolveRequest(
   }
   // A mailbox without a password this run nor a hash from the last one: said now, with the rest.
   issues.push(...unpassworded(config.users.filter((u) => !passwords.has(u))));
+  const chosen = chooseKeys(config.openpgpKeys, judged, (p) => disk.files.get(p)?.data);
+  issues.push(...keyIssues, ...chosen.issues);
+  const refused = [...keyRefusals, ...chosen.refusals];
+  if (refused.length > 0) throw new RefusalError(refused, issues);
   if (issues.length > 0) throw new InputError(issues);
-  return { config, passwords, warnings };
+  return { config, passwords, warnings, openpgpKeys: chosen.keys };
 }
 
 const noPassword = (u: string) => `has no password for the mailbox ${u}; add a line "${u}:<password>" (a mailbox never gets a default password)`;

@@ -32,6 +32,8 @@ export interface BuildInput {
   installedCert?: Buffer;
   /** SSHFP records of this host's SSH host keys, when this machine is the mail host (src/ssh/sshfp.ts). */
   sshfp?: string[];
+  /** The mailboxes' OpenPGP public keys (binary), validated before the build (src/openpgp/publish.ts). */
+  openpgpKeys?: ReadonlyMap<Email, Buffer>;
   /** A progress line (a terminal's, rewritten in place) for the long steps: keys, zones. */
   progress?: (line: string) => void;
 }
@@ -90,6 +92,7 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
     warnings,
     mtaSts: mtaStsModeFor(input.installedCert, bundleCert(keys), input.now),
     sshfp: input.sshfp ?? [],
+    ...(input.openpgpKeys ? { openpgpKeys: input.openpgpKeys } : {}),
     ...(input.progress ? { progress: input.progress } : {}),
   };
   const files: BundleFile[] = [...keys.files];
@@ -208,6 +211,7 @@ export async function checkBundle(
           warnings,
           mtaSts: built.mtaSts,
           sshfp: built.sshfp,
+          ...(input.openpgpKeys ? { openpgpKeys: input.openpgpKeys } : {}),
         };
         const files = await m.build(ctx);
         // The TLS key and certificate are read by several services; other keys are staged by

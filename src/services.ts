@@ -6,7 +6,7 @@ import type { ServiceModule } from './bundle/types.js';
 
 /** Loaded lazily so that `selfmail --help` never imports a template engine or a crypto library. */
 export async function services(): Promise<ServiceModule[]> {
-  const [dns, postfix, dovecot, nft, ssh, f2b, unbound, web, acme, rspamd, backup, report] = await Promise.all([
+  const [dns, postfix, dovecot, nft, ssh, f2b, unbound, web, acme, rspamd, backup, openpgp, report] = await Promise.all([
     import('./dns/service.js'),
     import('./postfix/index.js'),
     import('./dovecot/index.js'),
@@ -18,6 +18,7 @@ export async function services(): Promise<ServiceModule[]> {
     import('./acme/index.js'),
     import('./rspamd/index.js'),
     import('./backup/service.js'),
+    import('./openpgp/service.js'),
     import('./report/index.js'),
   ]);
   return [
@@ -32,6 +33,7 @@ export async function services(): Promise<ServiceModule[]> {
     acme.acmeService,
     rspamd.rspamdService,
     backup.backupService,
+    openpgp.openpgpService,
     // Last: REPORT.md lists the warnings every other module added.
     report.reportService,
   ];

@@ -38,6 +38,11 @@ export interface BuildContext {
   mtaSts: MtaStsMode;
   /** SSHFP records of this host's own SSH host keys (`4 2 <hex>`), when init runs on the mail host. */
   sshfp?: string[];
+  /**
+   * The OpenPGP public keys (binary) of the mailboxes in `config.openpgpKeys`, validated this run;
+   * a mailbox missing here takes the bundle's own copy (src/openpgp/service.ts).
+   */
+  openpgpKeys?: ReadonlyMap<Email, Buffer>;
   /** A progress line for long steps (signing 100 zones): `Signing zones: 12/100`. */
   progress?: (line: string) => void;
 }

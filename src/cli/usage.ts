@@ -32,6 +32,10 @@ export const INIT_FLAGS = `  --domain NAME              mail domain; repeatable;
                              keys that read the backups (make one there: age-keygen -o key.txt)
   --backup-host-key KEY      with sftp://: the backup machine's SSH host public key, the only one
                              accepted (there: cat /etc/ssh/ssh_host_ed25519_key.pub)
+  --openpgp-key EMAIL=FILE   publish a mailbox's OpenPGP public key (gpg --export --armor EMAIL >
+                             FILE): OPENPGPKEY record (with DNSSEC) and Web Key Directory; repeatable;
+                             added to the keys the bundle already publishes; EMAIL=none drops one.
+                             A private key is refused
   --out DIR                  bundle directory (default ./selfmail-bundle)
   --config FILE              YAML or JSON with the same settings; flags override it
   --non-interactive          never prompt; report every missing or invalid value at once

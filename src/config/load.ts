@@ -38,6 +38,8 @@ export const fileSchema = z.strictObject({
   backupRecipients: list.optional(),
   backupRecipient: list.optional(),
   backupHostKey: text.optional(),
+  openpgpKeys: list.optional(),
+  openpgpKey: list.optional(),
   tunnelProvider: scalar.optional(),
   relayHost: scalar.optional(),
   dkimKey: scalar.optional(),
@@ -62,7 +64,7 @@ export async function parseConfigText(source: string, name: string): Promise<Raw
       const key = i.path.join('.') || '(top level)';
       const message =
         i.code === 'unrecognized_keys'
-          ? `unknown setting${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}; the settings are the flag names in camelCase (domains, hostname, ipv4, ipv6, ns, admin, users, adminSshFrom, ingress, listenIpv4, listenIpv6, acmeCa, dnssec, target, spamLookups, aliases, quotas, backupTo, backupRecipients, backupHostKey)`
+          ? `unknown setting${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}; the settings are the flag names in camelCase (domains, hostname, ipv4, ipv6, ns, admin, users, adminSshFrom, ingress, listenIpv4, listenIpv6, acmeCa, dnssec, target, spamLookups, aliases, quotas, backupTo, backupRecipients, backupHostKey, openpgpKeys)`
           : i.code === 'invalid_type' || i.code === 'invalid_union'
             ? 'has the wrong type (a text, or a list of texts for repeatable settings; dnssec is true or false)'
             : i.message;
@@ -78,6 +80,7 @@ export async function parseConfigText(source: string, name: string): Promise<Raw
   if (f.users || f.user) raw.users = users;
   const recipients = [...(f.backupRecipients ?? []), ...(f.backupRecipient ?? [])];
   if (f.backupRecipients || f.backupRecipient) raw.backupRecipients = recipients;
+  if (f.openpgpKeys || f.openpgpKey) raw.openpgpKeys = [...(f.openpgpKeys ?? []), ...(f.openpgpKey ?? [])];
   const copy = [
     'hostname', 'ipv4', 'ipv6', 'listenIpv4', 'listenIpv6', 'ns', 'admin', 'adminSshFrom', 'ingress', 'acmeCa', 'dnssec', 'target', 'spamLookups', 'aliases', 'quotas',
     'backupTo', 'backupHostKey',

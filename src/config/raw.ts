@@ -32,6 +32,12 @@ export interface RawInput {
   backupRecipients?: string[];
   /** The backup machine's SSH host public key, for an sftp:// target. */
   backupHostKey?: string;
+  /**
+   * Mailboxes that publish an OpenPGP public key: `EMAIL=FILE` (the key, read by the CLI),
+   * `EMAIL=none` (drop it), or `EMAIL` (keep the bundle's copy; what selfmail.yaml holds). Unlike
+   * every other list, a layer adds to the keys of the layers under it (see `overlay`).
+   */
+  openpgpKeys?: string[];
 
   // Requests that exist only to be refused with an explanation (src/policy/).
   tunnelProvider?: string;
@@ -70,6 +76,7 @@ export const FLAG_OF: Record<RawKey, string> = {
   backupTo: '--backup-to',
   backupRecipients: '--backup-recipient',
   backupHostKey: '--backup-host-key',
+  openpgpKeys: '--openpgp-key',
   tunnelProvider: '--tunnel-provider',
   relayHost: '--relay-host',
   dkimKey: '--dkim-key',
@@ -95,7 +102,17 @@ export function fieldName(input: SourcedInput, key: RawKey): string {
   return FLAG_OF[key];
 }
 
-/** Lay `over` on top of `under`: a key present in `over` replaces the whole value of `under`. */
+/** The address an `openpgpKeys` entry is about (`EMAIL`, `EMAIL=FILE`, `EMAIL=none`), for matching layers. */
+export function openpgpEntryAddress(entry: string): string {
+  const eq = entry.indexOf('=');
+  return (eq < 0 ? entry : entry.slice(0, eq)).trim().toLowerCase();
+}
+
+/**
+ * Lay `over` on top of `under`: a key present in `over` replaces the whole value of `under`,
+ * except `openpgpKeys`, where `over`'s entries replace only those for the same addresses: keys
+ * given by flags are added to those the bundle publishes (`EMAIL=none` drops one).
+ */
 export function overlay(under: SourcedInput, over: SourcedInput): SourcedInput {
   const values: RawInput = { ...under.values };
   const origins = { ...under.origins };
@@ -103,6 +120,10 @@ export function overlay(under: SourcedInput, over: SourcedInput): SourcedInput {
     if (over.values[key] === undefined) continue;
     (values as Record<string, unknown>)[key] = over.values[key];
     origins[key] = over.origins[key];
+  }
+  if (over.values.openpgpKeys && under.values.openpgpKeys) {
+    const named = new Set(over.values.openpgpKeys.map(openpgpEntryAddress));
+    values.openpgpKeys = [...under.values.openpgpKeys.filter((e) => !named.has(openpgpEntryAddress(e))), ...over.values.openpgpKeys];
   }
   return { values, origins, file: over.file ?? under.file };
 }

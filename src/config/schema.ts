@@ -107,6 +107,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
   const aliases = resolveAliases(r, domains, users, admin);
   const quotas = resolveQuotas(r, users);
   const backup = resolveBackup(r);
+  const openpgpKeys = resolveOpenpgpKeys(r, users);
   const acmeCa = r.v.acmeCa !== undefined ? r.take('acmeCa', r.v.acmeCa, parseDomainName(r.v.acmeCa)) : (DEFAULT_ACME_CA as DomainName);
 
   if (refused.length > 0) throw new RefusalError(refused, r.issues);
@@ -132,6 +133,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
     aliases,
     quotas,
     ...(backup ? { backup } : {}),
+    openpgpKeys,
   };
   return { config, warnings: r.warnings };
 }
@@ -476,6 +478,46 @@ function resolveBackup({ v, problem, origin }: Pass): BackupSettings | undefined
   return { to: spec.value, recipients, ...(hostKey ? { hostKey } : {}) };
 }
 
+/**
+ * The mailboxes that publish an OpenPGP public key: entries `EMAIL=FILE` (the file is the CLI's
+ * to read, src/openpgp/publish.ts's to judge), `EMAIL` (the bundle's copy) or `EMAIL=none`
+ * (dropped). Only a mailbox of this host publishes one. Without DNSSEC, the Web Key Directory
+ * alone: an unsigned OPENPGPKEY record proves nothing.
+ */
+function resolveOpenpgpKeys({ v, problem, warnings }: Pass, users: Email[]): Email[] {
+  const out: Email[] = [];
+  const seen = new Set<Email>();
+  for (const raw of v.openpgpKeys ?? []) {
+    const eq = raw.indexOf('=');
+    const address = (eq < 0 ? raw : raw.slice(0, eq)).trim();
+    const file = eq < 0 ? undefined : raw.slice(eq + 1).trim();
+    const e = parseEmail(address);
+    if (!e.ok) {
+      problem('openpgpKeys', `the address ${JSON.stringify(address.slice(0, 80))} ${e.error}; give EMAIL=FILE, FILE a public key exported with gpg --export --armor EMAIL`);
+      continue;
+    }
+    if (seen.has(e.value)) {
+      problem('openpgpKeys', `${e.value} is given twice`);
+      continue;
+    }
+    seen.add(e.value);
+    if (file === '') problem('openpgpKeys', `${JSON.stringify(raw.slice(0, 80))} has no file after "="; give EMAIL=FILE, or EMAIL=none to drop the key`);
+    else if (file?.toLowerCase() === 'none') continue;
+    else if (!users.includes(e.value)) {
+      problem(
+        'openpgpKeys',
+        file === undefined
+          ? `${e.value} publishes an OpenPGP key but is no longer a mailbox; drop the key with --openpgp-key ${e.value}=none`
+          : `${e.value} is not one of the mailboxes (--user); only a mailbox of this host publishes a key here`,
+      );
+    } else out.push(e.value);
+  }
+  if (out.length > 0 && v.dnssec === false) {
+    warnings.push('openpgpKeys: DNSSEC is off, so the OpenPGP keys are published in the Web Key Directory only, with no OPENPGPKEY record: unsigned, such a record would prove nothing');
+  }
+  return out.sort();
+}
+
 /** The release: the host's (a default layer the caller adds), the bundle's, or --target. */
 function resolveTarget({ v, problem }: Pass): Release | undefined {
   if (v.target === undefined) {
@@ -519,5 +561,8 @@ export function toRaw(config: Config): Record<string, unknown> {
           ...(config.backup.hostKey ? { backupHostKey: config.backup.hostKey } : {}),
         }
       : {}),
+    // Only the mailboxes: the keys are files of the bundle (openpgp/). Left out when there are
+    // none, so that bundles without keys keep their selfmail.yaml byte for byte.
+    ...(config.openpgpKeys.length > 0 ? { openpgpKeys: config.openpgpKeys } : {}),
   };
 }

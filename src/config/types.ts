@@ -68,6 +68,12 @@ export interface Config {
   quotas: MailQuota[];
   /** The daily encrypted backup (selfmail-backup.timer), when a target and recipients are given. */
   backup?: BackupSettings;
+  /**
+   * Mailboxes that publish an OpenPGP public key (OPENPGPKEY with DNSSEC, and the Web Key
+   * Directory), sorted. The keys themselves travel beside the Config (src/openpgp/publish.ts) and
+   * live in the bundle as `openpgp/<email>.pgp`.
+   */
+  openpgpKeys: Email[];
 }
 
 /**

@@ -7,6 +7,8 @@ import type { Config, DomainName } from '../config/types.js';
 import { domainOf, isInZone, localPartOf, zoneOf } from '../config/types.js';
 import type { KeySet } from '../keys/types.js';
 import { type MtaStsMode, mtaStsId, mtaStsPolicy } from '../web/mtasts.js';
+import { openpgpkeyOwner, wkdHost } from '../openpgp/names.js';
+import type { PublishedKey } from '../openpgp/service.js';
 
 /** One resource record. `name` is absolute without the trailing dot; rdata is presentation form. */
 export interface Rr {
@@ -92,9 +94,18 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Every record of `zone` except DNSSEC's own (DNSKEY, RRSIG, NSEC are added by the signer), in
- * groups with their comments. `serial` goes into the SOA.
+ * groups with their comments. `serial` goes into the SOA. `openpgp`: the mailboxes' published
+ * OpenPGP keys (those of other zones are left out).
  */
-export function zoneRecords(config: Config, keys: Pick<KeySet, 'dkim' | 'tls'>, zone: DomainName, serial: number, mtaSts: MtaStsMode, sshfp: readonly string[] = []): RrGroup[] {
+export function zoneRecords(
+  config: Config,
+  keys: Pick<KeySet, 'dkim' | 'tls'>,
+  zone: DomainName,
+  serial: number,
+  mtaSts: MtaStsMode,
+  sshfp: readonly string[] = [],
+  openpgp: readonly PublishedKey[] = [],
+): RrGroup[] {
   const groups: RrGroup[] = [];
   const add = (comment: string[], records: Rr[]) => {
     if (records.length > 0) groups.push({ comment, records });
@@ -127,6 +138,14 @@ export function zoneRecords(config: Config, keys: Pick<KeySet, 'dkim' | 'tls'>, 
     ['Web names served by the mail host: the MTA-STS policy (mta-sts) and the mail client', 'autoconfiguration file (autoconfig).'],
     [`autoconfig.${zone}`, `mta-sts.${zone}`].filter((n) => !nsNames.has(n) && n !== host).flatMap((n) => hostAddresses(config, n)),
   );
+
+  const ownKeys = openpgp.filter((k) => domainOf(k.email) === zone).sort((a, b) => cmp(a.email, b.email));
+  if (ownKeys.length > 0) {
+    add(
+      ['The Web Key Directory of this domain\'s OpenPGP public keys, served by the mail host.'],
+      [wkdHost(zone)].filter((n) => !nsNames.has(n) && n !== host).flatMap((n) => hostAddresses(config, n)),
+    );
+  }
 
   add(['Mail for this domain goes to the mail host.'], [{ name: zone, type: 'MX', rdata: `10 ${fqdn(host)}` }]);
   add(
@@ -177,6 +196,12 @@ export function zoneRecords(config: Config, keys: Pick<KeySet, 'dkim' | 'tls'>, 
         sshfp.map((rdata) => ({ name: host, type: 'SSHFP', rdata })),
       );
     }
+  }
+  if (config.dnssec) {
+    add(
+      ['OPENPGPKEY (RFC 7929): each mailbox\'s OpenPGP public key, under the SHA-256 of its local part;', 'DNSSEC proves it is the one published here. Public keys only: the private keys stay on the users\' devices.'],
+      ownKeys.map((k) => ({ name: openpgpkeyOwner(k.email), type: 'OPENPGPKEY', rdata: k.key.toString('base64') })),
+    );
   }
   add(
     ['CAA: only this certificate authority may issue certificates for these names, no wildcards;', 'it reports refused requests to the admin.'],

@@ -16,6 +16,7 @@ import { dsFileText } from './registrar.js';
 import { RESIGN_MARGIN_DAYS, SIGNATURE_DAYS, canReuseSigned, dnssecTime, signZone, signingKeys, zoneDnskeys } from './sign.js';
 import { nextSerial, withSerial, writeZone } from './zone.js';
 import { soaSerial } from '../verify/dns.js';
+import { publishedKeys } from '../openpgp/service.js';
 
 export const RESIGN_SCRIPT = 'bin/selfmail-resign';
 export const RESIGN_SERVICE = 'systemd/selfmail-resign.service';
@@ -36,7 +37,7 @@ export interface ZoneFiles {
  */
 export async function buildZone(ctx: BuildContext, zone: DomainName): Promise<ZoneFiles> {
   const { config, keys, previous, now, mtaSts } = ctx;
-  const draft = writeZone(zone, zoneRecords(config, keys, zone, 0, mtaSts, ctx.sshfp ?? []));
+  const draft = writeZone(zone, zoneRecords(config, keys, zone, 0, mtaSts, ctx.sshfp ?? [], publishedKeys(ctx)));
   const prevUnsigned = previous.read(`dns/${zone}.zone`)?.toString('utf8');
   const prevSigned = previous.read(`dns/${zone}.zone.signed`)?.toString('utf8');
   const prevSerial = soaSerial(prevUnsigned, zone);

@@ -24,9 +24,11 @@ export function writeZone(zone: DomainName, groups: readonly RrGroup[]): string 
     `$ORIGIN ${zone}.`,
     `$TTL ${DEFAULT_TTL}`,
   ];
+  // OPENPGPKEY owners (a 56-digit hash) would push every other record far to the right: they
+  // stay out of the column.
   const width = Math.max(
     1,
-    ...groups.flatMap((g) => g.records.map((r) => relativeName(r.name, zone).length)),
+    ...groups.flatMap((g) => g.records.filter((r) => r.type !== 'OPENPGPKEY').map((r) => relativeName(r.name, zone).length)),
   );
   for (const g of groups) {
     lines.push('');

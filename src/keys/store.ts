@@ -33,6 +33,7 @@ import {
 } from './dnssec.js';
 import { newEd25519Pem, newP256, newRsa2048Pem, newTsigSecret } from './gen.js';
 import { RENEW_BEFORE_DAYS, bootstrapNotAfter, buildTlsPair, checkTlsKey, spkiSha256, tlsNames } from './tls.js';
+import { openpgpDomains } from '../openpgp/names.js';
 import type { DkimKey, DnssecKey, KeyRow, KeySet, TlsKey, TsigKey } from './types.js';
 
 export const KEYS_META_PATH = 'keys/keys.json';
@@ -537,7 +538,7 @@ async function ensureTls(
   rotate: boolean,
 ): Promise<{ meta: TlsMeta; key: TlsKey }> {
   const today = isoDay(now);
-  const names = tlsNames(config.hostname, config.domains);
+  const names = tlsNames(config.hostname, config.domains, openpgpDomains(config));
   const checked = (path: string, pem: Buffer | undefined): Buffer | undefined => {
     if (!pem) return undefined;
     try {

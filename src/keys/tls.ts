@@ -12,11 +12,16 @@ export const BOOTSTRAP_DAYS = 365;
 /** Rebuild the bootstrap certificate when fewer days than this remain. */
 export const RENEW_BEFORE_DAYS = 30;
 
-/** The names the certificate covers: the host first, then `mta-sts.` and `autoconfig.` of each domain. */
-export function tlsNames(hostname: DomainName, domains: readonly DomainName[]): DomainName[] {
+/**
+ * The names the certificate covers: the host first, then `mta-sts.` and `autoconfig.` of each
+ * domain, and `openpgpkey.` (the Web Key Directory) of each domain in `wkdDomains`, those with a
+ * published OpenPGP key. Any new name makes a new CSR, so a domain gets that one only with a key.
+ */
+export function tlsNames(hostname: DomainName, domains: readonly DomainName[], wkdDomains: readonly DomainName[] = []): DomainName[] {
   const names: DomainName[] = [hostname];
   for (const d of domains) {
-    for (const n of [`mta-sts.${d}`, `autoconfig.${d}`] as DomainName[]) if (!names.includes(n)) names.push(n);
+    const own = [`mta-sts.${d}`, `autoconfig.${d}`, ...(wkdDomains.includes(d) ? [`openpgpkey.${d}`] : [])] as DomainName[];
+    for (const n of own) if (!names.includes(n)) names.push(n);
   }
   return names;
 }

@@ -45,6 +45,8 @@ export interface ReportModel {
   dmarcAuthorization: string[];
   adminDomain: DomainName;
   webNames: DomainName[];
+  /** The mailboxes that publish an OpenPGP public key (OPENPGPKEY with DNSSEC, the Web Key Directory). */
+  openpgpKeys: string[];
   /** The outside blocklists opted in to, with who learns what. */
   spamLookups: Array<{ name: string; operator: string; learns: string }>;
   /** The daily encrypted backup (selfmail-backup.timer), when `--backup-to` set one. */
@@ -104,6 +106,7 @@ export function reportModel(config: Config, keys: Pick<KeySet, 'dnssec'>, warnin
     dmarcAuthorization,
     adminDomain,
     webNames: webNames(config),
+    openpgpKeys: [...config.openpgpKeys],
     spamLookups: lookupsOf(config.spamLookups).map((l) => ({ name: l.name, operator: l.operator, learns: l.learns })),
     warnings: [...warnings],
   };

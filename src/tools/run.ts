@@ -43,6 +43,8 @@ export const PACKAGE_OF: Record<string, string> = {
   'fail2ban-regex': 'fail2ban',
   nginx: 'nginx-light',
   swaks: 'swaks',
+  gpg: 'gnupg',
+  gpgconf: 'gnupg',
   openssl: 'openssl',
   bash: 'bash',
   sh: 'dash',

@@ -1,7 +1,8 @@
 /**
  * The web side of the host: the MTA-STS policy and the client autoconfiguration documents for
- * every domain, served by nginx with the host's own certificate, and port 80 only for ACME
- * challenges and a redirect. Nothing else is served.
+ * every domain, the Web Key Directory of the domains whose mailboxes publish an OpenPGP key,
+ * served by nginx with the host's own certificate, and port 80 only for ACME challenges and a
+ * redirect. Nothing else is served.
  */
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,6 +17,8 @@ import { CLIENT_CIPHER_STRING } from '../tls/policy.js';
 import { run } from '../tools/run.js';
 import { clientSettings, outlookAutodiscover, thunderbirdConfig } from './autoconfig.js';
 import { mtaStsPolicy } from './mtasts.js';
+import { openpgpDomains, wkdHost, wkdPaths } from '../openpgp/names.js';
+import { publishedKeys } from '../openpgp/service.js';
 
 export const NGINX_PATH = 'nginx/selfmail.conf';
 /** Where certbot's webroot challenges are written and served from (system path). */
@@ -44,11 +47,13 @@ export function siteNames(domain: DomainName): { mtaSts: DomainName; autoconfig:
 
 /**
  * Every name the host's certificate must cover for the web side (and the DNS must point here):
- * the host name (ACME over HTTP) and, per domain, mta-sts and autoconfig. Sorted.
+ * the host name (ACME over HTTP) and, per domain, mta-sts and autoconfig, and openpgpkey for a
+ * domain with a published OpenPGP key (the Web Key Directory). Sorted.
  */
-export function webNames(config: Pick<Config, 'hostname' | 'domains'>): DomainName[] {
+export function webNames(config: Pick<Config, 'hostname' | 'domains' | 'openpgpKeys'>): DomainName[] {
   const names = new Set<DomainName>([config.hostname]);
   for (const d of config.domains) for (const n of Object.values(siteNames(d))) names.add(n);
+  for (const d of openpgpDomains(config)) names.add(wkdHost(d));
   return [...names].sort();
 }
 
@@ -72,8 +77,25 @@ export async function renderNginx(ctx: Pick<BuildContext, 'config' | 'profile' |
     key: installedPath(profile, ctx.keys.tls.keyPath),
     webRoot: sysPath(profile, '/var/www/selfmail'),
     sites: [...config.domains].sort().map((d) => ({ domain: d, ...siteNames(d) })),
+    wkdSites: openpgpDomains(config).map((d) => ({ domain: d, name: wkdHost(d) })),
     clientCiphers: CLIENT_CIPHER_STRING,
   });
+}
+
+/**
+ * The Web Key Directory, advanced method: each published key under its hashed name, and the
+ * (empty) policy file the draft requires of every domain that serves one.
+ */
+export function wkdFiles(ctx: Pick<BuildContext, 'config' | 'previous' | 'openpgpKeys'>): BundleFile[] {
+  const files: BundleFile[] = [];
+  const policies = new Set<string>();
+  for (const { email, key } of publishedKeys(ctx)) {
+    const p = wkdPaths(email);
+    files.push({ path: p.key, data: key, mode: 0o644, role: `OpenPGP public key of ${email} in the Web Key Directory` });
+    if (!policies.has(p.policy)) files.push(textFile(p.policy, '', `Web Key Directory policy of ${email.slice(email.lastIndexOf('@') + 1)} (empty: no submission service)`));
+    policies.add(p.policy);
+  }
+  return files;
 }
 
 export const webService: ServiceModule = {
@@ -93,6 +115,7 @@ export const webService: ServiceModule = {
       files.push(textFile(p.thunderbird, await thunderbirdConfig(s), `Thunderbird autoconfig for ${d}`));
       files.push(textFile(p.outlook, await outlookAutodiscover(s), `Outlook autodiscover for ${d}`));
     }
+    files.push(...wkdFiles(ctx));
     files.push(textFile(NGINX_PATH, await renderNginx(ctx), 'nginx: MTA-STS, autoconfig, ACME challenges'));
     return files;
   },

@@ -12,16 +12,18 @@ import type { Config, DomainName } from '../../src/config/types.js';
 import type { DkimKey, DnssecKey, KeySet } from '../../src/keys/types.js';
 
 /** Every name the host's certificate should cover for the web side. */
-export function hostNames(config: Pick<Config, 'hostname' | 'domains'>): DomainName[] {
+export function hostNames(config: Pick<Config, 'hostname' | 'domains'> & Partial<Pick<Config, 'openpgpKeys'>>): DomainName[] {
   const names = [config.hostname as string];
   for (const d of config.domains) names.push(`mta-sts.${d}`, `autoconfig.${d}`);
+  // The Web Key Directory's name, for a domain whose mailboxes publish an OpenPGP key.
+  for (const d of new Set((config.openpgpKeys ?? []).map((e) => e.slice(e.indexOf('@') + 1)))) names.push(`openpgpkey.${d}`);
   return names.sort() as DomainName[];
 }
 
 /**
  * Key descriptors without key material (for pure tests); `files` may carry real files.
  */
-export function stubKeySet(config: Pick<Config, 'hostname' | 'domains' | 'dnssec'>, files: BundleFile[] = []): KeySet {
+export function stubKeySet(config: Pick<Config, 'hostname' | 'domains' | 'dnssec'> & Partial<Pick<Config, 'openpgpKeys'>>, files: BundleFile[] = []): KeySet {
   const dnssec: DnssecKey[] = config.dnssec
     ? config.domains.flatMap((zone, i): DnssecKey[] => [
         {
@@ -77,7 +79,7 @@ export function stubKeySet(config: Pick<Config, 'hostname' | 'domains' | 'dnssec
 }
 
 /** A KeySet with a real TLS key, CSR and self-signed certificate (openssl), for the checks. */
-export function fixtureKeySet(config: Pick<Config, 'hostname' | 'domains' | 'dnssec'>): KeySet {
+export function fixtureKeySet(config: Pick<Config, 'hostname' | 'domains' | 'dnssec'> & Partial<Pick<Config, 'openpgpKeys'>>): KeySet {
   const dir = mkdtempSync(join(tmpdir(), 'selfmail-host-keys-'));
   try {
     const names = hostNames(config);

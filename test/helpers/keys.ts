@@ -29,6 +29,7 @@ export function keysTestConfig(over: Partial<Config> = {}): Config {
     spamLookups: [],
     aliases: [],
     quotas: [],
+    openpgpKeys: [],
     ingress: 'direct',
     acmeCa: d('letsencrypt.org'),
     dnssec: true,

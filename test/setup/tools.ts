@@ -10,6 +10,8 @@ const NEEDED = [
   'nsd-control', 'ldns-signzone', 'ldns-verify-zone', 'ldns-key2ds', 'ldns-keygen', 'named-checkzone', 'dnssec-signzone',
   'dnssec-verify', 'dnssec-dsfromkey', 'dig', 'delv', 'unbound-checkconf', 'nft', 'sshd', 'ssh-keygen', 'fail2ban-client', 'fail2ban-regex',
   'nginx', 'openssl', 'sha256sum', 'unshare', 'runuser', 'diff', 'script', 'useradd', 'userdel', 'drill',
+  // The user's own OpenPGP tool: the suite makes keys with it and compares with its view.
+  'gpg', 'gpgconf',
   // The pristine-host tier (test/host/): fresh roots, booted with systemd in namespaces of its own.
   'debootstrap', 'systemd-nspawn', 'ip', 'nsenter', 'tar', 'git', 'testssl',
 ];

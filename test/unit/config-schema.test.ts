@@ -43,6 +43,7 @@ describe('resolveConfig', () => {
       spamLookups: [],
       aliases: [],
       quotas: [],
+      openpgpKeys: [],
     });
     expect(warnings.join('\n')).toMatch(/documentation address/);
   });
@@ -171,8 +172,41 @@ describe('resolveConfig', () => {
     expect((toRaw(config) as { quotas: string[] }).quotas).toEqual(['alice@example.org=500M', 'bob@example.org=2G']);
   });
 
+  it('takes the mailboxes that publish an OpenPGP key (the files are the CLI\'s), each rule on its own', () => {
+    const two = { users: ['alice@example.org', 'bob@example.org'] };
+    const { config, warnings } = resolve({ ...two, openpgpKeys: ['Bob@example.org=bob.asc', 'alice@example.org', 'carol@example.org=none'] });
+    expect(config.openpgpKeys).toEqual(['alice@example.org', 'bob@example.org']);
+    expect(warnings.join('\n')).not.toMatch(/openpgp/i);
+    // selfmail.yaml keeps the mailboxes only, and nothing at all when none publishes a key.
+    expect((toRaw(config) as { openpgpKeys: string[] }).openpgpKeys).toEqual(['alice@example.org', 'bob@example.org']);
+    expect('openpgpKeys' in toRaw(resolve(two).config)).toBe(false);
+    expect(resolve({ ...two, openpgpKeys: ['bob@example.org=NONE'] }).config.openpgpKeys).toEqual([]);
+    const only = (openpgpKeys: string[]) => issuesOf(() => resolve({ ...two, openpgpKeys }));
+    expect(only(['carol@example.org=carol.asc'])).toEqual(['--openpgp-key: carol@example.org is not one of the mailboxes (--user); only a mailbox of this host publishes a key here']);
+    expect(only(['carol@example.org'])).toEqual(['--openpgp-key: carol@example.org publishes an OpenPGP key but is no longer a mailbox; drop the key with --openpgp-key carol@example.org=none']);
+    expect(only(['alice@example.org='])).toEqual(['--openpgp-key: "alice@example.org=" has no file after "="; give EMAIL=FILE, or EMAIL=none to drop the key']);
+    expect(only(['alice@example.org=a.asc', 'ALICE@example.org=b.asc'])).toEqual(['--openpgp-key: alice@example.org is given twice']);
+    expect(only(['alice=a.asc'])[0]).toMatch(/^--openpgp-key: the address "alice" is not an e-mail address/);
+  });
+
+  it('publishes no OPENPGPKEY without DNSSEC, and says so once', () => {
+    const { config, warnings } = resolve({ dnssec: false, openpgpKeys: ['alice@example.org=a.asc'] });
+    expect(config.openpgpKeys).toEqual(['alice@example.org']);
+    expect(warnings.filter((w) => w.startsWith('openpgpKeys:'))).toEqual([expect.stringMatching(/DNSSEC is off, so the OpenPGP keys are published in the Web Key Directory only/)]);
+    expect(resolve({ dnssec: false }).warnings.join('\n')).not.toMatch(/openpgp/i);
+  });
+
+  it('adds the OpenPGP keys of a layer to those under it, where every other list is replaced', () => {
+    const bundle = sourced({ ...base, users: ['alice@example.org', 'bob@example.org'], openpgpKeys: ['alice@example.org', 'bob@example.org'], quotas: ['alice@example.org=1G'] }, 'bundle');
+    const flags = sourced({ openpgpKeys: ['bob@example.org=none', 'carol@example.org=c.asc'], quotas: ['bob@example.org=2G'] }, 'flag');
+    const merged = overlay(bundle, flags);
+    expect(merged.values.openpgpKeys).toEqual(['alice@example.org', 'bob@example.org=none', 'carol@example.org=c.asc']);
+    expect(merged.values.quotas).toEqual(['bob@example.org=2G']);
+    expect(overlay(bundle, sourced({}, 'flag')).values.openpgpKeys).toEqual(['alice@example.org', 'bob@example.org']);
+  });
+
   it('round-trips through its raw form (what selfmail.yaml holds)', () => {
-    const { config } = resolve({ ns: ['ns1.example.org', 'ns2.example.net=198.51.100.53'], adminSshFrom: ['203.0.113.0/24'], ipv6: '2001:db8::25' });
+    const { config } = resolve({ ns: ['ns1.example.org', 'ns2.example.net=198.51.100.53'], adminSshFrom: ['203.0.113.0/24'], ipv6: '2001:db8::25', openpgpKeys: ['alice@example.org=a.asc'] });
     const again = resolveConfig(sourced(toRaw(config) as RawInput, 'bundle'));
     expect(again.config).toEqual(config);
   });

@@ -10,6 +10,7 @@ import { nextSerial, serialOf, withSerial, writeZone } from '../../src/dns/zone.
 import type { KeySet } from '../../src/keys/types.js';
 import { buildZone } from '../../src/dns/service.js';
 import { makeConfig, makeContext } from '../helpers/dns-keyset.js';
+import { ALICE_BINARY, ALICE_DANE_LABEL } from '../helpers/openpgp.js';
 
 const rsaTxt = `v=DKIM1; k=rsa; p=${generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`;
 
@@ -116,6 +117,43 @@ describe('records', () => {
     has('_pop3._tcp.example.org', 'SRV', '0 0 0 .');
     expect(org.find((r) => r.name === '_mta-sts.example.org')!.rdata).toMatch(/^"v=STSv1; id=[0-9a-f]{20}"$/);
     expect(org.some((r) => r.name === 'ns2.example.com')).toBe(false);
+  });
+});
+
+describe('OpenPGP keys (RFC 7929, and the Web Key Directory\'s name)', () => {
+  const withKey = (values = {}) => makeConfig({ openpgpKeys: ['alice@example.org=alice.asc'], ...values });
+  const keyOf = [{ email: 'alice@example.org' as Email, key: ALICE_BINARY }];
+  const records = (zone: string, config = withKey()) => zoneRecords(config, fakeKeys(), zone as DomainName, 2026030101, 'enforce', [], keyOf).flatMap((g) => g.records);
+
+  it('publishes each key as OPENPGPKEY under the hash of its local part, the binary key in base64, in its own zone', () => {
+    expect(records('example.org').filter((r) => r.type === 'OPENPGPKEY')).toEqual([
+      { name: `${ALICE_DANE_LABEL}._openpgpkey.example.org`, type: 'OPENPGPKEY', rdata: ALICE_BINARY.toString('base64') },
+    ]);
+    expect(records('example.net').some((r) => r.type === 'OPENPGPKEY')).toBe(false);
+  });
+
+  it('points openpgpkey.<domain> at the host, only for a domain with a key', () => {
+    const org = records('example.org').filter((r) => r.name === 'openpgpkey.example.org');
+    expect(org).toEqual([
+      { name: 'openpgpkey.example.org', type: 'A', rdata: '192.0.2.10' },
+      { name: 'openpgpkey.example.org', type: 'AAAA', rdata: '2001:db8::10' },
+    ]);
+    expect(records('example.net').some((r) => r.name.startsWith('openpgpkey.'))).toBe(false);
+    expect(all('example.org').some((r) => r.name.includes('openpgpkey'))).toBe(false);
+  });
+
+  it('publishes no OPENPGPKEY without DNSSEC (unsigned, it proves nothing), and still the WKD name', () => {
+    const off = records('example.org', withKey({ dnssec: false }));
+    expect(off.some((r) => r.type === 'OPENPGPKEY')).toBe(false);
+    expect(off.some((r) => r.name === 'openpgpkey.example.org')).toBe(true);
+  });
+
+  it('keeps the zone file\'s column where the long OPENPGPKEY owner would push it', () => {
+    const text = writeZone('example.org' as DomainName, zoneRecords(withKey(), fakeKeys(), 'example.org' as DomainName, 2026030101, 'enforce', [], keyOf));
+    const plain = writeZone('example.org' as DomainName, zoneRecords(makeConfig(), fakeKeys(), 'example.org' as DomainName, 2026030101, 'enforce'));
+    const mx = (t: string) => t.split('\n').find((l) => / IN MX /.test(l));
+    expect(mx(text)).toBe(mx(plain));
+    expect(text).toContain(`\n${ALICE_DANE_LABEL}._openpgpkey IN OPENPGPKEY ${ALICE_BINARY.toString('base64')}\n`);
   });
 });
 

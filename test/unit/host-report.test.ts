@@ -99,6 +99,17 @@ describe('REPORT.md', () => {
     expect(summaryLines(hostContext()).join('\n')).toMatch(/^Backups are off: .*--backup-to .*--backup-recipient age1…/m);
   });
 
+  it('names the mailboxes that publish an OpenPGP key, where, and that private keys are refused; nothing without keys', async () => {
+    const text = await report({ openpgpKeys: ['alice@example.org=alice.asc'] });
+    const line = text.slice(text.indexOf('- **OpenPGP public keys'), text.indexOf('\n- **Spam'));
+    expect(line).toContain('(alice@example.org)');
+    expect(line).toContain('OPENPGPKEY records\n  signed with DNSSEC');
+    expect(line).toContain('https://openpgpkey.<domain>/.well-known/openpgpkey/');
+    expect(line).toContain('selfmail refuses private ones');
+    expect(await report({ dnssec: false, openpgpKeys: ['alice@example.org=alice.asc'] })).toContain('Without DNSSEC there is no OPENPGPKEY record.');
+    expect(await report()).not.toContain('OpenPGP public keys');
+  });
+
   it('is byte-identical for the same input', async () => {
     expect(await report({ admin: 'me@example.com' })).toBe(await report({ admin: 'me@example.com' }));
   });

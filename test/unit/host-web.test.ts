@@ -5,6 +5,9 @@ import type { DomainName } from '../../src/config/types.js';
 import { MTA_STS_MAX_AGE, mtaStsId, mtaStsPolicy } from '../../src/web/mtasts.js';
 import { webNames, webPaths, webService } from '../../src/web/index.js';
 import { hostContext } from '../helpers/host-context.js';
+import type { BuildContext } from '../../src/bundle/types.js';
+import type { Email } from '../../src/config/types.js';
+import { ALICE_BINARY, ALICE_WKD_HASH } from '../helpers/openpgp.js';
 import { stubKeySet } from '../helpers/host-keyset.js';
 
 interface StsPolicy {
@@ -163,5 +166,54 @@ describe('nginx and certificate names', () => {
     await webService.build(ctx);
     expect(ctx.warnings.join('\n')).toContain('does not cover autoconfig.example.net');
     expect(webNames(ctx.config)).toContain('mta-sts.example.org');
+  });
+});
+
+describe('the Web Key Directory', () => {
+  const alice = 'alice@example.org' as Email;
+  const withKey = (): BuildContext => ({ ...hostContext({ openpgpKeys: ['alice@example.org=alice.asc'] }), openpgpKeys: new Map([[alice, ALICE_BINARY]]) });
+
+  it('holds each key, binary, under the z-base-32 name of its local part, with the policy file, in its domain\'s folder', async () => {
+    const files = await webService.build(withKey());
+    const wkd = files.filter((f) => f.path.includes('openpgpkey'));
+    expect(wkd.map((f) => [f.path, f.mode])).toEqual([
+      [`www/example.org/.well-known/openpgpkey/example.org/hu/${ALICE_WKD_HASH}`, 0o644],
+      ['www/example.org/.well-known/openpgpkey/example.org/policy', 0o644],
+    ]);
+    expect(wkd[0]!.data.equals(ALICE_BINARY)).toBe(true);
+    expect(wkd[1]!.data.length).toBe(0);
+  });
+
+  it('takes the bundle\'s copy when no key was given this run (the rehearsal renders from the bundle)', async () => {
+    const ctx = hostContext({ openpgpKeys: ['alice@example.org'] });
+    ctx.previous = { dir: '/b', read: (p) => (p === 'openpgp/alice@example.org.pgp' ? ALICE_BINARY : undefined) };
+    const files = await webService.build(ctx);
+    expect(files.find((f) => f.path.endsWith(`/hu/${ALICE_WKD_HASH}`))?.data.equals(ALICE_BINARY)).toBe(true);
+  });
+
+  it('serves openpgpkey.<domain> for a domain with a key: the hu files as octet-stream for any origin, the policy, nothing else', async () => {
+    const ctx = withKey();
+    const conf = file(await webService.build(ctx), 'nginx/selfmail.conf');
+    const wkd = conf.slice(conf.indexOf('# And the Web Key Directory'));
+    expect(wkd).toContain('server_name openpgpkey.example.org;');
+    expect(wkd).not.toContain('openpgpkey.example.net');
+    expect(conf).toContain('    openpgpkey.example.org example.org;');
+    const hu = 'location ~ "^/\\.well-known/openpgpkey/[a-z0-9.-]+/hu/[ybndrfg8ejkmcpqxot1uwisza345h769]{32}$" {';
+    expect(wkd).toContain(`${hu}\n        types { }\n        default_type application/octet-stream;\n        add_header Access-Control-Allow-Origin * always;\n`);
+    expect(wkd).toContain('location ~ "^/\\.well-known/openpgpkey/[a-z0-9.-]+/policy$" {');
+    expect(wkd).toMatch(/location \/ \{\n {8}return 404;/);
+    // The location's add_header replaces the server's: HSTS and nosniff are said again there.
+    expect(wkd.match(/Strict-Transport-Security/g)).toHaveLength(3);
+    expect(webNames(ctx.config)).toContain('openpgpkey.example.org');
+    expect(webNames(ctx.config)).not.toContain('openpgpkey.example.net');
+    expect(ctx.warnings.join('\n')).not.toContain('does not cover');
+  });
+
+  it('changes nothing for a setup without keys: no WKD file, server or name', async () => {
+    const ctx = hostContext();
+    const files = await webService.build(ctx);
+    expect(files.some((f) => f.path.includes('openpgpkey'))).toBe(false);
+    expect(file(files, 'nginx/selfmail.conf')).not.toContain('openpgpkey');
+    expect(webNames(ctx.config).some((n) => n.startsWith('openpgpkey.'))).toBe(false);
   });
 });

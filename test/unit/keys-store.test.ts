@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { DomainName } from '../../src/config/types.js';
+import type { DomainName, Email } from '../../src/config/types.js';
 import { InputError } from '../../src/errors.js';
 import { nextSelectorPair } from '../../src/keys/dkim.js';
 import { dnskeyRdata, dsRecord, keyTag, nameToWire, p256FromScalar } from '../../src/keys/dnssec.js';
@@ -47,6 +47,16 @@ describe('TLS names', () => {
       'autoconfig.example.org',
       'mta-sts.example.net',
       'autoconfig.example.net',
+    ]);
+  });
+  it('adds openpgpkey of a domain with a published OpenPGP key after its own two, and no other', () => {
+    expect(tlsNames(d('mail.example.org'), [d('example.org'), d('example.net')], [d('example.net')])).toEqual([
+      'mail.example.org',
+      'mta-sts.example.org',
+      'autoconfig.example.org',
+      'mta-sts.example.net',
+      'autoconfig.example.net',
+      'openpgpkey.example.net',
     ]);
   });
 });
@@ -155,6 +165,17 @@ describe('ensureKeys', () => {
     expect(k2.tls.spkiSha256).toBe(k1.tls.spkiSha256);
     expect(k2.tls.names).toContain('mta-sts.example.net');
     expect(s2['keys/tls/cert.pem']).not.toBe(s1['keys/tls/cert.pem']);
+  });
+
+  it('certifies openpgpkey.<domain> once a mailbox there publishes an OpenPGP key, with the same TLS key, and drops it with the last key', async () => {
+    const k1 = await fixtureKeys();
+    const withKey = keysTestConfig({ openpgpKeys: ['alice@example.org' as Email] });
+    const k2 = await ensureKeys(withKey, previousFromFiles(k1.files), new Date('2026-04-01T00:00:00Z'));
+    expect(k2.tls.names).toEqual(['mail.example.org', 'mta-sts.example.org', 'autoconfig.example.org', 'openpgpkey.example.org']);
+    expect(k2.tls.spkiSha256).toBe(k1.tls.spkiSha256);
+    expect(k2.read('keys/tls/csr.pem').equals(k1.read('keys/tls/csr.pem'))).toBe(false);
+    const k3 = await ensureKeys(keysTestConfig(), previousFromFiles(k2.files), new Date('2026-04-02T00:00:00Z'));
+    expect(k3.tls.names).toEqual(k1.tls.names);
   });
 
   it('rotates DKIM to a new active pair and keeps the old one published, then retires it', async () => {

@@ -126,6 +126,7 @@ describe('wizard', () => {
       spamLookups: [],
       aliases: [],
       quotas: [],
+      openpgpKeys: [],
     });
     expect(r.passwords).toEqual(new Map([['alice@example.org', PW]]));
     // The defaults offered were the safe ones.

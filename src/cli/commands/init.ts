@@ -6,9 +6,10 @@
  * → (wizard, when interactive) → the documented default, or an error naming the flag.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { InputError, type InputIssue } from '../../errors.js';
-import { type RawInput, type SourcedInput, sourced } from '../../config/raw.js';
+import { type RawInput, type SourcedInput, openpgpEntryAddress, sourced } from '../../config/raw.js';
+import type { GivenKey } from '../../openpgp/publish.js';
 import type { Io } from '../io.js';
 import { parseCommandArgs } from '../usage.js';
 
@@ -34,6 +35,7 @@ export const INIT_OPTIONS = {
   'backup-to': { type: 'string' },
   'backup-recipient': { type: 'string', multiple: true },
   'backup-host-key': { type: 'string' },
+  'openpgp-key': { type: 'string', multiple: true },
   out: { type: 'string' },
   config: { type: 'string' },
   'non-interactive': { type: 'boolean' },
@@ -83,6 +85,7 @@ export function parseInitArgs(args: string[]): InitOptions {
   if (v['backup-to'] !== undefined) raw.backupTo = v['backup-to'];
   if (v['backup-recipient']) raw.backupRecipients = v['backup-recipient'];
   if (v['backup-host-key'] !== undefined) raw.backupHostKey = v['backup-host-key'];
+  if (v['openpgp-key']) raw.openpgpKeys = v['openpgp-key'];
   if (v['tunnel-provider'] !== undefined) raw.tunnelProvider = v['tunnel-provider'];
   if (v['relay-host'] !== undefined) raw.relayHost = v['relay-host'];
   if (v['dkim-key'] !== undefined) raw.dkimKey = v['dkim-key'];
@@ -137,6 +140,55 @@ export async function readPasswords(path: string, io: Io): Promise<{ passwords: 
   return { passwords: parsed.passwords, issues: parsed.issues.map((message) => ({ field: '--password-file', message })) };
 }
 
+/** A key file larger than this is no exported public key (those are a few kilobytes); it is not read. */
+export const MAX_KEY_FILE_BYTES = 1024 * 1024;
+
+/**
+ * The files of `EMAIL=FILE` entries, by address: the flags' (paths from the working folder), then
+ * the config file's (paths from its folder) for addresses no flag names. `EMAIL=none` and a bare
+ * `EMAIL` read nothing. The bytes are judged later (src/openpgp/publish.ts), never shown; a file
+ * that cannot be read is an input error naming the flag and the path.
+ */
+export async function readOpenpgpKeys(flagEntries: readonly string[], configFile: string | undefined): Promise<{ keys: Map<string, GivenKey>; issues: InputIssue[] }> {
+  const wanted: Array<{ address: string; file: string; path: string; field: string }> = [];
+  const named = (entry: string) => {
+    const eq = entry.indexOf('=');
+    const file = eq < 0 ? '' : entry.slice(eq + 1).trim();
+    return file === '' || file.toLowerCase() === 'none' ? undefined : { address: openpgpEntryAddress(entry), file };
+  };
+  for (const e of flagEntries) {
+    const n = named(e);
+    if (n) wanted.push({ ...n, path: resolve(n.file), field: '--openpgp-key' });
+  }
+  if (configFile !== undefined) {
+    const { loadConfigFile } = await import('../../config/load.js');
+    const byFlag = new Set(flagEntries.map(openpgpEntryAddress));
+    for (const e of (await loadConfigFile(configFile)).openpgpKeys ?? []) {
+      const n = named(e);
+      if (n && !byFlag.has(n.address)) wanted.push({ ...n, path: resolve(dirname(configFile), n.file), field: `${configFile}: openpgpKeys` });
+    }
+  }
+  const keys = new Map<string, GivenKey>();
+  const issues: InputIssue[] = [];
+  for (const w of wanted) {
+    try {
+      const st = await stat(w.path);
+      if (!st.isFile()) {
+        issues.push({ field: w.field, message: `${w.file} (for ${w.address}) is not a file; give the public key exported with gpg --export --armor ${w.address}` });
+        continue;
+      }
+      if (st.size > MAX_KEY_FILE_BYTES) {
+        issues.push({ field: w.field, message: `${w.file} (for ${w.address}) is ${st.size} bytes, far more than an exported public key; give the one of gpg --export --armor ${w.address}` });
+        continue;
+      }
+      keys.set(w.address, { data: await readFile(w.path), field: w.field, file: w.file });
+    } catch (err) {
+      issues.push({ field: w.field, message: `cannot read ${w.file} (for ${w.address}): ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
+    }
+  }
+  return { keys, issues };
+}
+
 export async function run(args: string[], io: Io): Promise<number> {
   const opts = parseInitArgs(args);
   const { generate } = await import('../../generate.js');
@@ -146,9 +198,13 @@ export async function run(args: string[], io: Io): Promise<number> {
     demo: opts.demo ? DEMO : undefined,
   };
   const pw = opts.passwordFile ? await readPasswords(opts.passwordFile, io) : { passwords: new Map<string, string>(), issues: [] };
+  const pgp = await readOpenpgpKeys(opts.flags.values.openpgpKeys ?? [], opts.configFile);
   const interactive = io.interactive && !opts.nonInteractive && !opts.demo;
   // The wizard (and inquirer with it) is loaded only when there is a terminal to ask on.
   const wizard = interactive ? await import('../../wizard/index.js') : undefined;
   const prompts = wizard ? { ask: wizard.runWizard, endScreen: wizard.showEndScreen } : {};
-  return generate({ out: opts.out, layers, passwords: pw.passwords, passwordIssues: pw.issues, interactive, demo: opts.demo, ...prompts }, io);
+  return generate(
+    { out: opts.out, layers, passwords: pw.passwords, passwordIssues: pw.issues, openpgpKeys: pgp.keys, openpgpKeyIssues: pgp.issues, interactive, demo: opts.demo, ...prompts },
+    io,
+  );
 }

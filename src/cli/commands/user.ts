@@ -94,7 +94,9 @@ export async function run(args: string[], io: Io): Promise<number> {
   const own = config.quotas.find((q) => q.user === email);
   const size = action === 'add' ? v.quota : action === 'quota' ? sizeWord : own?.size;
   if (action !== 'remove' && size !== undefined && size.toLowerCase() !== 'none') quotas = [...quotas, `${email}=${size}`];
-  const layer = sourced({ users, quotas }, 'flag');
+  // So does a published OpenPGP key: a removed mailbox's is dropped with it.
+  const dropKey = action === 'remove' && config.openpgpKeys.includes(email) ? { openpgpKeys: [`${email}=none`] } : {};
+  const layer = sourced({ users, quotas, ...dropKey }, 'flag');
   const { generate } = await import('../../generate.js');
   let code: number;
   try {
