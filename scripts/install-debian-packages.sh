@@ -43,8 +43,9 @@ if [ "$tests" = yes ]; then
   # namespaces, never started as a service here); age, the user's own tool, which the suite
   # makes identities with and opens the backups with, beside selfmail's own age library; gnupg,
   # the user's own tool again, with which the suite makes the OpenPGP keys users publish and checks
-  # what selfmail publishes against GnuPG's own view (export-dane, gpg-wks-client's WKD hash).
-  packages+=(swaks time debootstrap systemd-container testssl.sh miniupnpd miniupnpd-nftables age gnupg)
+  # what selfmail publishes against GnuPG's own view (export-dane, gpg-wks-client's WKD hash);
+  # curl, which fetches a published key from the Web Key Directory as a mail client would.
+  packages+=(swaks time debootstrap systemd-container testssl.sh miniupnpd miniupnpd-nftables age gnupg curl)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -17,6 +17,7 @@ import { OUTSIDE_MODULES, enabledModules, outsideReferences } from '../../src/rs
 import { OLD, inventoryOf, startOldProvider } from './old-provider.js';
 import { WORLD, startWorld } from './world.js';
 import { type RemoteSetup, startBackupMachine } from '../helpers/backup-machine.js';
+import { ALICE_ARMORED, ALICE_BINARY, ALICE_DANE_LABEL, ALICE_WKD_HASH } from '../helpers/openpgp.js';
 
 const DOMAIN = 'example.org';
 const HOSTNAME = `mail.${DOMAIN}`;
@@ -172,11 +173,13 @@ export function pristineTier(release: TierRelease): void {
 
   it('init writes the bundle for this release; apply refuses to lock the admin out, then installs; verify is clean', async () => {
     await host.put('root/passwords', `${ALICE.user}:${ALICE.pass}\n${BOB.user}:${BOB.pass}\n`, 0o600);
+    // Alice's OpenPGP public key, as she exported it with GnuPG on her own device.
+    await host.put('root/alice.asc', ALICE_ARMORED, 0o644);
     const init = await host.exec(
       [
         'selfmail', 'init', '--non-interactive', '--domain', DOMAIN, '--ipv4', NET.host4, '--ipv6', NET.host6,
         '--user', ALICE.user, '--user', BOB.user, '--password-file', '/root/passwords',
-        '--admin-ssh-from', '203.0.113.0/24', '--out', BUNDLE,
+        '--admin-ssh-from', '203.0.113.0/24', '--openpgp-key', `${ALICE.user}=/root/alice.asc`, '--out', BUNDLE,
       ],
       { timeout: 5 * MINUTE },
     );
@@ -376,7 +379,8 @@ export function pristineTier(release: TierRelease): void {
     });
     const anchorFile = join(host.dir, 'anchors.conf');
     await writeFile(anchorFile, `trust-anchors {\n${anchors.join('\n')}\n};\n`);
-    for (const [name, type] of [[DOMAIN, 'MX'], [`_25._tcp.${HOSTNAME}`, 'TLSA'], [`_dmarc.${DOMAIN}`, 'TXT'], [HOSTNAME, 'AAAA'], [HOSTNAME, 'SSHFP']] as const) {
+    const openpgpName = `${ALICE_DANE_LABEL}._openpgpkey.${DOMAIN}`;
+    for (const [name, type] of [[DOMAIN, 'MX'], [`_25._tcp.${HOSTNAME}`, 'TLSA'], [`_dmarc.${DOMAIN}`, 'TXT'], [HOSTNAME, 'AAAA'], [HOSTNAME, 'SSHFP'], [openpgpName, 'OPENPGPKEY']] as const) {
       const r = await host.fromOutside(['delv', `@${NET.host4}`, '-a', anchorFile, `+root=${DOMAIN}`, name, type], { timeout: 30_000 });
       expect(r.stdout + r.stderr, `${name} ${type}`).toMatch(/; fully validated/);
     }
@@ -398,6 +402,18 @@ export function pristineTier(release: TierRelease): void {
       .sort();
     expect(own.length).toBeGreaterThan(0);
     expect(served).toEqual(own);
+    // Alice's OpenPGP key: the OPENPGPKEY record (RFC 7929) and the Web Key Directory over HTTPS
+    // with the bundle's certificate, which names openpgpkey.<domain>: the very bytes she exported.
+    const record = (await host.fromOutside(['dig', '+short', `@${NET.host4}`, openpgpName, 'OPENPGPKEY'])).stdout.replace(/\s+/g, '');
+    expect(Buffer.from(record, 'base64').equals(ALICE_BINARY)).toBe(true);
+    const wkd = join(host.dir, 'alice.wkd');
+    const url = `https://openpgpkey.${DOMAIN}/.well-known/openpgpkey/${DOMAIN}/hu/${ALICE_WKD_HASH}`;
+    const caFile = join(host.root, 'root/bundle/keys/tls/cert.pem');
+    const got = await host.fromOutside(['curl', '-sS', '-D', '-', '--cacert', caFile, '--resolve', `openpgpkey.${DOMAIN}:443:${NET.host4}`, '-o', wkd, url], { timeout: 30_000 });
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.stdout).toMatch(/^HTTP\/1\.1 200/);
+    expect(got.stdout).toMatch(/^content-type: application\/octet-stream\r?$/im);
+    expect((await readFile(wkd)).equals(ALICE_BINARY)).toBe(true);
     const policy = await host.probe<{ status: number; body: string }>({ op: 'https', host: NET.host4, servername: `mta-sts.${DOMAIN}`, path: '/.well-known/mta-sts.txt' });
     expect(policy.status, policy.error).toBe(200);
     expect(policy.body).toBe(await host.read(`root/bundle/www/${DOMAIN}/.well-known/mta-sts.txt`));

@@ -12,6 +12,8 @@ const NEEDED = [
   'nginx', 'openssl', 'sha256sum', 'unshare', 'runuser', 'diff', 'script', 'useradd', 'userdel', 'drill',
   // The user's own OpenPGP tool: the suite makes keys with it and compares with its view.
   'gpg', 'gpgconf',
+  // Backups: the user's age, OpenSSH's sftp (the product's), curl for the Web Key Directory.
+  'age', 'age-keygen', 'sftp', 'curl',
   // The pristine-host tier (test/host/): fresh roots, booted with systemd in namespaces of its own.
   'debootstrap', 'systemd-nspawn', 'ip', 'nsenter', 'tar', 'git', 'testssl',
 ];
