@@ -741,6 +741,17 @@ export function pristineTier(release: TierRelease): void {
       expect(added2).toHaveLength(2);
       // Only what the daemons changed since (Dovecot's indexes, rspamd's state): a small part.
       expect(added2[1]).toBeLessThan(added1 / 5);
+
+      // Turned off: apply stops and disables the timer whose files the bundle no longer has.
+      const off = await host.exec(['selfmail', 'init', '--out', BUNDLE, '--non-interactive', '--backup-to', 'none'], { timeout: 5 * MINUTE });
+      expect(off.code, off.stderr).toBe(0);
+      const a2 = await host.exec(['selfmail', 'apply', '--bundle', BUNDLE, '--json'], { timeout: 5 * MINUTE });
+      expect(a2.code, a2.stdout + a2.stderr).toBe(0);
+      expect((JSON.parse(a2.stdout) as { retired: string[] }).retired).toEqual(['selfmail-backup.timer']);
+      expect((await host.exec(['systemctl', 'is-active', 'selfmail-backup.timer'])).stdout.trim()).not.toBe('active');
+      expect((await host.exec(['systemctl', 'is-enabled', 'selfmail-backup.timer'])).stdout.trim()).not.toBe('enabled');
+      expect((await host.exec(['test', '-e', '/etc/systemd/system/selfmail-backup.service'])).code).not.toBe(0);
+      expect((await host.exec(['selfmail', 'verify', '--bundle', BUNDLE])).code).toBe(0);
     } finally {
       await machine.stop();
       await rm(device, { recursive: true, force: true });
