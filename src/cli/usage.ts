@@ -141,6 +141,7 @@ Example:
   disk. Checks, by id, and whom each asks:
     services      every unit the bundle needs is active and enabled (systemd)
     resign-timer  selfmail-resign.timer is enabled, ran within two days and succeeded (systemd)
+    backup        with --backup-to, selfmail-backup.timer likewise; without, a warning (systemd)
     cert-expiry   ports 25, 465, 587, 993 and 443 serve a certificate for the bundle's key:
                   issuer, expiry (warn within 14 days), self-signed or CA-issued (its own ports)
     tlsa-matches  what 25, 465, 587 and 993 serve is pinned by the TLSA records the host's own

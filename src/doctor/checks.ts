@@ -44,32 +44,58 @@ export function judgeServices(states: readonly UnitState[]): CheckResult {
   };
 }
 
-export interface ResignFacts {
-  /** `systemctl is-enabled selfmail-resign.timer`. */
+/** A daily job: its timer's enablement, and when and how its service last finished. */
+export interface DailyJobFacts {
+  /** `systemctl is-enabled <job>.timer`. */
   timerEnabled: string;
-  /** When selfmail-resign.service last finished (undefined: never). */
+  /** When the job's service last finished (undefined: never). */
   lastRun?: Date;
   /** Its last result (`success`, `exit-code`, …). */
   result?: string;
   now: Date;
 }
+export type ResignFacts = DailyJobFacts;
+
+/** A daily job is enabled, ran within two days, and succeeded; `what` says what is lost when it does not. */
+function judgeDailyJob(id: string, unit: string, f: DailyJobFacts, what: { lost: string; byHand: string }, prefix = ''): CheckResult {
+  const asked = 'systemd on this host';
+  if (f.timerEnabled !== 'enabled') {
+    return { id, status: 'fail', summary: `${prefix}${unit}.timer is ${f.timerEnabled || 'missing'}: ${what.lost}`, fix: `systemctl enable --now ${unit}.timer (selfmail apply --bundle DIR does it too)`, asked };
+  }
+  if (!f.lastRun) return { id, status: 'warn', summary: `${prefix}enabled, not run yet (it runs daily)`, fix: `if the host has run a day already: systemctl list-timers ${unit}.timer`, asked };
+  const age = f.now.getTime() - f.lastRun.getTime();
+  if (f.result && f.result !== 'success') {
+    return { id, status: 'fail', summary: `${prefix}the last run (${f.lastRun.toISOString()}) failed: ${f.result}`, fix: `journalctl -u ${unit}.service shows why; ${what.byHand}`, asked };
+  }
+  if (age > RESIGN_MAX_AGE_DAYS * DAY) {
+    return { id, status: 'fail', summary: `${prefix}last ran ${Math.floor(age / DAY)} days ago (${f.lastRun.toISOString()})`, fix: `systemctl list-timers ${unit}.timer; journalctl -u ${unit}.timer`, asked };
+  }
+  return { id, status: 'pass', summary: `${prefix}enabled, last ran ${f.lastRun.toISOString()}, succeeded`, asked };
+}
 
 /** `resign-timer`: the daily re-sign job is enabled, ran within two days, and succeeded. */
 export function judgeResignTimer(f: ResignFacts): CheckResult {
-  const asked = 'systemd on this host';
-  const id = 'resign-timer';
-  if (f.timerEnabled !== 'enabled') {
-    return { id, status: 'fail', summary: `selfmail-resign.timer is ${f.timerEnabled || 'missing'}: the zones' signatures will lapse within 30 days and the domains go dark for validating resolvers`, fix: 'systemctl enable --now selfmail-resign.timer (selfmail apply --bundle DIR does it too)', asked };
+  return judgeDailyJob('resign-timer', 'selfmail-resign', f, {
+    lost: "the zones' signatures will lapse within 30 days and the domains go dark for validating resolvers",
+    byHand: 'selfmail dns resign --bundle DIR re-signs by hand',
+  });
+}
+
+/**
+ * `backup`: with `--backup-to`, the daily backup is enabled, ran within two days, and succeeded;
+ * without one, a warning (a dead disk loses the mail and the keys).
+ */
+export function judgeBackup(f: ({ target: string } & DailyJobFacts) | { target?: undefined }): CheckResult {
+  if (f.target === undefined) {
+    return {
+      id: 'backup',
+      status: 'warn',
+      summary: 'no daily backup is set up: a dead disk loses the mail, and the DNSSEC keys with it',
+      fix: 'make a key on your own device (age-keygen -o key.txt), then selfmail init --out DIR --backup-to TARGET --backup-recipient age1… and apply (README: Backups)',
+      asked: 'the bundle',
+    };
   }
-  if (!f.lastRun) return { id, status: 'warn', summary: 'enabled, not run yet (it runs daily)', fix: 'if the host has run a day already: systemctl list-timers selfmail-resign.timer', asked };
-  const age = f.now.getTime() - f.lastRun.getTime();
-  if (f.result && f.result !== 'success') {
-    return { id, status: 'fail', summary: `the last run (${f.lastRun.toISOString()}) failed: ${f.result}`, fix: 'journalctl -u selfmail-resign.service shows why; selfmail dns resign --bundle DIR re-signs by hand', asked };
-  }
-  if (age > RESIGN_MAX_AGE_DAYS * DAY) {
-    return { id, status: 'fail', summary: `last ran ${Math.floor(age / DAY)} days ago (${f.lastRun.toISOString()})`, fix: 'systemctl list-timers selfmail-resign.timer; journalctl -u selfmail-resign.timer', asked };
-  }
-  return { id, status: 'pass', summary: `enabled, last ran ${f.lastRun.toISOString()}, succeeded`, asked };
+  return judgeDailyJob('backup', 'selfmail-backup', f, { lost: 'no backup is made', byHand: 'selfmail backup --bundle DIR runs it by hand and says what failed' }, `to ${f.target}: `);
 }
 
 export interface ServedCert {

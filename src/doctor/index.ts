@@ -15,11 +15,13 @@ import { mtaStsId } from '../web/mtasts.js';
 import type { NetworkOptions } from './network.js';
 import {
   type CheckResult,
+  type DailyJobFacts,
   type MtaStsFacts,
   type ServedCert,
   type TlsaFacts,
   type UnitState,
   type ZoneValidation,
+  judgeBackup,
   judgeCertificates,
   judgeDnssec,
   judgeMtaSts,
@@ -57,6 +59,7 @@ export async function runDoctor(input: DoctorInput): Promise<CheckResult[]> {
   const results = await Promise.all([
     services(input.files),
     resignTimer(now),
+    backupJob(config, now),
     Promise.resolve(
       address
         ? judgeCertificates(served, bundleSpki, now, `this host's own services at ${where} (ports ${CERT_PORTS.join(', ')})`)
@@ -178,12 +181,23 @@ async function services(files: DoctorInput['files']): Promise<CheckResult> {
   return judgeServices(states);
 }
 
-async function resignTimer(now: Date): Promise<CheckResult> {
-  const timerEnabled = (await run('systemctl', ['is-enabled', 'selfmail-resign.timer'], { okCodes: [0, 1, 4] })).stdout.trim();
-  const show = (await run('systemctl', ['show', 'selfmail-resign.service', '--timestamp=unix', '-p', 'ExecMainExitTimestamp', '-p', 'Result'], { okCodes: [0, 1] })).stdout;
+/** A daily job's facts from systemd: its timer's enablement, its service's last exit and result. */
+async function dailyJob(unit: string, now: Date): Promise<DailyJobFacts> {
+  const timerEnabled = (await run('systemctl', ['is-enabled', `${unit}.timer`], { okCodes: [0, 1, 4] })).stdout.trim();
+  const show = (await run('systemctl', ['show', `${unit}.service`, '--timestamp=unix', '-p', 'ExecMainExitTimestamp', '-p', 'Result'], { okCodes: [0, 1] })).stdout;
   const exited = /^ExecMainExitTimestamp=@(\d+)/m.exec(show)?.[1];
   const result = /^Result=(\S+)/m.exec(show)?.[1];
-  return judgeResignTimer({ timerEnabled, ...(exited ? { lastRun: new Date(Number(exited) * 1000), result } : {}), now });
+  return { timerEnabled, ...(exited ? { lastRun: new Date(Number(exited) * 1000), ...(result ? { result } : {}) } : {}), now };
+}
+
+async function resignTimer(now: Date): Promise<CheckResult> {
+  return judgeResignTimer(await dailyJob('selfmail-resign', now));
+}
+
+async function backupJob(config: Config, now: Date): Promise<CheckResult> {
+  if (!config.backup) return judgeBackup({});
+  const { targetText } = await import('../backup/format.js');
+  return judgeBackup({ target: targetText(config.backup.to), ...(await dailyJob('selfmail-backup', now)) });
 }
 
 async function tlsa(config: Config, address: string | undefined, served: Map<number, ServedCert>): Promise<CheckResult> {

@@ -230,7 +230,7 @@ export function pristineTier(release: TierRelease): void {
     const healthy = await doctor();
     expect(healthy.code, JSON.stringify(healthy.checks, null, 1)).toBe(0);
     // No DNS beyond the host yet (the outside has none): what needs the parent is unknown, never pass.
-    expect(status(healthy)).toEqual({ services: 'pass', 'resign-timer': 'pass', 'cert-expiry': 'warn', 'tlsa-matches': 'pass', 'dnssec-valid': 'pass', 'mta-sts': 'warn', ...OFFLINE });
+    expect(status(healthy)).toEqual({ services: 'pass', 'resign-timer': 'pass', backup: 'warn', 'cert-expiry': 'warn', 'tlsa-matches': 'pass', 'dnssec-valid': 'pass', 'mta-sts': 'warn', ...OFFLINE });
     expect(healthy.checks.find((c) => c.id === 'mta-sts')?.summary).toMatch(/certificate senders do not trust/);
     expect(healthy.checks.find((c) => c.id === 'cert-expiry')?.summary).toMatch(/port 25: the bundle's self-signed certificate/);
     const human = await host.exec(['selfmail', 'doctor', '--bundle', BUNDLE], { timeout: 2 * MINUTE });
@@ -240,11 +240,12 @@ export function pristineTier(release: TierRelease): void {
     try {
       const broken = await doctor();
       expect(broken.code, JSON.stringify(broken.checks, null, 1)).toBe(5);
-      expect(status(broken)).toEqual({ services: 'fail', 'resign-timer': 'fail', 'cert-expiry': 'fail', 'tlsa-matches': 'unknown', 'dnssec-valid': 'fail', 'mta-sts': 'fail', ...OFFLINE });
+      expect(status(broken)).toEqual({ services: 'fail', 'resign-timer': 'fail', backup: 'warn', 'cert-expiry': 'fail', 'tlsa-matches': 'unknown', 'dnssec-valid': 'fail', 'mta-sts': 'fail', ...OFFLINE });
       const by = (id: string) => broken.checks.find((c) => c.id === id)!;
       expect(by('services').summary).toMatch(/nginx\.service inactive, enabled/);
       expect(by('services').summary).toMatch(/selfmail-resign\.timer inactive, disabled/);
       expect(by('resign-timer').fix).toMatch(/systemctl enable --now selfmail-resign\.timer/);
+      expect(by('backup').summary).toMatch(/no daily backup is set up/);
       expect(by('cert-expiry').summary).toMatch(/port 443: no TLS/);
       expect(by('dnssec-valid').summary).toMatch(new RegExp(`${DOMAIN}: does not validate against its DS`));
       expect(by('mta-sts').summary).toMatch(/no _mta-sts TXT record/);
@@ -735,6 +736,10 @@ export function pristineTier(release: TierRelease): void {
       expect(drill.code, drill.stdout + drill.stderr).toBe(0);
       expect((JSON.parse(drill.stdout) as { checks: { id: string; ok: boolean }[] }).checks.map((c) => `${c.id} ${c.ok}`)).toEqual(['files true', 'manifest true', 'dkim true', 'dnssec true', 'tlsa true']);
 
+      // doctor sees the daily job run and succeed.
+      const d1 = (await doctor()).checks.find((c) => c.id === 'backup')!;
+      expect(d1, JSON.stringify(d1)).toMatchObject({ status: 'pass', summary: expect.stringMatching(new RegExp(`^to ${url.replace(/[./]/g, '\\$&')}: enabled, last ran .*, succeeded$`)) });
+
       const again = await host.exec(['systemctl', 'start', 'selfmail-backup.service'], { timeout: 5 * MINUTE });
       expect(again.code, await journal()).toBe(0);
       const added2 = [...(await journal()).matchAll(/new this run: (\d+) files/g)].map((m) => Number(m[1]));
@@ -752,6 +757,7 @@ export function pristineTier(release: TierRelease): void {
       expect((await host.exec(['systemctl', 'is-enabled', 'selfmail-backup.timer'])).stdout.trim()).not.toBe('enabled');
       expect((await host.exec(['test', '-e', '/etc/systemd/system/selfmail-backup.service'])).code).not.toBe(0);
       expect((await host.exec(['selfmail', 'verify', '--bundle', BUNDLE])).code).toBe(0);
+      expect((await doctor()).checks.find((c) => c.id === 'backup')?.status).toBe('warn');
     } finally {
       await machine.stop();
       await rm(device, { recursive: true, force: true });

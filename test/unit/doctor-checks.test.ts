@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anyFailed, judgeCertificates, judgeDnssec, judgeMtaSts, judgeResignTimer, judgeServices, judgeTlsa, parseTlsaAnswers, rrsigExpiries, spkiSha256 } from '../../src/doctor/checks.js';
+import { anyFailed, judgeBackup, judgeCertificates, judgeDnssec, judgeMtaSts, judgeResignTimer, judgeServices, judgeTlsa, parseTlsaAnswers, rrsigExpiries, spkiSha256 } from '../../src/doctor/checks.js';
 import { mtaStsId, mtaStsPolicy } from '../../src/web/mtasts.js';
 import type { DomainName } from '../../src/config/types.js';
 import { run } from '../../src/tools/run.js';
@@ -67,6 +67,28 @@ describe('resign-timer', () => {
   });
   it('passes after a successful run within two days', () => {
     expect(judgeResignTimer({ timerEnabled: 'enabled', lastRun: new Date(now.getTime() - 1.5 * DAY), result: 'success', now }).status).toBe('pass');
+  });
+});
+
+describe('backup', () => {
+  const now = new Date('2026-12-01T12:00:00Z');
+  const target = 'sftp://selfmail-backup@nas.home.arpa/backup';
+  it('warns when no daily backup is set up, saying how to set one up', () => {
+    expect(judgeBackup({})).toMatchObject({ status: 'warn', summary: expect.stringMatching(/no daily backup is set up/), fix: expect.stringMatching(/--backup-to TARGET --backup-recipient age1/) });
+  });
+  it('fails when its timer is not enabled', () => {
+    expect(judgeBackup({ target, timerEnabled: 'disabled', now })).toMatchObject({ status: 'fail', fix: expect.stringMatching(/systemctl enable --now selfmail-backup\.timer/) });
+  });
+  it('fails when the last run failed, naming the target and where to see why', () => {
+    expect(judgeBackup({ target, timerEnabled: 'enabled', lastRun: new Date(now.getTime() - DAY), result: 'exit-code', now })).toMatchObject({
+      status: 'fail',
+      summary: expect.stringMatching(new RegExp(`^to ${target.replace(/[./]/g, '\\$&')}: the last run .* failed: exit-code$`)),
+      fix: expect.stringMatching(/journalctl -u selfmail-backup\.service/),
+    });
+  });
+  it('fails when the last run is more than two days old, and passes after a successful one within', () => {
+    expect(judgeBackup({ target, timerEnabled: 'enabled', lastRun: new Date(now.getTime() - 3 * DAY), result: 'success', now }).status).toBe('fail');
+    expect(judgeBackup({ target, timerEnabled: 'enabled', lastRun: new Date(now.getTime() - DAY), result: 'success', now }).status).toBe('pass');
   });
 });
 
