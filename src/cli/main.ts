@@ -40,10 +40,11 @@ Usage:
                                              aliases, and catch-alls (SOURCE @domain)
   selfmail import --bundle DIR --mailbox EMAIL --from imaps://HOST --login LOGIN [--password-file FILE]
                                              copy a mailbox from an old provider (as root, after apply)
-  selfmail backup --bundle DIR --to DIR --recipient AGE_PUBLIC_KEY | backup --list --to DIR
-                                             encrypted, incremental backup to a folder; no key that
-                                             reads it is ever on the server
-  selfmail restore --from DIR --identity FILE --drill | --to DIR
+  selfmail backup --bundle DIR [--to DIR|sftp://… --recipient AGE_PUBLIC_KEY] | backup --list | --remote-setup
+                                             encrypted, incremental backup to a folder or a machine of
+                                             yours (daily with init --backup-to); no key that reads it
+                                             is ever on the server
+  selfmail restore --from DIR|sftp://… --identity FILE --drill | --to DIR
                                              prove a backup (drill), or restore it onto a new host
   selfmail <command> --help                  that command's flags and an example
   selfmail --help | --version
