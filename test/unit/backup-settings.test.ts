@@ -14,6 +14,7 @@ import { type RawInput, overlay, sourced } from '../../src/config/raw.js';
 import { resolveConfig, toRaw } from '../../src/config/schema.js';
 import { InputError } from '../../src/errors.js';
 import { hostContext } from '../helpers/host-context.js';
+import { BASE_REQUEST as base, issuesOf, resolveOver } from '../helpers/config.js';
 
 const RECIPIENT = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
 const OTHER_RECIPIENT = 'age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg';
@@ -29,21 +30,7 @@ function hostKeyLine(): string {
 const HOST_KEY = hostKeyLine();
 const HOST_KEY_KEPT = HOST_KEY.split(' ').slice(0, 2).join(' ');
 
-const base: RawInput = { domains: ['example.org'], ipv4: '192.0.2.25', users: ['alice@example.org'], target: 'debian-12' };
-
-function resolve(extra: RawInput = {}, origin: 'flag' | 'file' = 'flag') {
-  return resolveConfig(overlay(sourced(base, 'flag'), sourced(extra, origin, 'my.yaml')));
-}
-
-function issuesOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof InputError) return err.issues.map((i) => `${i.field}: ${i.message}`);
-    throw err;
-  }
-  throw new Error('expected an error');
-}
+const resolve = resolveOver;
 
 describe('the backup settings', () => {
   it('are none by default', () => {

@@ -1,29 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { InputError, RefusalError } from '../../src/errors.js';
 import { type RawInput, overlay, sourced } from '../../src/config/raw.js';
 import { resolveConfig, toRaw } from '../../src/config/schema.js';
+import { BASE_REQUEST as base, issuesOf, resolveOver } from '../helpers/config.js';
 
-const base: RawInput = {
-  domains: ['example.org'],
-  ipv4: '192.0.2.25',
-  users: ['alice@example.org'],
-  target: 'debian-12',
-};
-
-function resolve(extra: RawInput = {}, origin: 'flag' | 'file' = 'flag') {
-  return resolveConfig(overlay(sourced(base, 'flag'), sourced(extra, origin, 'my.yaml')));
-}
-
-function issuesOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof InputError) return err.issues.map((i) => `${i.field}: ${i.message}`);
-    if (err instanceof RefusalError) return [...err.refusals.map((r) => `REFUSED ${r.field}`), ...err.issues.map((i) => `${i.field}: ${i.message}`)];
-    throw err;
-  }
-  throw new Error('expected an error');
-}
+const resolve = resolveOver;
 
 describe('resolveConfig', () => {
   it('fills in the documented defaults', () => {
