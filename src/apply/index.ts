@@ -13,8 +13,8 @@
  * A failure in 3 changes nothing; a failure in 4 or 5 restores every file and account as it was.
  * `--dry-run` stops after 2.
  */
-import { existsSync } from 'node:fs';
-import { chmod, chown, copyFile, link, mkdir, mkdtemp, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { access, chmod, chown, copyFile, link, mkdir, mkdtemp, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { ruleFor } from '../bundle/layout.js';
@@ -267,7 +267,6 @@ async function backupUnitProblems(entries: readonly BundleEntry[], bundleDir: st
   if (named !== here) {
     problems.push(`selfmail-backup.service backs up the bundle at ${named ?? '(none)'}, where init wrote it, but this bundle is ${here}: run selfmail init --out ${here} once more there, so that the daily backup names this folder`);
   }
-  const { access, constants } = await import('node:fs/promises');
   let found = false;
   for (const d of SYSTEMD_SEARCH_PATH) if (await access(join(root, d, 'selfmail'), constants.X_OK).then(() => true, () => false)) found = true;
   if (!found) {

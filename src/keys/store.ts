@@ -557,10 +557,8 @@ async function ensureTls(
   let next = nextPem ? prev!.next! : undefined;
   // A rotated-out key stays pinned for two TTLs, then its TLSA goes (this run being the first after).
   let retiring = prev?.retiring && now.getTime() < Date.parse(prev.retiring.until) ? prev.retiring : undefined;
-  if (rotate && !(keyPem && nextPem && next)) {
-    throw badKeyFile(keyPem ? TLS_NEXT_KEY_PATH : TLS_KEY_PATH, 'is missing, so a rotation would serve a key no TLSA pins yet');
-  }
-  if (rotate && keyPem && nextPem && next) {
+  if (rotate) {
+    if (!keyPem || !nextPem || !next) throw badKeyFile(keyPem ? TLS_NEXT_KEY_PATH : TLS_KEY_PATH, 'is missing, so a rotation would serve a key no TLSA pins yet');
     retiring = { spki: spkiSha256(keyPem), until: isoTime(new Date(now.getTime() + TLS_ROLL_WAIT_MS)) };
     keyPem = nextPem;
     created = next.created;

@@ -42,12 +42,12 @@ export function isThisHost(addresses: readonly string[], interfaces = networkInt
  * The SSHFP records this machine would publish for a host with `addresses`: its host keys' when
  * it is that host, none otherwise (or when it has no SSH host key yet).
  */
-export function localSshfp(addresses: readonly string[], root = ''): string[] {
+export function localSshfp(addresses: readonly string[]): string[] {
   if (!isThisHost(addresses)) return [];
   const lines: string[] = [];
   for (const f of HOST_KEY_FILES) {
     try {
-      lines.push(readFileSync(root + f, 'utf8'));
+      lines.push(readFileSync(f, 'utf8'));
     } catch {
       // openssh-server makes what its configuration asks for; a key it did not make has no record
     }

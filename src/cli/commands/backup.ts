@@ -73,34 +73,21 @@ export async function openChecked(spec: TargetSpec, field: string, forWriting: b
 /** What this run backs up to: the flags, or the bundle's settings. */
 async function settingsOf(v: { to?: string | undefined; recipient?: string[] | undefined; 'host-key'?: string | undefined }, bundle: BackupSettings | undefined, needRecipients: boolean, issues: Issue[]): Promise<{ spec?: TargetSpec; recipients: string[]; hostKey?: string }> {
   const { checkRecipient, parseHostKey } = await import('../../backup/format.js');
-  if (v.to === undefined && bundle) {
-    // The bundle's settings (init --backup-to …), as the daily timer runs it; --recipient and
-    // --host-key may still replace theirs.
-    const recipients = v.recipient?.length ? [] : bundle.recipients;
-    const out = { spec: bundle.to as TargetSpec, recipients, ...(bundle.hostKey ? { hostKey: bundle.hostKey } : {}) };
-    for (const r of v.recipient ?? []) {
-      const c = checkRecipient(r);
-      if (c.ok) out.recipients.includes(c.value) || out.recipients.push(c.value);
-      else issues.push({ field: '--recipient', message: c.error });
-    }
-    if (v['host-key'] !== undefined) {
-      const k = parseHostKey(v['host-key']);
-      if (k.ok) out.hostKey = k.value;
-      else issues.push({ field: '--host-key', message: k.error });
-    }
-    return out;
-  }
-  if (v.to === undefined) {
-    issues.push({ field: '--to', message: 'is required (the bundle has no --backup-to): the backup folder (an attached disk), or sftp://USER@HOST/PATH (a machine of yours)' });
-    return { recipients: [] };
-  }
-  const spec = await targetSpecOf(v.to, '--to', issues);
+  // The target: --to, else the bundle's own (init --backup-to), as the daily timer runs it.
+  let spec: TargetSpec | undefined;
+  if (v.to !== undefined) spec = await targetSpecOf(v.to, '--to', issues);
+  else if (bundle) spec = bundle.to;
+  else issues.push({ field: '--to', message: 'is required (the bundle has no --backup-to): the backup folder (an attached disk), or sftp://USER@HOST/PATH (a machine of yours)' });
+  // The recipients and the host key: the flags', else the bundle's (its host key for that machine only).
   const recipients: string[] = [];
-  if (needRecipients && !v.recipient?.length) issues.push({ field: '--recipient', message: 'is required: the age public key of a device of yours (make it there: age-keygen -o key.txt; it prints the public key); repeatable' });
   for (const r of v.recipient ?? []) {
     const c = checkRecipient(r);
     if (c.ok) recipients.includes(c.value) || recipients.push(c.value);
     else issues.push({ field: '--recipient', message: c.error });
+  }
+  if (!v.recipient?.length) {
+    if (v.to === undefined && bundle) recipients.push(...bundle.recipients);
+    else if (needRecipients) issues.push({ field: '--recipient', message: 'is required: the age public key of a device of yours (make it there: age-keygen -o key.txt; it prints the public key); repeatable' });
   }
   let hostKey: string | undefined;
   if (v['host-key'] !== undefined) {
@@ -108,7 +95,7 @@ async function settingsOf(v: { to?: string | undefined; recipient?: string[] | u
     if (!k.ok) issues.push({ field: '--host-key', message: k.error });
     else if (spec?.kind === 'dir') issues.push({ field: '--host-key', message: 'is only for an sftp:// target' });
     else hostKey = k.value;
-  } else if (spec?.kind === 'sftp' && bundle?.to.kind === 'sftp' && bundle.hostKey && sameMachine(bundle.to, spec)) hostKey = bundle.hostKey;
+  } else if (spec && bundle?.hostKey && sameMachine(bundle.to, spec)) hostKey = bundle.hostKey;
   return { ...(spec ? { spec } : {}), recipients, ...(hostKey ? { hostKey } : {}) };
 }
 
