@@ -53,6 +53,8 @@ export interface GenerateRequest {
   retireDkimSelectors?: string[];
   /** `keys rotate tls`: the next TLS key serves, a new next key is made (`immediately`: without waiting for its TLSA to spread). */
   rotateTls?: { immediately: boolean };
+  /** `keys rotate dnssec`: a ZSK rollover now, a KSK rollover, or its end once the parent serves the new DS. */
+  rotateDnssec?: { step: 'zsk' | 'ksk' | 'parent-confirmed'; zones: DomainName[] };
   /** The clock; tests pass a fixed date. */
   now?: Date;
 }
@@ -166,6 +168,7 @@ async function generateInner(req: GenerateRequest, io: Io, isInterrupted: () => 
     ...(req.rotateDkim ? { rotateDkim: req.rotateDkim } : {}),
     ...(req.retireDkimSelectors ? { retireDkimSelectors: req.retireDkimSelectors } : {}),
     ...(req.rotateTls ? { rotateTls: req.rotateTls } : {}),
+    ...(req.rotateDnssec ? { rotateDnssec: req.rotateDnssec } : {}),
     ...(installedCert ? { installedCert } : {}),
     sshfp: await hostSshfp(resolved.config),
   };
@@ -193,6 +196,7 @@ function nothingAsked(req: GenerateRequest): boolean {
     !req.interactive &&
     !req.rotateDkim &&
     !req.rotateTls &&
+    !req.rotateDnssec &&
     !req.retireDkimSelectors
   );
 }
@@ -309,7 +313,7 @@ async function buildChecked(buildInput: BuildInput, disk: DiskBundle, io: Io, st
   const build = await buildId();
   const last = previousState(disk.files.get(STATE_PATH)?.data);
   // Until checked otherwise, what the last run could not check here stays unchecked.
-  built.files.push(stateFile(built.files, build, buildInput.warnings, built.mtaSts, last?.unchecked ?? [], built.sshfp));
+  built.files.push(stateFile(built.files, build, buildInput.warnings, built.mtaSts, last?.unchecked ?? [], built.sshfp, buildInput.now));
   const { manifestOf } = await import('./bundle/write.js');
   const unchanged =
     disk.exists &&
@@ -328,7 +332,7 @@ async function buildChecked(buildInput: BuildInput, disk: DiskBundle, io: Io, st
   );
   built.warnings.push(...outcome.warnings);
   const files = built.files.filter((f) => f.path !== STATE_PATH);
-  built.files = [...files, stateFile(files, build, buildInput.warnings, built.mtaSts, outcome.unchecked, built.sshfp)];
+  built.files = [...files, stateFile(files, build, buildInput.warnings, built.mtaSts, outcome.unchecked, built.sshfp, buildInput.now)];
   lap(`checked (${outcome.checked.join(', ') || 'nothing changed that a check reads'})`);
   return built;
 }

@@ -28,6 +28,8 @@ export interface BuildInput {
   rotateDkim?: DomainName[];
   retireDkimSelectors?: string[];
   rotateTls?: { immediately: boolean };
+  /** `keys rotate dnssec`: a ZSK rollover now, a KSK rollover, or its end once the parent serves the new DS. */
+  rotateDnssec?: { step: 'zsk' | 'ksk' | 'parent-confirmed'; zones: DomainName[] };
   /** The certificate installed on this host for the TLS key (`/etc/selfmail/tls/cert.pem`), if any. */
   installedCert?: Buffer;
   /** SSHFP records of this host's SSH host keys, when this machine is the mail host (src/ssh/sshfp.ts). */
@@ -76,6 +78,7 @@ export async function buildBundle(input: BuildInput): Promise<Built> {
     ...(input.rotateDkim ? { rotateDkim: input.rotateDkim } : {}),
     ...(input.retireDkimSelectors ? { retireDkimSelectors: input.retireDkimSelectors } : {}),
     ...(input.rotateTls ? { rotateTls: input.rotateTls } : {}),
+    ...(input.rotateDnssec ? { rotateDnssec: input.rotateDnssec } : {}),
   };
   const [keys, hashed] = await Promise.all([
     ensureKeys(input.config, input.previous, input.now, keyOptions),

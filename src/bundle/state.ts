@@ -67,9 +67,10 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
  * The state file for a freshly built bundle. `validUntil` is when a run would first do something
  * because of the date alone: re-sign a zone (RESIGN_MARGIN_DAYS before its earliest RRSIG
  * expires), renew the bootstrap certificate (RENEW_BEFORE_DAYS before it expires), or withdraw
- * the TLSA of a TLS key rotated out.
+ * the TLSA of a TLS key rotated out, or take the next step of a DNSSEC key's schedule (publish,
+ * sign, leave) after `now`, the build's clock.
  */
-export function stateFile(files: readonly BundleFile[], build: string, warnings: readonly string[], mtaSts: MtaStsMode, unchecked: readonly string[] = [], sshfp: readonly string[] = []): BundleFile {
+export function stateFile(files: readonly BundleFile[], build: string, warnings: readonly string[], mtaSts: MtaStsMode, unchecked: readonly string[] = [], sshfp: readonly string[] = [], now?: Date): BundleFile {
   let until = Number.POSITIVE_INFINITY;
   for (const f of files) {
     if (f.path.startsWith('dns/') && f.path.endsWith('.zone.signed')) {
@@ -81,6 +82,15 @@ export function stateFile(files: readonly BundleFile[], build: string, warnings:
       // A TLS key rotated out: its TLSA is withdrawn by the first run after its time.
       const retiring = (JSON.parse(f.data.toString('utf8')) as { tls?: { retiring?: { until: string } } }).tls?.retiring;
       if (retiring) until = Math.min(until, Date.parse(retiring.until));
+      const zones = (JSON.parse(f.data.toString('utf8')) as { dnssec?: Record<string, { keys?: { publish: string; activate: string; remove?: string }[] }> }).dnssec ?? {};
+      for (const z of Object.values(zones)) {
+        for (const k of z.keys ?? []) {
+          for (const t of [k.publish, k.activate, k.remove]) {
+            const ms = t === undefined ? NaN : Date.parse(t);
+            if (now !== undefined && ms > now.getTime()) until = Math.min(until, ms);
+          }
+        }
+      }
     }
   }
   const yaml = files.find((f) => f.path === 'selfmail.yaml');

@@ -9,6 +9,7 @@ import type { KeySet } from '../keys/types.js';
 import { type MtaStsMode, mtaStsId, mtaStsPolicy } from '../web/mtasts.js';
 import { openpgpkeyOwner, wkdHost } from '../openpgp/names.js';
 import type { PublishedKey } from '../openpgp/service.js';
+import { dnskeyText } from '../keys/dnssec-plan.js';
 
 /** One resource record. `name` is absolute without the trailing dot; rdata is presentation form. */
 export interface Rr {
@@ -99,7 +100,7 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  */
 export function zoneRecords(
   config: Config,
-  keys: Pick<KeySet, 'dkim' | 'tls'>,
+  keys: Pick<KeySet, 'dkim' | 'tls'> & Partial<Pick<KeySet, 'dnssec'>>,
   zone: DomainName,
   serial: number,
   mtaSts: MtaStsMode,
@@ -198,6 +199,14 @@ export function zoneRecords(
     }
   }
   if (config.dnssec) {
+    const rolling = (keys.dnssec ?? []).filter((k) => k.zone === zone && k.cds && k.ds);
+    add(
+      ['CDS and CDNSKEY (RFC 7344, RFC 8078): a KSK rollover under way asks the parent for the new KSK\'s DS.', 'Registries that scan for them replace the DS by themselves; elsewhere give the registrar dns/<zone>.ds.'],
+      rolling.flatMap((k) => [
+        { name: zone, type: 'CDS', rdata: k.ds! },
+        { name: zone, type: 'CDNSKEY', rdata: dnskeyText(k) },
+      ]),
+    );
     add(
       ['OPENPGPKEY (RFC 7929): each mailbox\'s OpenPGP public key, under the SHA-256 of its local part;', 'DNSSEC proves it is the one published here. Public keys only: the private keys stay on the users\' devices.'],
       ownKeys.map((k) => ({ name: openpgpkeyOwner(k.email), type: 'OPENPGPKEY', rdata: k.key.toString('base64') })),

@@ -58,8 +58,9 @@ export function registrarInfo(ctx: Pick<BuildContext, 'config' | 'keys'>): Regis
   }));
 }
 
+/** The KSKs whose DS the parent should serve: all but one leaving after a KSK rollover. */
 function kskOf(keys: Pick<KeySet, 'dnssec'>, zone: DomainName) {
-  return keys.dnssec.filter((k) => k.zone === zone && k.role === 'ksk').sort((a, b) => a.tag - b.tag);
+  return keys.dnssec.filter((k) => k.zone === zone && k.role === 'ksk' && k.remove === undefined).sort((a, b) => a.tag - b.tag);
 }
 
 /** The DS records of `zone`'s KSKs. */
@@ -97,9 +98,11 @@ function zoneKskDnskeys(keys: Pick<KeySet, 'dnssec'>, zone: DomainName): Registr
 export function dsFileText(keys: Pick<KeySet, 'dnssec'>, zone: DomainName): string {
   const ds = zoneDs(keys, zone);
   if (ds.length === 0) throw new Error(`the key store has no KSK with a DS for ${zone}`);
+  const rolling = keys.dnssec.filter((k) => k.zone === zone && k.cds);
   return [
     `; DS record(s) of ${zone}: give them to your registrar so that resolvers can validate the zone.`,
     '; Key tag, algorithm 13 (ECDSAP256SHA256), digest type 2 (SHA-256), digest.',
+    ...rolling.map((k) => `; KSK rollover: add the DS of KSK ${k.tag} (the zone publishes it as CDS too); once the parent serves it, run selfmail keys rotate dnssec --ksk --parent-confirmed, and remove the old DS.`),
     ...ds.map((d) => d.record),
     '',
   ].join('\n');

@@ -2,7 +2,9 @@
  * The DNS service module: for every mail domain the unsigned zone (source of truth), the signed
  * zone and the DS for the registrar; NSD's configuration; the daily re-signing job.
  */
-import { dirname } from 'node:path';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { installedPath, sysPath } from '../bundle/layout.js';
 import type { BuildContext, BundleFile, ServiceModule } from '../bundle/types.js';
 import { textFile } from '../bundle/types.js';
@@ -13,10 +15,11 @@ import { run } from '../tools/run.js';
 import { TSIG_CONF, nsdModel, nsdTsigKeys } from './nsd.js';
 import { zoneRecords } from './records.js';
 import { dsFileText } from './registrar.js';
-import { RESIGN_MARGIN_DAYS, SIGNATURE_DAYS, canReuseSigned, dnssecTime, signZone, signingKeys, zoneDnskeys } from './sign.js';
+import { RESIGN_MARGIN_DAYS, SIGNATURE_DAYS, canReuseSigned, dnssecTime, signZone, signingKeys, signingZskTag, zoneDnskeys } from './sign.js';
 import { nextSerial, withSerial, writeZone } from './zone.js';
 import { soaSerial } from '../verify/dns.js';
 import { publishedKeys } from '../openpgp/service.js';
+import { dnskeyText } from '../keys/dnssec-plan.js';
 
 export const RESIGN_SCRIPT = 'bin/selfmail-resign';
 export const RESIGN_SERVICE = 'systemd/selfmail-resign.service';
@@ -54,12 +57,20 @@ export async function buildZone(ctx: BuildContext, zone: DomainName): Promise<Zo
   }
   if (same) {
     const kept = withSerial(draft, prevSerial!);
-    const reuse = canReuseSigned({ previousSigned: prevSigned, previousUnsigned: prevUnsigned, unsigned: kept, dnskeys: zoneDnskeys(keys, zone), now });
+    const reuse = canReuseSigned({
+      previousSigned: prevSigned,
+      previousUnsigned: prevUnsigned,
+      unsigned: kept,
+      dnskeys: zoneDnskeys(keys, zone, now, prevSigned),
+      zskTag: signingZskTag(keys, zone, now, prevSigned),
+      now,
+    });
     if (reuse) return { unsigned: kept, signed: prevSigned!, serial: prevSerial! };
   }
   const serial = bump();
   const unsigned = withSerial(draft, serial);
-  const signed = await signZone(zone, unsigned, signingKeys(keys, zone), now);
+  const { signers, publishOnly } = signingKeys(keys, zone, now, prevSigned);
+  const signed = await signZone(zone, unsigned, signers, now, publishOnly);
   return { unsigned, signed, serial };
 }
 
@@ -67,15 +78,27 @@ async function resignFiles(ctx: BuildContext): Promise<BundleFile[]> {
   const { config, keys, profile } = ctx;
   if (!config.dnssec) return [];
   const zones = config.domains.map((zone) => {
-    const mine = keys.dnssec.filter((k) => k.zone === zone).sort((a, b) => a.tag - b.tag);
+    // KSKs first, then the ZSKs in the order they take over (the script lets the last due one sign).
+    const mine = keys.dnssec
+      .filter((k) => k.zone === zone)
+      .sort((a, b) => (a.role === b.role ? Date.parse(a.activate) - Date.parse(b.activate) || a.tag - b.tag : a.role === 'ksk' ? -1 : 1));
     const first = mine[0];
     if (!first) throw new Error(`the key store has no DNSSEC keys for ${zone}`);
+    const epoch = (iso: string | undefined): number => (iso === undefined ? 0 : Date.parse(iso) / 1000);
     return {
       name: zone,
       unsigned: installedPath(profile, `dns/${zone}.zone`),
       signed: installedPath(profile, `dns/${zone}.zone.signed`),
       keyDir: dirname(installedPath(profile, `${first.basePath}.key`)),
-      keyBases: mine.map((k) => k.basePath.slice(k.basePath.lastIndexOf('/') + 1)),
+      keys: mine.map((k) => ({
+        role: k.role,
+        tag: k.tag,
+        base: k.basePath.slice(k.basePath.lastIndexOf('/') + 1),
+        publish: epoch(k.publish),
+        activate: epoch(k.activate),
+        remove: epoch(k.remove),
+        publicKey: dnskeyText(k).split(' ')[3],
+      })),
     };
   });
   const script = await render('dns', 'selfmail-resign.sh', {
@@ -137,7 +160,9 @@ export async function checkDns(ctx: BuildContext, files: readonly BundleFile[]):
     for (const p of [`dns/${zone}.zone`, `dns/${zone}.zone.signed`]) {
       if (!has.has(p)) continue;
       const path = installedPath(profile, p);
-      await run('named-checkzone', ['-q', '-k', 'fail', '-n', 'fail', '-m', 'fail', '-M', 'fail', '-S', 'fail', '-i', 'local', `${zone}.`, path]);
+      await withCdsKeys(zone, path, installedPath(profile, `dns/${zone}.zone.signed`), (checked) =>
+        run('named-checkzone', ['-q', '-k', 'fail', '-n', 'fail', '-m', 'fail', '-M', 'fail', '-S', 'fail', '-i', 'local', `${zone}.`, checked]),
+      );
       await run('nsd-checkzone', [zone, path]);
       if (p.endsWith('.signed')) {
         await run('ldns-verify-zone', ['-V', '1', '-t', dnssecTime(ctx.now), path]);
@@ -146,6 +171,28 @@ export async function checkDns(ctx: BuildContext, files: readonly BundleFile[]):
     }
   });
   if (has.has('nsd/nsd.conf')) await run('nsd-checkconf', [installedPath(profile, 'nsd/nsd.conf')]);
+}
+
+/**
+ * named-checkzone wants every CDS and CDNSKEY to match a DNSKEY of the zone, and the unsigned zone
+ * has none (the signer adds them): during a KSK rollover the unsigned zone is checked with the signed
+ * zone's DNSKEYs added, in a private copy.
+ */
+async function withCdsKeys(zone: DomainName, path: string, signedPath: string, check: (path: string) => Promise<unknown>): Promise<void> {
+  const text = await readFile(path, 'utf8');
+  if (path === signedPath || !/\sIN\s+(CDS|CDNSKEY)\s/.test(text)) {
+    await check(path);
+    return;
+  }
+  const dnskeys = (await readFile(signedPath, 'utf8')).split('\n').filter((l) => /^\S+\s+\d+\s+IN\s+DNSKEY\s/.test(l));
+  const dir = await mkdtemp(join(tmpdir(), 'selfmail-cds-'));
+  try {
+    const copy = join(dir, `${zone}.zone`);
+    await writeFile(copy, `${text}${dnskeys.join('\n')}\n`);
+    await check(copy);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export const dnsService: ServiceModule = {

@@ -15,6 +15,7 @@ import { basename, join } from 'node:path';
 import type { DomainName } from '../config/types.js';
 import type { DnssecKey, KeySet } from '../keys/types.js';
 import { run } from '../tools/run.js';
+import { dnskeyText, zonePlan, type ZonePlan } from '../keys/dnssec-plan.js';
 
 /** Signatures start an hour before now, so a validator whose clock lags a little accepts them. */
 export const INCEPTION_SKEW_SECONDS = 3600;
@@ -61,20 +62,34 @@ export function dnskeysIn(text: string): string[] {
     .sort();
 }
 
-/** The DNSKEYs the key store holds for `zone`, normalised like `dnskeysIn`. */
-export function zoneDnskeys(keys: Pick<KeySet, 'dnssec'>, zone: DomainName): string[] {
-  return keys.dnssec
-    .filter((k) => k.zone === zone)
-    .map((k) => {
-      const [flags, proto, alg, ...b64] = k.dnskey.trim().split(/\s+/);
-      return `${flags} ${proto} ${alg} ${b64.join('')}`;
-    })
-    .sort();
+/**
+ * The DNSKEY set `zone` publishes at `at` by the key store's schedule, normalised like `dnskeysIn`.
+ * `previousSigned`: the signed zone this one replaces (it decides whether a due ZSK may sign yet).
+ */
+export function zoneDnskeys(keys: Pick<KeySet, 'dnssec'>, zone: DomainName, at: Date, previousSigned?: string): string[] {
+  return planOf(keys, zone, at, previousSigned).published.map(dnskeyText).sort();
+}
+
+function planOf(keys: Pick<KeySet, 'dnssec'>, zone: DomainName, at: Date, previousSigned: string | undefined): ZonePlan {
+  return zonePlan(
+    keys.dnssec.filter((k) => k.zone === zone),
+    at,
+    previousSigned === undefined ? undefined : dnskeysIn(previousSigned),
+  );
+}
+
+/** The key tags of the RRSIGs over the SOA: the ZSK a signed zone was signed with. */
+export function soaSignerTags(signed: string): number[] {
+  return records(signed)
+    .filter((f) => f[3] === 'RRSIG' && f[4] === 'SOA')
+    .map((f) => Number(f[10]))
+    .sort((a, b) => a - b);
 }
 
 /**
  * True when `previousSigned` can be kept as it is: it was signed from exactly `unsigned`
- * (`previousUnsigned` equal byte for byte), carries exactly the zone's current DNSKEYs, and its
+ * (`previousUnsigned` equal byte for byte), carries exactly the zone's current DNSKEYs, was signed by
+ * the schedule's ZSK, and its
  * earliest signature expires more than RESIGN_MARGIN_DAYS after `now`. ECDSA signatures are
  * randomised, so keeping the old bytes is what makes a re-run byte-identical.
  */
@@ -83,12 +98,15 @@ export function canReuseSigned(opts: {
   previousUnsigned: string | undefined;
   unsigned: string;
   dnskeys: readonly string[];
+  /** The ZSK that must have signed it (the schedule's signer now). */
+  zskTag?: number;
   now: Date;
 }): boolean {
   const { previousSigned, previousUnsigned, unsigned, dnskeys, now } = opts;
   if (previousSigned === undefined || previousUnsigned !== unsigned) return false;
   const have = dnskeysIn(previousSigned);
   if (have.length !== dnskeys.length || have.some((k, i) => k !== dnskeys[i])) return false;
+  if (opts.zskTag !== undefined && soaSignerTags(previousSigned).join() !== String(opts.zskTag)) return false;
   const exp = earliestExpiry(previousSigned);
   return exp !== undefined && exp.getTime() > now.getTime() + RESIGN_MARGIN_DAYS * DAY;
 }
@@ -101,19 +119,24 @@ export interface SigningKey {
   private: Buffer;
 }
 
-/** The signing keys of `zone` from the key store (private bytes read through `keys.read`). */
-export function signingKeys(keys: Pick<KeySet, 'dnssec' | 'read'>, zone: DomainName): SigningKey[] {
-  const mine: DnssecKey[] = keys.dnssec
-    .filter((k) => k.zone === zone)
-    .sort((a, b) => (a.role === b.role ? a.tag - b.tag : a.role === 'ksk' ? -1 : 1));
-  if (!mine.some((k) => k.role === 'ksk') || !mine.some((k) => k.role === 'zsk')) {
-    throw new Error(`the key store has no KSK and ZSK for ${zone}`);
-  }
-  return mine.map((k) => ({
+/**
+ * The keys that sign `zone` at `at` (private bytes read through `keys.read`) and the DNSKEY records
+ * of the keys published beside them without signing (a next ZSK, a retiring one).
+ */
+export function signingKeys(keys: Pick<KeySet, 'dnssec' | 'read'>, zone: DomainName, at: Date, previousSigned?: string): { signers: SigningKey[]; publishOnly: string[] } {
+  const plan = planOf(keys, zone, at, previousSigned);
+  const signers = plan.signers.map((k: DnssecKey) => ({
     base: basename(k.basePath),
     key: keys.read(`${k.basePath}.key`),
     private: keys.read(`${k.basePath}.private`),
   }));
+  const publishOnly = plan.published.filter((k) => !plan.signers.includes(k)).map((k) => `${zone}. IN DNSKEY ${dnskeyText(k)}`);
+  return { signers, publishOnly };
+}
+
+/** The ZSK that signs `zone` at `at` by the schedule. */
+export function signingZskTag(keys: Pick<KeySet, 'dnssec'>, zone: DomainName, at: Date, previousSigned?: string): number {
+  return planOf(keys, zone, at, previousSigned).signers.find((k) => k.role === 'zsk')!.tag;
 }
 
 /**
@@ -121,12 +144,13 @@ export function signingKeys(keys: Pick<KeySet, 'dnssec' | 'read'>, zone: DomainN
  * SIGNATURE_DAYS after. The private keys are written only into a fresh 0700 folder (never into
  * argv) and removed afterwards, also on failure.
  */
-export async function signZone(zone: DomainName, unsigned: string, keys: readonly SigningKey[], now: Date): Promise<string> {
+export async function signZone(zone: DomainName, unsigned: string, keys: readonly SigningKey[], now: Date, publishOnly: readonly string[] = []): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'selfmail-sign-'));
   try {
     await chmod(dir, 0o700);
     const zoneFile = join(dir, `${zone}.zone`);
-    await writeFile(zoneFile, unsigned, { mode: 0o600 });
+    // Keys published without signing go in as plain DNSKEY records; ldns-signzone adds the signers'.
+    await writeFile(zoneFile, publishOnly.length > 0 ? `${unsigned}${publishOnly.join('\n')}\n` : unsigned, { mode: 0o600 });
     for (const k of keys) {
       await writeFile(join(dir, `${k.base}.key`), k.key, { mode: 0o600 });
       await writeFile(join(dir, `${k.base}.private`), k.private, { mode: 0o600 });

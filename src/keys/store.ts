@@ -34,6 +34,7 @@ import {
 import { newEd25519Pem, newP256, newRsa2048Pem, newTsigSecret } from './gen.js';
 import { RENEW_BEFORE_DAYS, bootstrapNotAfter, buildTlsPair, checkTlsKey, spkiSha256, tlsNames } from './tls.js';
 import { openpgpDomains } from '../openpgp/names.js';
+import { DAY_MS, DS_WAIT_DAYS, ZSK_PERIOD_DAYS, ZSK_PREPUBLISH_DAYS, ZSK_RETIRE_DAYS, keyStage } from './dnssec-plan.js';
 import type { DkimKey, DnssecKey, KeyRow, KeySet, TlsKey, TsigKey } from './types.js';
 
 export const KEYS_META_PATH = 'keys/keys.json';
@@ -82,6 +83,12 @@ export interface EnsureKeysOptions {
    * (a compromised key: a DANE sender holding an older TLSA set defers mail for up to a TTL).
    */
   rotateTls?: { immediately: boolean };
+  /**
+   * A DNSSEC rollover step for `zones` (all when empty): `zsk` publishes the next ZSK now (it signs
+   * ZSK_PREPUBLISH_DAYS later); `ksk` adds a new KSK with CDS/CDNSKEY; `parentConfirmed` says the
+   * parent serves the new KSK's DS, so the old KSK leaves DS_WAIT_DAYS later.
+   */
+  rotateDnssec?: { step: 'zsk' | 'ksk' | 'parent-confirmed'; zones: DomainName[] };
   /** Published (not active) DKIM selectors to remove, with their files and TXT records. */
   retireDkimSelectors?: string[];
   /** Told about anything the user should know (a key that had to be regenerated). */
@@ -98,9 +105,21 @@ interface DkimMeta {
   /** Selectors once published and then retired: never reused for another key. */
   retired: string[];
 }
+/** One DNSSEC key and its schedule (ISO times to the second; see src/keys/dnssec-plan.ts). */
+interface DnssecKeyMeta {
+  tag: number;
+  role: 'ksk' | 'zsk';
+  created: string;
+  publish: string;
+  activate: string;
+  remove?: string;
+}
 interface DnssecMeta {
-  ksk: { tag: number; created: string };
-  zsk: { tag: number; created: string };
+  keys: DnssecKeyMeta[];
+  /** The tag of a new KSK whose CDS/CDNSKEY the zone publishes until the parent serves its DS. */
+  cds?: number;
+  /** Keys that left the zone (and the bundle), for `keys list`. */
+  retired: { tag: number; role: 'ksk' | 'zsk'; removed: string }[];
 }
 interface TlsMeta {
   created: string;
@@ -155,18 +174,31 @@ function loadMeta(previous: PreviousBundle): Meta {
     const retired = d.retired.map((s) => (typeof s === 'string' && SELECTOR_RE.test(s) ? s : bad('has a bad retired selector')));
     meta.dkim[domain] = { active, selectors, retired };
   }
+  const time = (v: unknown): string => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) && /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(v) ? v : bad(`has a bad time ${JSON.stringify(v)}`));
   for (const [zone, z] of Object.entries(isObj(m.dnssec) ? m.dnssec : {})) {
-    const role = (v: unknown): { tag: number; created: string } =>
-      isObj(v) && Number.isInteger(v.tag) && (v.tag as number) >= 0 && (v.tag as number) <= 0xffff
-        ? { tag: v.tag as number, created: date(v.created) }
-        : bad(`has a bad DNSSEC entry for ${zone}`);
+    const tagOf = (v: unknown): number => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffff ? (v as number) : bad(`has a bad DNSSEC key tag for ${zone}`));
+    const roleOf = (v: unknown): 'ksk' | 'zsk' => (v === 'ksk' || v === 'zsk' ? v : bad(`has a bad DNSSEC key role for ${zone}`));
     if (!isObj(z)) return bad(`has a bad DNSSEC entry for ${zone}`);
-    meta.dnssec[zone] = { ksk: role(z.ksk), zsk: role(z.zsk) };
+    if (Array.isArray(z.keys)) {
+      const keys = z.keys.map((k): DnssecKeyMeta => {
+        if (!isObj(k)) return bad(`has a bad DNSSEC entry for ${zone}`);
+        return { tag: tagOf(k.tag), role: roleOf(k.role), created: date(k.created), publish: time(k.publish), activate: time(k.activate), ...(k.remove !== undefined ? { remove: time(k.remove) } : {}) };
+      });
+      const retired = (Array.isArray(z.retired) ? z.retired : []).map((r) => (isObj(r) ? { tag: tagOf(r.tag), role: roleOf(r.role), removed: time(r.removed) } : bad(`has a bad retired DNSSEC key for ${zone}`)));
+      meta.dnssec[zone] = { keys, retired, ...(z.cds !== undefined ? { cds: tagOf(z.cds) } : {}) };
+    } else {
+      // Format of the releases before rollovers: one KSK and one ZSK, published and signing since their creation day.
+      const legacy = (role: 'ksk' | 'zsk', v: unknown): DnssecKeyMeta => {
+        if (!isObj(v)) return bad(`has a bad DNSSEC entry for ${zone}`);
+        const created = date(v.created);
+        return { tag: tagOf(v.tag), role, created, publish: `${created}T00:00:00Z`, activate: `${created}T00:00:00Z` };
+      };
+      meta.dnssec[zone] = { keys: [legacy('ksk', z.ksk), legacy('zsk', z.zsk)], retired: [] };
+    }
   }
   if (m.tls !== undefined) {
     const t = m.tls;
     if (!isObj(t) || !Array.isArray(t.names)) return bad('has a bad TLS entry');
-    const time = (v: unknown): string => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) && /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(v) ? v : bad(`has a bad time ${JSON.stringify(v)}`));
     meta.tls = { created: date(t.created), issued: date(t.issued), names: t.names.map(String) };
     if (t.next !== undefined) {
       if (!isObj(t.next)) return bad('has a bad next TLS key entry');
@@ -264,7 +296,8 @@ export async function ensureKeys(
   }
 
   const dkimTasks = config.domains.map((d) => ensureDkim(d, old.dkim[d], previous, now, opts, files, warn));
-  const dnssecTasks = config.dnssec ? config.domains.map((z) => ensureDnssec(z, old.dnssec[z], previous, today, files, warn)) : [];
+  const dnssecStep = (z: DomainName) => (opts.rotateDnssec && (opts.rotateDnssec.zones.length === 0 || opts.rotateDnssec.zones.includes(z)) ? opts.rotateDnssec.step : undefined);
+  const dnssecTasks = config.dnssec ? config.domains.map((z) => ensureDnssec(z, old.dnssec[z], previous, now, dnssecStep(z), files, warn)) : [];
   const tlsTask = ensureTls(config, old.tls, previous, now, files, warn, opts.rotateTls !== undefined);
   const servers = [...new Set(config.nameServers.filter((n) => !n.self).map((n) => n.name))].sort();
   const tsigTasks = servers.map((s) => ensureTsig(s, old.tsig[s], previous, today, files, warn));
@@ -293,6 +326,7 @@ export async function ensureKeys(
   return {
     dkim: dkim.flatMap((r) => r.keys).sort((a, b) => cmp(a.domain, b.domain) || cmp(a.selector, b.selector)),
     dnssec: dnssec.flatMap((r) => r.keys),
+    dnssecRetired: config.dnssec ? config.domains.flatMap((z, i) => dnssec[i]!.meta.retired.map((r) => ({ zone: z, ...r }))) : [],
     tls: tls.key,
     tsig: tsig.map((r) => r.key),
     files: sortedFiles,
@@ -334,7 +368,47 @@ function checkOptions(config: Config, old: Meta, opts: EnsureKeysOptions, now: D
     }
   }
   if (opts.rotateTls) issues.push(...tlsRotationProblems(old.tls, now, opts.rotateTls.immediately));
+  if (opts.rotateDnssec) issues.push(...dnssecRotationProblems(config, old, opts.rotateDnssec, now));
   if (issues.length > 0) throw new InputError(issues);
+}
+
+/**
+ * A DNSSEC rollover step must fit where each zone's schedule stands: one ZSK rollover and one KSK
+ * rollover at a time (each ends when the key it replaces has left the zone), and the parent's DS
+ * confirmed only for a KSK rollover that waits for it.
+ */
+function dnssecRotationProblems(config: Config, old: Meta, r: NonNullable<EnsureKeysOptions['rotateDnssec']>, now: Date): InputIssue[] {
+  const field = r.step === 'parent-confirmed' ? '--parent-confirmed' : `selfmail keys rotate dnssec --${r.step}`;
+  if (!config.dnssec) return [{ field, message: 'DNSSEC is off in this bundle (dnssec: false); nothing was changed' }];
+  const t = now.getTime();
+  const issues: InputIssue[] = [];
+  for (const zone of r.zones.length > 0 ? r.zones : config.domains) {
+    if (!config.domains.includes(zone)) {
+      issues.push({ field: '--domain', message: `${zone} is not one of the bundle's domains (${config.domains.join(', ')})` });
+      continue;
+    }
+    const m = old.dnssec[zone];
+    if (!m) {
+      issues.push({ field, message: `${zone} has no DNSSEC keys yet: selfmail init makes them; nothing was changed` });
+      continue;
+    }
+    const ksks = m.keys.filter((k) => k.role === 'ksk');
+    const zsks = m.keys.filter((k) => k.role === 'zsk');
+    if (r.step === 'zsk') {
+      const waiting = zsks.find((k) => Date.parse(k.publish) <= t && t < Date.parse(k.activate));
+      const newest = Math.max(...zsks.filter((k) => Date.parse(k.activate) <= t).map((k) => Date.parse(k.activate)));
+      const leaving = zsks.find((k) => k.remove !== undefined && Date.parse(k.activate) < newest && t < Date.parse(k.remove));
+      if (waiting) issues.push({ field, message: `a ZSK rollover of ${zone} is under way: ZSK ${waiting.tag} is published and signs from ${waiting.activate}; nothing was changed` });
+      else if (leaving) issues.push({ field, message: `a ZSK rollover of ${zone} is under way: the old ZSK ${leaving.tag} stays published until ${leaving.remove} (the lifetime of its signatures); start the next one after that; nothing was changed` });
+    } else if (r.step === 'ksk') {
+      const leaving = ksks.find((k) => k.remove !== undefined && t < Date.parse(k.remove));
+      if (m.cds !== undefined) issues.push({ field, message: `a KSK rollover of ${zone} waits for the parent to serve the DS of KSK ${m.cds}: once it does (selfmail doctor's ds-at-parent), run selfmail keys rotate dnssec --ksk --parent-confirmed; nothing was changed` });
+      else if (leaving) issues.push({ field, message: `a KSK rollover of ${zone} is under way: the old KSK ${leaving.tag} leaves the zone at ${leaving.remove}; nothing was changed` });
+    } else if (m.cds === undefined) {
+      issues.push({ field, message: `no KSK rollover of ${zone} waits for the parent's DS (start one with selfmail keys rotate dnssec --ksk); nothing was changed` });
+    }
+  }
+  return issues;
 }
 
 /**
@@ -453,21 +527,29 @@ async function ensureDnssec(
   zone: DomainName,
   prev: DnssecMeta | undefined,
   previous: PreviousBundle,
-  today: string,
+  now: Date,
+  step: 'zsk' | 'ksk' | 'parent-confirmed' | undefined,
   files: Files,
   warn: (m: string) => void,
 ): Promise<DnssecResult> {
-  const load = (role: 'ksk' | 'zsk'): { material: EcKeyMaterial; created: string; privateBytes: Buffer } | undefined => {
-    const p = prev?.[role];
-    if (!p) return undefined;
-    const path = `${dnssecBasePath(zone, p.tag)}.private`;
+  const t = now.getTime();
+  const at = (ms: number): string => isoTime(new Date(ms));
+  const nowIso = at(t);
+  type Held = { meta: DnssecKeyMeta; material: EcKeyMaterial; privateBytes?: Buffer };
+  const held: Held[] = [];
+  const retired = [...(prev?.retired ?? [])];
+  for (const m of prev?.keys ?? []) {
+    if (m.remove !== undefined && Date.parse(m.remove) <= t) {
+      // Its time in the zone is over (the host's daily job already took it out): it leaves the bundle.
+      retired.push({ tag: m.tag, role: m.role, removed: m.remove });
+      continue;
+    }
+    const path = `${dnssecBasePath(zone, m.tag)}.private`;
     const bytes = previous.read(path);
     if (!bytes) {
-      warn(
-        `DNSSEC ${role.toUpperCase()} ${p.tag} of ${zone} is missing from the bundle; a new one is generated` +
-          (role === 'ksk' ? ' and the DS record at the registrar must be replaced' : ''),
-      );
-      return undefined;
+      const only = m.role === 'ksk' && !(prev?.keys ?? []).some((o) => o !== m && o.role === 'ksk');
+      warn(`DNSSEC ${m.role.toUpperCase()} ${m.tag} of ${zone} is missing from the bundle; it is dropped` + (only ? ', a new KSK is generated and the DS record at the registrar must be replaced' : ''));
+      continue;
     }
     let material: EcKeyMaterial;
     try {
@@ -475,57 +557,78 @@ async function ensureDnssec(
     } catch (e) {
       throw badKeyFile(path, `is not a DNSSEC algorithm 13 key (${(e as Error).message})`);
     }
-    if (keyTag(dnskeyRdata(FLAGS[role], material.publicXY)) !== p.tag) throw badKeyFile(path, `does not hold the key with tag ${p.tag}`);
-    return { material, created: p.created, privateBytes: bytes };
-  };
-
-  type Held = { material: EcKeyMaterial; created: string; privateBytes?: Buffer };
-  const tagOf = (role: 'ksk' | 'zsk', m: EcKeyMaterial): number => keyTag(dnskeyRdata(FLAGS[role], m.publicXY));
-  /** A new key; two keys of one zone must not share a tag (1 in 65536), since tools pick keys by tag. */
-  const fresh = async (role: 'ksk' | 'zsk', avoidTag?: number): Promise<Held> => {
-    for (;;) {
-      const material = await newP256();
-      if (tagOf(role, material) !== avoidTag) return { material, created: today };
-    }
-  };
-  let ksk: Held | undefined = load('ksk');
-  let zsk: Held | undefined = load('zsk');
-  if (!ksk && !zsk) {
-    const [k, z] = await Promise.all([fresh('ksk'), fresh('zsk')]);
-    ksk = k;
-    zsk = tagOf('zsk', z.material) === tagOf('ksk', k.material) ? await fresh('zsk', tagOf('ksk', k.material)) : z;
-  } else if (!ksk) {
-    ksk = await fresh('ksk', tagOf('zsk', zsk!.material));
-  } else if (!zsk) {
-    zsk = await fresh('zsk', tagOf('ksk', ksk.material));
+    if (keyTag(dnskeyRdata(FLAGS[m.role], material.publicXY)) !== m.tag) throw badKeyFile(path, `does not hold the key with tag ${m.tag}`);
+    held.push({ meta: { ...m }, material, privateBytes: bytes });
   }
 
+  const tagOf = (role: 'ksk' | 'zsk', m: EcKeyMaterial): number => keyTag(dnskeyRdata(FLAGS[role], m.publicXY));
+  /** A new key; two keys of one zone must not share a tag (1 in 65536), since tools pick keys by tag. */
+  const fresh = async (role: 'ksk' | 'zsk', publish: number, activate: number): Promise<Held> => {
+    for (;;) {
+      const material = await newP256();
+      const tag = tagOf(role, material);
+      if (held.some((h) => h.meta.tag === tag) || retired.some((r) => r.tag === tag)) continue;
+      const h: Held = { meta: { tag, role, created: isoDay(now), publish: at(publish), activate: at(activate) }, material };
+      held.push(h);
+      return h;
+    }
+  };
+  const zsks = (): Held[] => held.filter((h) => h.meta.role === 'zsk').sort((a, b) => Date.parse(a.meta.activate) - Date.parse(b.meta.activate));
+  let cds = prev?.cds !== undefined && held.some((h) => h.meta.tag === prev.cds) ? prev.cds : undefined;
+
+  if (!held.some((h) => h.meta.role === 'ksk' && Date.parse(h.meta.publish) <= t)) await fresh('ksk', t, t);
+  if (!zsks().some((h) => Date.parse(h.meta.publish) <= t && Date.parse(h.meta.activate) <= t)) {
+    for (const h of zsks()) if (h.meta.remove === undefined) h.meta.remove = at(t + ZSK_RETIRE_DAYS * DAY_MS);
+    await fresh('zsk', t, t);
+  }
+
+  if (step === 'ksk') {
+    cds = (await fresh('ksk', t, t)).meta.tag;
+  } else if (step === 'parent-confirmed') {
+    for (const h of held) if (h.meta.role === 'ksk' && h.meta.tag !== cds) h.meta.remove = at(t + DS_WAIT_DAYS * DAY_MS);
+    cds = undefined;
+  } else if (step === 'zsk') {
+    const next = zsks().find((h) => Date.parse(h.meta.activate) > t) ?? (await fresh('zsk', t, t + ZSK_PREPUBLISH_DAYS * DAY_MS));
+    next.meta.publish = nowIso;
+    next.meta.activate = at(t + ZSK_PREPUBLISH_DAYS * DAY_MS);
+    for (const h of zsks()) if (h !== next && h.meta.remove === undefined) h.meta.remove = at(Date.parse(next.meta.activate) + ZSK_RETIRE_DAYS * DAY_MS);
+  }
+  // Always a successor: made now, published ZSK_PREPUBLISH_DAYS before the current ZSK's period ends,
+  // so the host's daily job rolls the ZSK over by itself.
+  const newest = zsks().at(-1)!;
+  if (Date.parse(newest.meta.activate) <= t) {
+    const period = Date.parse(newest.meta.activate) + ZSK_PERIOD_DAYS * DAY_MS;
+    const publish = Math.max(t, period - ZSK_PREPUBLISH_DAYS * DAY_MS);
+    const next = await fresh('zsk', publish, Math.max(publish + ZSK_PREPUBLISH_DAYS * DAY_MS, period));
+    newest.meta.remove = at(Date.parse(next.meta.activate) + ZSK_RETIRE_DAYS * DAY_MS);
+  }
+
+  held.sort((a, b) => (a.meta.role === b.meta.role ? Date.parse(a.meta.activate) - Date.parse(b.meta.activate) || a.meta.tag - b.meta.tag : a.meta.role === 'ksk' ? -1 : 1));
   const keys: DnssecKey[] = [];
-  const out: Partial<DnssecMeta> = {};
-  for (const [role, k] of [
-    ['ksk', ksk!],
-    ['zsk', zsk!],
-  ] as const) {
-    const rdata = dnskeyRdata(FLAGS[role], k.material.publicXY);
-    const tag = keyTag(rdata);
+  for (const h of held) {
+    const { role, tag } = h.meta;
+    const rdata = dnskeyRdata(FLAGS[role], h.material.publicXY);
     const base = dnssecBasePath(zone, tag);
-    const created = dayDate(k.created);
+    const created = dayDate(h.meta.created);
     const label = `DNSSEC ${role.toUpperCase()} ${tag} for ${zone}`;
-    files.add(`${base}.key`, keyFileText(zone, role, k.material, created), `${label} (public, BIND format)`, false);
-    files.add(`${base}.private`, k.privateBytes ?? privateFileText(k.material, created), `${label} (private, BIND format)`, true);
+    files.add(`${base}.key`, keyFileText(zone, role, h.material, created), `${label} (public, BIND format)`, false);
+    files.add(`${base}.private`, h.privateBytes ?? privateFileText(h.material, created), `${label} (private, BIND format)`, true);
     keys.push({
       zone,
       role,
       tag,
       algorithm: 13,
-      dnskey: `${FLAGS[role]} 3 13 ${k.material.publicXY.toString('base64')}`,
+      dnskey: `${FLAGS[role]} 3 13 ${h.material.publicXY.toString('base64')}`,
       ...(role === 'ksk' ? { ds: dsRecord(zone, rdata) } : {}),
       basePath: base,
-      created: k.created,
+      created: h.meta.created,
+      publish: h.meta.publish,
+      activate: h.meta.activate,
+      ...(h.meta.remove !== undefined ? { remove: h.meta.remove } : {}),
+      ...(tag === cds ? { cds: true } : {}),
     });
-    out[role] = { tag, created: k.created };
   }
-  return { meta: out as DnssecMeta, keys };
+  return { meta: { keys: held.map((h) => h.meta), retired, ...(cds !== undefined ? { cds } : {}) }, keys };
 }
 
 async function ensureTls(
@@ -661,7 +764,7 @@ function dkimSpki(key: DkimKey): Buffer {
  * One row per key, public parts only. `present` says whether a key's private file is in the
  * bundle; a key that is not is listed as `missing`, without a fingerprint (none exists yet).
  */
-export function describeKeys(keys: KeySet, present: (path: string) => boolean = () => true): KeyRow[] {
+export function describeKeys(keys: KeySet, present: (path: string) => boolean = () => true, now: Date = new Date()): KeyRow[] {
   const rows: KeyRow[] = [];
   const row = (r: Omit<KeyRow, 'state'> & { state: Exclude<KeyRow['state'], 'missing'> }): KeyRow =>
     !r.file || present(r.file) ? r : { ...r, state: 'missing', fingerprint: '' };
@@ -681,18 +784,23 @@ export function describeKeys(keys: KeySet, present: (path: string) => boolean = 
   }
   for (const k of keys.dnssec) {
     const pub = Buffer.from(k.dnskey.split(' ')[3] ?? '', 'base64');
+    const stage = keyStage(k, keys.dnssec, now);
     rows.push(
       row({
         type: k.role === 'ksk' ? 'dnssec-ksk' : 'dnssec-zsk',
         name: k.zone,
         id: String(k.tag),
         algorithm: 'ecdsap256sha256',
-        state: 'active',
+        state: stage.state,
         created: k.created,
         fingerprint: sha256Hex(p256Spki(pub)),
         file: `${k.basePath}.private`,
+        ...(stage.nextStep ? { nextStep: stage.nextStep } : {}),
       }),
     );
+  }
+  for (const r of keys.dnssecRetired ?? []) {
+    rows.push({ type: r.role === 'ksk' ? 'dnssec-ksk' : 'dnssec-zsk', name: r.zone, id: String(r.tag), algorithm: 'ecdsap256sha256', state: 'retired', created: '', fingerprint: '', file: '', nextStep: `left the zone at ${r.removed}` });
   }
   rows.push(
     row({

@@ -39,6 +39,15 @@ export interface DnssecKey {
   /** Bundle-relative path without extension: `keys/dnssec/example.org/Kexample.org.+013+12345`. */
   basePath: string;
   created: string;
+  /**
+   * The schedule (ISO times, src/keys/dnssec-plan.ts): when the key enters the DNSKEY set, when it
+   * may sign, and when it leaves the zone (undefined: not scheduled yet).
+   */
+  publish: string;
+  activate: string;
+  remove?: string;
+  /** A new KSK whose CDS and CDNSKEY the zone publishes: its rollover waits for the parent's DS. */
+  cds?: boolean;
 }
 
 export interface TlsKey {
@@ -72,7 +81,10 @@ export interface TsigKey {
 
 export interface KeySet {
   dkim: DkimKey[];
+  /** Every DNSSEC key the bundle holds: published, signing, made ahead or leaving (see `publish`, `activate`, `remove`). */
   dnssec: DnssecKey[];
+  /** DNSSEC keys that left their zone and the bundle, for `keys list`. */
+  dnssecRetired?: { zone: DomainName; tag: number; role: 'ksk' | 'zsk'; removed: string }[];
   tls: TlsKey;
   tsig: TsigKey[];
   /** Every key file (private 0600, public 0644) to place in the bundle under `keys/`. */
@@ -91,10 +103,12 @@ export interface KeyRow {
   algorithm: string;
   /**
    * `active` (signs, or serves), `published` (a DKIM selector kept in DNS after a rotation),
-   * `next` (a TLS key pinned ahead of its turn), `retiring` (a TLS key rotated out, still pinned),
+   * `next` (a TLS key pinned ahead of its turn; a DNSSEC key made or published ahead of signing),
+   * `retiring` (a TLS key rotated out, still pinned; a DNSSEC key replaced, still published),
+   * `retired` (a DNSSEC key removed from the zone and the bundle),
    * or `missing`: the bundle should hold this key and does not (keys list names it; init would make it).
    */
-  state: 'active' | 'published' | 'next' | 'retiring' | 'missing';
+  state: 'active' | 'published' | 'next' | 'retiring' | 'retired' | 'missing';
   /** When the key's next step may or will happen, and what it is (`rotate from …`, `TLSA withdrawn after …`). */
   nextStep?: string;
   created: string;

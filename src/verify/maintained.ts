@@ -92,6 +92,8 @@ export function judgeSignedZone(input: {
   installed: string;
   bundleSigned: string;
   bundleUnsigned: string;
+  /** The DNSKEYs (wire form, hex) of every key the bundle holds for the zone; without it the set must be the bundle's signed zone's. */
+  bundleDnskeys?: readonly string[];
   now: Date;
   failDays: number;
 }): HostCopyVerdict {
@@ -114,7 +116,14 @@ export function judgeSignedZone(input: {
   if (missing.length > 0) problems.push(`records of the bundle's zone missing: ${some(missing)}`);
 
   const keys = dnskeySet(served);
-  if (keys.join() !== dnskeySet(signed).join()) {
+  if (input.bundleDnskeys !== undefined) {
+    // The host follows the bundle's key schedule (a ZSK published or replaced, a KSK leaving): any
+    // DNSKEY set of the bundle's own keys with a KSK among them is one of its stages.
+    const allowed = new Set(input.bundleDnskeys);
+    const foreign = keys.filter((k) => !allowed.has(k));
+    if (foreign.length > 0) problems.push(`its DNSKEY set holds ${foreign.length} key(s) the bundle does not: the DS at the registrar may no longer match`);
+    else if (!keys.some((k) => k.startsWith('0101'))) problems.push('its DNSKEY set has no KSK');
+  } else if (keys.join() !== dnskeySet(signed).join()) {
     problems.push(`its DNSKEY set (${keys.length} key(s)) is not the bundle's: the DS at the registrar may no longer match`);
   }
 
@@ -130,7 +139,7 @@ export function judgeSignedZone(input: {
   const newer = have !== undefined && want !== undefined && have > want;
   return {
     accepted: true,
-    summary: `${zone}: re-signed on the host (serial ${have}${newer ? `, bundle ${want}` : ''}); records and DNSKEYs are the bundle's`,
+    summary: `${zone}: re-signed on the host (serial ${have}${newer ? `, bundle ${want}` : ''}); records and DNSKEYs are the bundle's${keys.join() === dnskeySet(signed).join() ? '' : ' (a later stage of its key schedule)'}`,
     problems: [],
     keep: newer,
   };
@@ -227,6 +236,10 @@ export async function judgeHostCopy(input: {
     installed: input.installed.toString('utf8'),
     bundleSigned: input.bundleData.toString('utf8'),
     bundleUnsigned: unsigned.data.toString('utf8'),
+    bundleDnskeys: input.entries
+      .filter((e) => e.path.startsWith(`keys/dnssec/${zone}/`) && e.path.endsWith('.key'))
+      .flatMap((e) => parseZone(e.data.toString('utf8'), zone).filter((r) => r.type === 'DNSKEY'))
+      .map((r) => parseDnskey(r.rdata)?.wire.toString('hex') ?? ''),
     now: input.now,
     failDays: input.failDays,
   });

@@ -66,7 +66,7 @@ describe('ensureKeys', () => {
     const k = await fixtureKeys();
     const modes = Object.fromEntries(k.files.map((f) => [f.path, f.mode]));
     const ksk = k.dnssec.find((x) => x.role === 'ksk')!;
-    const zsk = k.dnssec.find((x) => x.role === 'zsk')!;
+    const [zsk, nextZsk] = k.dnssec.filter((x) => x.role === 'zsk');
     expect(modes).toEqual({
       'keys/dkim/example.org/202603e.private': 0o600,
       'keys/dkim/example.org/202603e.rspamd': 0o600,
@@ -75,8 +75,10 @@ describe('ensureKeys', () => {
       'keys/dkim/example.org/202603r.txt': 0o644,
       [`${ksk.basePath}.key`]: 0o644,
       [`${ksk.basePath}.private`]: 0o600,
-      [`${zsk.basePath}.key`]: 0o644,
-      [`${zsk.basePath}.private`]: 0o600,
+      [`${zsk!.basePath}.key`]: 0o644,
+      [`${zsk!.basePath}.private`]: 0o600,
+      [`${nextZsk!.basePath}.key`]: 0o644,
+      [`${nextZsk!.basePath}.private`]: 0o600,
       'keys/keys.json': 0o644,
       'keys/tls/cert.pem': 0o644,
       'keys/tls/csr.pem': 0o644,
@@ -85,12 +87,17 @@ describe('ensureKeys', () => {
       'keys/tsig/ns2.example.net.key': 0o600,
     });
     expect(ksk.basePath).toBe(`keys/dnssec/example.org/Kexample.org.+013+${String(ksk.tag).padStart(5, '0')}`);
-    expect(ksk.tag).not.toBe(zsk.tag);
+    expect(new Set([ksk.tag, zsk!.tag, nextZsk!.tag]).size).toBe(3);
     expect(ksk.ds).toMatch(new RegExp(`^${ksk.tag} 13 2 [0-9A-F]{64}$`));
-    expect(zsk.ds).toBeUndefined();
+    expect(zsk!.ds).toBeUndefined();
+    // The schedule: KSK and ZSK publish and sign from now; the next ZSK is made now, published 87
+    // days on, signs at 90, and the current ZSK leaves 30 days after that.
+    expect([ksk.publish, ksk.activate, ksk.remove]).toEqual(['2026-03-15T10:20:30Z', '2026-03-15T10:20:30Z', undefined]);
+    expect([zsk!.publish, zsk!.activate, zsk!.remove]).toEqual(['2026-03-15T10:20:30Z', '2026-03-15T10:20:30Z', '2026-07-13T10:20:30Z']);
+    expect([nextZsk!.publish, nextZsk!.activate, nextZsk!.remove]).toEqual(['2026-06-10T10:20:30Z', '2026-06-13T10:20:30Z', undefined]);
     expect(text(k, `${ksk.basePath}.key`)).toMatch(/^; This is a key-signing key, keyid \d+, for example\.org\.\n/);
     expect(text(k, `${ksk.basePath}.key`)).toContain(`\nexample.org. IN DNSKEY ${ksk.dnskey}\n`);
-    expect(text(k, `${zsk.basePath}.private`)).toMatch(
+    expect(text(k, `${zsk!.basePath}.private`)).toMatch(
       /^Private-key-format: v1\.3\nAlgorithm: 13 \(ECDSAP256SHA256\)\nPrivateKey: [A-Za-z0-9+/]{43}=\nCreated: 20260315000000\nPublish: 20260315000000\nActivate: 20260315000000\n$/,
     );
     expect(k.tsig).toEqual([
@@ -133,7 +140,12 @@ describe('ensureKeys', () => {
     const meta = JSON.parse(json) as Record<string, unknown>;
     expect(Object.keys(meta)).toEqual([...Object.keys(meta)].sort());
     expect(json).toContain('"active": {\n        "ed25519": "202603e",\n        "rsa": "202603r"\n      }');
-    expect(json.match(/\d{4}-\d{2}-\d{2}/g)!.every((s) => s === '2026-03-15')).toBe(true);
+    // Every creation date is the caller's day; every time is the caller's clock or the DNSSEC and
+    // TLS schedules counted from it (87, 90 and 120 days; two hours).
+    expect([...json.matchAll(/"created": "([^"]+)"/g)].map((m) => m[1]).every((s) => s === '2026-03-15')).toBe(true);
+    const from = Date.parse(KEYS_NOW.toISOString());
+    const allowed = [0, 87 * 86_400_000, 90 * 86_400_000, 120 * 86_400_000, 2 * 3_600_000].map((d) => new Date(from + d).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+    expect(json.match(/\d{4}-\d\d-\d\dT[\d:]+Z/g)!.filter((t) => !allowed.includes(t))).toEqual([]);
   });
 
   it('reuses every key byte for byte on a re-run', async () => {
@@ -159,7 +171,7 @@ describe('ensureKeys', () => {
       expect(s2[p], p).toBe(v);
     }
     expect(k2.dkim.filter((x) => x.domain === 'example.net').map((x) => x.selector)).toEqual(['202604e', '202604r']);
-    expect(k2.dnssec.filter((x) => x.zone === 'example.net').map((x) => x.role)).toEqual(['ksk', 'zsk']);
+    expect(k2.dnssec.filter((x) => x.zone === 'example.net').map((x) => x.role)).toEqual(['ksk', 'zsk', 'zsk']);
     expect(k2.tsig.map((t) => t.server)).toEqual(['ns2.example.net', 'ns3.example.com']);
     // Same TLS key, new names: CSR and certificate rebuilt.
     expect(k2.tls.spkiSha256).toBe(k1.tls.spkiSha256);
@@ -347,19 +359,20 @@ describe('ensureKeys', () => {
 describe('describeKeys', () => {
   it('lists every key with its fingerprint and nothing private', async () => {
     const k = await fixtureKeys();
-    const rows = describeKeys(k);
+    const rows = describeKeys(k, () => true, KEYS_NOW);
     expect(rows.map((r) => `${r.type} ${r.name} ${r.state}`)).toEqual([
       'dkim example.org active',
       'dkim example.org active',
       'dnssec-ksk example.org active',
       'dnssec-zsk example.org active',
+      'dnssec-zsk example.org next',
       'tls mail.example.org active',
       'tls mail.example.org next',
       'tsig ns2.example.net active',
     ]);
     const tlsRow = rows.find((r) => r.type === 'tls')!;
     expect(tlsRow.fingerprint).toBe(k.tls.spkiSha256);
-    expect(rows.find((r) => r.state === 'next')).toMatchObject({ fingerprint: k.tls.next.spkiSha256, nextStep: `may serve from ${k.tls.next.ready} (selfmail keys rotate tls)` });
+    expect(rows.find((r) => r.type === 'tls' && r.state === 'next')).toMatchObject({ fingerprint: k.tls.next.spkiSha256, nextStep: `may serve from ${k.tls.next.ready} (selfmail keys rotate tls)` });
     for (const r of rows.filter((r) => r.type !== 'tsig')) expect(r.fingerprint).toMatch(/^[0-9a-f]{64}$/);
     const out = JSON.stringify(rows);
     expect(out).not.toMatch(/PRIVATE KEY|PrivateKey/);

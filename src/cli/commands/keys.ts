@@ -1,6 +1,8 @@
 /**
  * `selfmail keys list|rotate|retire`: inspect keys (public parts only), rotate DKIM selectors and
- * the TLS key (the next key, pinned by TLSA ahead of its turn, serves; a new next key is made).
+ * the TLS key (the next key, pinned by TLSA ahead of its turn, serves; a new next key is made) and
+ * the DNSSEC keys (a ZSK rollover started now; a KSK rollover with CDS/CDNSKEY, then its end once the
+ * parent serves the new DS).
  * Rotation and retirement re-run the whole generation, so DNS, rspamd's signer and the manifest follow.
  */
 import { InputError } from '../../errors.js';
@@ -10,14 +12,19 @@ import { parseDomainName } from '../../config/values.js';
 import type { Io } from '../io.js';
 import { parseCommandArgs } from '../usage.js';
 import { readBundleConfig } from '../bundle-config.js';
+import { DS_WAIT_DAYS, ZSK_PREPUBLISH_DAYS, ZSK_RETIRE_DAYS } from '../../keys/dnssec-plan.js';
 
-const USAGE = 'usage: selfmail keys list --bundle DIR | keys rotate dkim --bundle DIR [--domain D] | keys rotate tls --bundle DIR [--immediately] | keys retire dkim --bundle DIR --selector S';
+const USAGE =
+  'usage: selfmail keys list --bundle DIR | keys rotate dkim --bundle DIR [--domain D] | keys rotate tls --bundle DIR [--immediately] | keys rotate dnssec --bundle DIR --zsk|--ksk|--ksk --parent-confirmed [--domain D] | keys retire dkim --bundle DIR --selector S';
 
 const OPTIONS = {
   bundle: { type: 'string' },
   domain: { type: 'string', multiple: true },
   selector: { type: 'string', multiple: true },
   immediately: { type: 'boolean' },
+  zsk: { type: 'boolean' },
+  ksk: { type: 'boolean' },
+  'parent-confirmed': { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
 
@@ -27,20 +34,27 @@ export async function run(args: string[], io: Io): Promise<number> {
   const v = parsed.values;
   const issues: { field: string; message: string }[] = [];
   if (action !== 'list' && action !== 'rotate' && action !== 'retire') issues.push({ field: 'selfmail keys', message: USAGE });
-  else if (action === 'list' ? kind !== undefined : action === 'rotate' ? kind !== 'dkim' && kind !== 'tls' : kind !== 'dkim') {
+  else if (action === 'list' ? kind !== undefined : action === 'rotate' ? kind !== 'dkim' && kind !== 'tls' && kind !== 'dnssec' : kind !== 'dkim') {
     issues.push({
       field: `selfmail keys ${action}`,
       message:
         action === 'list'
           ? `takes no "${kind}"; ${USAGE}`
           : action === 'rotate'
-            ? `rotates dkim or tls ("keys rotate dkim", "keys rotate tls"); ${USAGE}`
+            ? `rotates dkim, tls or dnssec ("keys rotate dkim", "keys rotate tls", "keys rotate dnssec --zsk"); ${USAGE}`
             : `retires DKIM selectors ("keys retire dkim"); a TLS key rotated out is withdrawn by itself; ${USAGE}`,
     });
   }
   if (stray.length > 0) issues.push({ field: `selfmail keys ${action ?? ''}`.trim(), message: `does not take ${stray.map((w) => JSON.stringify(w)).join(', ')}; ${USAGE}` });
   if (v.selector && action !== 'retire') issues.push({ field: '--selector', message: 'only goes with keys retire dkim' });
-  if (v.domain && (action !== 'rotate' || kind !== 'dkim')) issues.push({ field: '--domain', message: 'only goes with keys rotate dkim' });
+  if (v.domain && (action !== 'rotate' || (kind !== 'dkim' && kind !== 'dnssec'))) issues.push({ field: '--domain', message: 'only goes with keys rotate dkim or keys rotate dnssec' });
+  for (const flag of ['zsk', 'ksk', 'parent-confirmed'] as const) {
+    if (v[flag] && (action !== 'rotate' || kind !== 'dnssec')) issues.push({ field: `--${flag}`, message: 'only goes with keys rotate dnssec' });
+  }
+  if (action === 'rotate' && kind === 'dnssec') {
+    if (v.zsk === v.ksk) issues.push({ field: 'selfmail keys rotate dnssec', message: `takes --zsk or --ksk (one of them); ${USAGE}` });
+    else if (v['parent-confirmed'] && !v.ksk) issues.push({ field: '--parent-confirmed', message: 'goes with --ksk: it says the parent serves the new KSK\'s DS' });
+  }
   if (v.immediately && (action !== 'rotate' || kind !== 'tls')) issues.push({ field: '--immediately', message: 'only goes with keys rotate tls' });
   if (!v.bundle) issues.push({ field: '--bundle', message: `is required; ${USAGE}` });
   if (issues.length > 0) throw new InputError(issues);
@@ -53,8 +67,9 @@ export async function run(args: string[], io: Io): Promise<number> {
     const { describeKeys } = await import('../../keys/store.js');
     // Only reads: the key set is worked out in memory, and a key the bundle should hold but does
     // not is named as missing, never shown as if it existed.
-    const keys = await ensureKeys(config, { dir: out, read: (p) => disk.files.get(p)?.data }, new Date(), { warn: () => undefined });
-    const rows = describeKeys(keys, (p) => disk.files.has(p));
+    const now = new Date();
+    const keys = await ensureKeys(config, { dir: out, read: (p) => disk.files.get(p)?.data }, now, { warn: () => undefined });
+    const rows = describeKeys(keys, (p) => disk.files.has(p), now);
     const missing = rows.filter((r) => r.state === 'missing');
     if (io.jsonMode) io.json({ ok: missing.length === 0, keys: rows, missing: missing.map((r) => r.file) });
     else {
@@ -87,6 +102,20 @@ export async function run(args: string[], io: Io): Promise<number> {
     }
     for (const d of domains) {
       if (!config.domains.includes(d)) throw new InputError([{ field: '--domain', message: `${d} is not one of the bundle's domains (${config.domains.join(', ')})` }]);
+    }
+    if (kind === 'dnssec') {
+      const step = v.zsk ? 'zsk' : v['parent-confirmed'] ? 'parent-confirmed' : 'ksk';
+      const code = await generate({ ...base, rotateDnssec: { step, zones: domains } }, io);
+      if (code === 0 && !io.jsonMode) {
+        io.say(
+          step === 'zsk'
+            ? `The next ZSK is published once applied (selfmail apply) and signs ${ZSK_PREPUBLISH_DAYS} days later; the host's daily selfmail-resign makes that step, and takes the old ZSK out ${ZSK_RETIRE_DAYS} days after. Nothing to do at the registrar.`
+            : step === 'ksk'
+              ? 'The new KSK signs beside the old one once applied, with CDS and CDNSKEY naming it. Add its DS (dns/<zone>.ds, above) at the registrar unless the registry reads CDS; once the parent serves it (selfmail doctor: ds-at-parent), run selfmail keys rotate dnssec --ksk --parent-confirmed.'
+              : `The old KSK leaves the zone ${DS_WAIT_DAYS} days after this is applied (the host's daily selfmail-resign takes it out); remove its DS at the registrar if it is still there.`,
+        );
+      }
+      return code;
     }
     return generate({ ...base, rotateDkim: domains.length > 0 ? domains : config.domains }, io);
   }
