@@ -591,7 +591,8 @@ async function ensureDnssec(
     const next = zsks().find((h) => Date.parse(h.meta.activate) > t) ?? (await fresh('zsk', t, t + ZSK_PREPUBLISH_DAYS * DAY_MS));
     next.meta.publish = nowIso;
     next.meta.activate = at(t + ZSK_PREPUBLISH_DAYS * DAY_MS);
-    for (const h of zsks()) if (h !== next && h.meta.remove === undefined) h.meta.remove = at(Date.parse(next.meta.activate) + ZSK_RETIRE_DAYS * DAY_MS);
+    const leaves = Date.parse(next.meta.activate) + ZSK_RETIRE_DAYS * DAY_MS;
+    for (const h of zsks()) if (h !== next && (h.meta.remove === undefined || Date.parse(h.meta.remove) > leaves)) h.meta.remove = at(leaves);
   }
   // Always a successor: made now, published ZSK_PREPUBLISH_DAYS before the current ZSK's period ends,
   // so the host's daily job rolls the ZSK over by itself.

@@ -38,7 +38,8 @@ describe('selfmail keys', () => {
   it('lists every key with its public fingerprint and never a private part', async () => {
     const rows = await list();
     const types = rows.map((r) => r.type).sort();
-    expect(types).toEqual(['dkim', 'dkim', 'dnssec-ksk', 'dnssec-zsk', 'tls', 'tls']);
+    expect(types).toEqual(['dkim', 'dkim', 'dnssec-ksk', 'dnssec-zsk', 'dnssec-zsk', 'tls', 'tls']);
+    expect(rows.filter((r) => r.type === 'dnssec-zsk').map((r) => r.state)).toEqual(['active', 'next']);
     expect(rows.filter((r) => r.type === 'tls').map((r) => r.state)).toEqual(['active', 'next']);
     for (const r of rows) expect(r.fingerprint).toMatch(/^[0-9a-f]{64}$/);
     const human = await runCli(['keys', 'list', '--bundle', out]);
@@ -124,6 +125,59 @@ describe('selfmail keys', () => {
     expect(after[2]!.fingerprint).toBe(before[0]!.fingerprint);
     expect(await pins()).toEqual(after.map((k) => k.fingerprint));
     for (const bad of [['keys', 'retire', 'tls', '--bundle', out], ['keys', 'rotate', 'dkim', '--immediately', '--bundle', out]]) {
+      const b = await runCli(bad);
+      expect(b.code, bad.join(' ')).toBe(2);
+    }
+  });
+
+  it('rotates DNSSEC: --zsk publishes the next ZSK beside the signing one; a second is refused (exit 2, nothing changed); --ksk adds a KSK with CDS/CDNSKEY and its DS; --parent-confirmed withdraws them', async () => {
+    const { treeState } = await import('../helpers/cli.js');
+    const signed = () => readFile(join(out, 'dns/example.org.zone.signed'), 'utf8');
+    const dnskeys = async () => [...(await signed()).matchAll(/\sIN\s+DNSKEY\s+(25[67]) 3 13 (\S+)/g)].map((m) => `${m[1]} ${m[2]}`).sort();
+    const soaSigner = async () => /\sIN\s+RRSIG\s+SOA 13 2 \d+ \d+ \d+ (\d+) /.exec(await signed())?.[1];
+    const dnssec = async () => (await list()).filter((r) => r.type.startsWith('dnssec'));
+    const before = await dnssec();
+    const [cur, nxt] = before.filter((r) => r.type === 'dnssec-zsk');
+    expect(await dnskeys()).toHaveLength(2);
+
+    const r = await runCli(['keys', 'rotate', 'dnssec', '--zsk', '--bundle', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/signs 3 days later/);
+    expect(await dnskeys()).toHaveLength(3);
+    expect(await soaSigner()).toBe(cur!.id);
+    expect((await dnssec()).find((k) => k.id === nxt!.id)!.state).toBe('next');
+    const tree = await treeState(out);
+    const again = await runCli(['keys', 'rotate', 'dnssec', '--zsk', '--bundle', out]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(new RegExp(`a ZSK rollover of example\\.org is under way: ZSK ${nxt!.id} is published and signs from `));
+    expect(await treeState(out)).toEqual(tree);
+
+    const ds = () => readFile(join(out, 'dns/example.org.ds'), 'utf8');
+    const k = await runCli(['keys', 'rotate', 'dnssec', '--ksk', '--bundle', out]);
+    expect(k.code, k.stderr).toBe(0);
+    const ksks = (await dnssec()).filter((x) => x.type === 'dnssec-ksk');
+    expect(ksks.map((x) => x.state).sort()).toEqual(['active', 'next']);
+    const fresh = ksks.find((x) => x.state === 'next')!;
+    const z = await readFile(join(out, 'dns/example.org.zone'), 'utf8');
+    expect(z).toMatch(new RegExp(`^@\\s+IN CDS\\s+${fresh.id} 13 2 [0-9A-F]{64}$`, 'm'));
+    expect(z).toMatch(/^@\s+IN CDNSKEY 257 3 13 \S+$/m);
+    expect(k.stdout).toMatch(new RegExp(`example\\.org\\. IN DS ${fresh.id} 13 2 `));
+    expect((await ds()).match(/ IN DS /g)).toHaveLength(2);
+    expect(await dnskeys()).toHaveLength(4);
+
+    const c = await runCli(['keys', 'rotate', 'dnssec', '--ksk', '--parent-confirmed', '--bundle', out]);
+    expect(c.code, c.stderr).toBe(0);
+    const after = (await dnssec()).filter((x) => x.type === 'dnssec-ksk');
+    expect(after.map((x) => `${x.id} ${x.state}`).sort()).toEqual([`${fresh.id} active`, `${ksks.find((x) => x !== fresh)!.id} retiring`].sort());
+    expect(await readFile(join(out, 'dns/example.org.zone'), 'utf8')).not.toMatch(/\bCDS\b|\bCDNSKEY\b/);
+    expect((await ds()).match(/ IN DS /g)).toHaveLength(1);
+    for (const bad of [
+      ['keys', 'rotate', 'dnssec', '--bundle', out],
+      ['keys', 'rotate', 'dnssec', '--zsk', '--ksk', '--bundle', out],
+      ['keys', 'rotate', 'dnssec', '--zsk', '--parent-confirmed', '--bundle', out],
+      ['keys', 'rotate', 'dkim', '--zsk', '--bundle', out],
+      ['keys', 'rotate', 'dnssec', '--ksk', '--parent-confirmed', '--bundle', out],
+    ]) {
       const b = await runCli(bad);
       expect(b.code, bad.join(' ')).toBe(2);
     }

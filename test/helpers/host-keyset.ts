@@ -35,6 +35,8 @@ export function stubKeySet(config: Pick<Config, 'hostname' | 'domains' | 'dnssec
           ds: `${10000 + i} 13 2 ${'AB'.repeat(32)}`,
           basePath: `keys/dnssec/${zone}/K${zone}.+013+${10000 + i}`,
           created: '2026-01-01',
+          publish: '2026-01-01T00:00:00Z',
+          activate: '2026-01-01T00:00:00Z',
         },
         {
           zone,
@@ -44,6 +46,8 @@ export function stubKeySet(config: Pick<Config, 'hostname' | 'domains' | 'dnssec
           dnskey: '256 3 13 BBBB',
           basePath: `keys/dnssec/${zone}/K${zone}.+013+${20000 + i}`,
           created: '2026-01-01',
+          publish: '2026-01-01T00:00:00Z',
+          activate: '2026-01-01T00:00:00Z',
         },
       ])
     : [];

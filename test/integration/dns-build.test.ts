@@ -29,7 +29,7 @@ const file = (fs: BundleFile[], p: string) => {
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'selfmail-dns-build-'));
   config = makeConfig();
-  keys = await makeKeySet(config);
+  keys = await makeKeySet(config, now);
   profile = { kind: 'rehearsal', root, listen: { ipv4: '127.0.0.1' }, ports: { ...STANDARD_PORTS, dns: 15353 }, mailUser: { name: 'root', group: 'root' } };
   files = await buildDns(makeContext(config, keys, { now, profile }));
   await stageTree(files, root);

@@ -68,11 +68,12 @@ function txtValue(line: string): string {
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'selfmail-dns-nsd-'));
   config = makeConfig();
-  keys = await makeKeySet(config);
+  // Keys and zones made 25 days ago: the zones still valid, but due for re-signing (the last test runs the job).
+  const made = new Date(Date.now() - 25 * 86_400_000);
+  keys = await makeKeySet(config, made);
   port = await freePort();
   const profile: Profile = { kind: 'rehearsal', root, listen: { ipv4: '127.0.0.1' }, ports: { ...STANDARD_PORTS, dns: port }, mailUser: { name: 'root', group: 'root' } };
-  // Signed 25 days ago: still valid, but due for re-signing (the last test runs the job).
-  const files = await buildDns(makeContext(config, keys, { now: new Date(Date.now() - 25 * 86_400_000), profile }));
+  const files = await buildDns(makeContext(config, keys, { now: made, profile }));
   resignScript = installedPath(profile, 'bin/selfmail-resign');
   await stageTree([...files, ...keys.files], root);
   for (const d of nsdRuntimeDirs(profile)) await mkdir(d, { recursive: true });

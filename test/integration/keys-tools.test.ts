@@ -48,7 +48,7 @@ function rspamdPem(data: Buffer): string {
 describe('private keys', () => {
   it('every one passes openssl pkey -check (key on stdin)', async () => {
     const privates = keys.files.filter((f) => f.mode === 0o600 && !f.path.startsWith('keys/tsig/'));
-    expect(privates.length).toBe(7); // 2 DKIM (and the Ed25519 one in rspamd's form), 2 DNSSEC, the TLS key and the next one
+    expect(privates.length).toBe(8); // 2 DKIM (and the Ed25519 one in rspamd's form), 3 DNSSEC (KSK, ZSK, the next ZSK), the TLS key and the next one
     for (const f of privates) {
       const input = f.path.startsWith('keys/dnssec/') ? dnssecPem(f.data) : f.path.endsWith('.rspamd') ? rspamdPem(f.data) : f.data;
       const r = await run('openssl', ['pkey', '-check', '-noout'], { input });

@@ -22,8 +22,8 @@ function fakeKeys(): KeySet {
   return {
     dkim: [d('example.org', '202601r', rsaTxt, 'active'), d('example.org', '202501r', 'v=DKIM1; k=rsa; p=OLD', 'published'), d('example.net', '202601r', 'v=DKIM1; k=rsa; p=NET', 'active')],
     dnssec: [
-      { zone: 'example.org' as DomainName, role: 'ksk', tag: 111, algorithm: 13, dnskey: '257 3 13 KSKKEY==', ds: '111 13 2 abcdef0123', basePath: 'keys/dnssec/example.org/Kexample.org.+013+00111', created: '2026-01-01' },
-      { zone: 'example.org' as DomainName, role: 'zsk', tag: 222, algorithm: 13, dnskey: '256 3 13 ZSKKEY==', basePath: 'keys/dnssec/example.org/Kexample.org.+013+00222', created: '2026-01-01' },
+      { zone: 'example.org' as DomainName, role: 'ksk', tag: 111, algorithm: 13, dnskey: '257 3 13 KSKKEY==', ds: '111 13 2 abcdef0123', basePath: 'keys/dnssec/example.org/Kexample.org.+013+00111', created: '2026-01-01', publish: '2026-01-01T00:00:00Z', activate: '2026-01-01T00:00:00Z' },
+      { zone: 'example.org' as DomainName, role: 'zsk', tag: 222, algorithm: 13, dnskey: '256 3 13 ZSKKEY==', basePath: 'keys/dnssec/example.org/Kexample.org.+013+00222', created: '2026-01-01', publish: '2026-01-01T00:00:00Z', activate: '2026-01-01T00:00:00Z' },
     ],
     tls: {
       keyPath: 'k',
