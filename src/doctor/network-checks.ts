@@ -132,6 +132,8 @@ export interface BundleDs {
   /** The bundle's DS for the zone's KSK(s): "tag alg type DIGEST". */
   ds: string[];
   dnssec: boolean;
+  /** The DS of a new KSK the zone names in CDS (a KSK rollover waiting for the parent); empty otherwise. */
+  rolling?: string[];
 }
 
 /** `ds-at-parent`: the parent serves a DS for the bundle's KSK, and none for a key the bundle does not hold. */
@@ -177,6 +179,15 @@ export function judgeDsAtParent(facts: readonly ParentFacts[], bundle: readonly 
     } else if (disagree) {
       warns.push(`${f.zone}: the servers of ${f.parent}. do not all serve the same DS yet (the registry is publishing a change)`);
       fix ??= 'wait an hour and run doctor again';
+    } else if ((want.rolling ?? []).length > 0) {
+      const rolling = want.rolling!;
+      if (rolling.every((d) => served.includes(d))) {
+        warns.push(`${f.zone}: KSK rollover: ${f.parent}. serves the new KSK's DS (${rolling.map(tagOf).join(', ')})`);
+        fix ??= 'end the rollover: selfmail keys rotate dnssec --ksk --parent-confirmed --bundle DIR, then apply (the old KSK leaves two days later; then remove its DS at the registrar)';
+      } else {
+        warns.push(`${f.zone}: KSK rollover: ${f.parent}. does not serve the new KSK's DS (${rolling.map(tagOf).join(', ')}) yet`);
+        fix ??= `add the new DS from dns/${f.zone}.ds at the registrar (or wait for the registry to read the zone's CDS), then run doctor again`;
+      }
     } else good.push(`${f.zone}: ${f.parent}. serves the DS of the bundle's KSK (${matching.map(tagOf).join(', ')})`);
   }
   const status: CheckStatus = fails.length > 0 ? 'fail' : unknown.length > 0 ? 'unknown' : warns.length > 0 ? 'warn' : 'pass';
@@ -205,6 +216,14 @@ export function dsOfFile(text: string): string[] {
     .split('\n')
     .filter((l) => !l.startsWith(';') && /\sIN\s+DS\s/.test(l))
     .map((l) => normalizeDs(l.slice(l.indexOf(' DS ') + 4)));
+}
+
+/** The DS records a zone file names in CDS (RFC 7344), normalized like `dsOfFile`. Pure. */
+export function cdsOfZone(text: string): string[] {
+  return text
+    .split('\n')
+    .filter((l) => !l.startsWith(';') && /\sIN\s+CDS\s/.test(l))
+    .map((l) => normalizeDs(l.slice(l.indexOf(' CDS ') + 5)));
 }
 
 /** A DS as dig prints it (digest maybe split by spaces) → "tag alg type DIGEST". Pure. */

@@ -23,6 +23,7 @@ import {
   type Port25OutFacts,
   type RouterFacts,
   blocklistName,
+  cdsOfZone,
   dsOfFile,
   judgeBlocklists,
   judgeCgnat,
@@ -61,7 +62,12 @@ export async function networkChecks(config: Config, files: Map<string, { data: B
     routerFacts(),
   ]);
   const expected = config.nameServers.map((n) => ({ name: n.name, ipv4: n.ipv4, ipv6: n.ipv6, glue: false }));
-  const bundleDs: BundleDs[] = config.domains.map((zone) => ({ zone, dnssec: config.dnssec, ds: dsOfFile(files.get(`dns/${zone}.ds`)?.data.toString('utf8') ?? '') }));
+  const bundleDs: BundleDs[] = config.domains.map((zone) => ({
+    zone,
+    dnssec: config.dnssec,
+    ds: dsOfFile(files.get(`dns/${zone}.ds`)?.data.toString('utf8') ?? ''),
+    rolling: cdsOfZone(files.get(`dns/${zone}.zone`)?.data.toString('utf8') ?? ''),
+  }));
   const local = Object.values(networkInterfaces())
     .flat()
     .filter((i) => i && !i.internal)

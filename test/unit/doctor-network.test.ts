@@ -13,6 +13,7 @@ import {
   judgeBlocklists,
   judgeCgnat,
   judgeDelegation,
+  cdsOfZone,
   judgeDsAtParent,
   judgeNat,
   judgePort25In,
@@ -143,6 +144,22 @@ describe('ds-at-parent', () => {
   it('fails on a DS at the parent when the bundle has DNSSEC off', () => {
     expect(judgeDsAtParent([parent(view())], [{ zone: 'example.org', dnssec: false, ds: [] }]).status).toBe('fail');
     expect(judgeDsAtParent([parent(view({ ds: [] }))], [{ zone: 'example.org', dnssec: false, ds: [] }]).status).toBe('pass');
+  });
+  it('during a KSK rollover: warns until the parent serves the new DS, then says to confirm it', () => {
+    const NEW = '54321 13 2 ABCD';
+    const rolling = [{ zone: 'example.org', dnssec: true, ds: [DS, NEW], rolling: [NEW] }];
+    const waiting = judgeDsAtParent([parent(view())], rolling);
+    expect(waiting.status).toBe('warn');
+    expect(waiting.summary).toMatch(/KSK rollover: org\. does not serve the new KSK's DS \(key 54321\) yet/);
+    expect(waiting.fix).toMatch(/add the new DS from dns\/example\.org\.ds/);
+    const served = judgeDsAtParent([parent(view({ ds: [DS, NEW] }))], rolling);
+    expect(served.status).toBe('warn');
+    expect(served.fix).toMatch(/selfmail keys rotate dnssec --ksk --parent-confirmed/);
+    // Without the rollover the same two DS are one stale.
+    expect(judgeDsAtParent([parent(view({ ds: [DS, NEW] }))], [{ ...rolling[0]!, ds: [DS], rolling: [] }]).summary).toMatch(/for a key the bundle does not hold/);
+  });
+  it('reads the CDS of a zone file as DS', () => {
+    expect(cdsOfZone('; CDS comment\n@   IN CDS   54321 13 2 ab cd\n@ IN CDNSKEY 257 3 13 AAAA\n')).toEqual(['54321 13 2 ABCD']);
   });
   it('is unknown when nothing could be asked', () => {
     expect(judgeDsAtParent([{ zone: 'example.org', error: 'no parent zone found', views: [] }], bundle).status).toBe('unknown');
