@@ -340,7 +340,7 @@ async function buildChecked(buildInput: BuildInput, disk: DiskBundle, io: Io, st
 /** The summary (JSON on --json), the warnings once each, the DS records that changed, one last line. */
 async function report(req: GenerateRequest, config: Config, built: Built, result: WriteResult, io: Io): Promise<number> {
   const changedSet = new Set(result.changed);
-  const ds = built.keys.dnssec.filter((k) => k.ds).map((k) => `${k.zone}. IN DS ${k.ds}`);
+  const ds = built.keys.dnssec.filter((k) => k.ds && k.remove === undefined).map((k) => `${k.zone}. IN DS ${k.ds}`);
   const summary: Summary = {
     ok: true,
     bundle: req.out,
@@ -360,7 +360,7 @@ async function report(req: GenerateRequest, config: Config, built: Built, result
     await req.endScreen({ config, keys: built.keys, summary }, io);
   } else {
     // Only what changed: the DS of a zone whose key signing key is new this run.
-    const newDs = built.keys.dnssec.filter((k) => k.ds && changedSet.has(`dns/${k.zone}.ds`)).map((k) => `${k.zone}. IN DS ${k.ds}`);
+    const newDs = built.keys.dnssec.filter((k) => k.ds && k.remove === undefined && changedSet.has(`dns/${k.zone}.ds`)).map((k) => `${k.zone}. IN DS ${k.ds}`);
     if (newDs.length > 0) {
       io.say('Give these DS records to your registrar (REPORT.md explains the next steps):');
       for (const d of newDs) io.say(`  ${d}`);

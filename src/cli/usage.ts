@@ -90,17 +90,26 @@ Exit 0 when nothing drifted, 4 when something did. Example:
 `,
   keys: `selfmail keys list --bundle DIR [--json]
 selfmail keys rotate dkim --bundle DIR [--domain NAME]...
+selfmail keys rotate tls --bundle DIR [--immediately]
+selfmail keys rotate dnssec --bundle DIR --zsk|--ksk|--ksk --parent-confirmed [--domain NAME]...
 selfmail keys retire dkim --bundle DIR --selector S [--selector S]...
-  — inspect keys (public fingerprints only; missing ones named), rotate the DKIM selectors (a
-    new pair signs, the old one stays published), retire an old selector (its records and
-    key files go; apply removes them from the host)
+  — inspect keys, their stages and next steps (public fingerprints only; missing ones named),
+    rotate the DKIM selectors (a new pair signs, the old one stays published), the TLS key (the
+    next one, pinned by TLSA already, serves) or the DNSSEC keys, retire an old DKIM selector
+    (its records and key files go; apply removes them from the host)
 
   --bundle DIR               the bundle (required)
-  --domain NAME              rotate only this domain's DKIM keys; repeatable (default: all)
+  --domain NAME              rotate only this domain's DKIM or DNSSEC keys; repeatable (default: all)
+  --immediately              with rotate tls: now, without waiting two hours for the next key's TLSA
+  --zsk                      with rotate dnssec: publish the next ZSK now; it signs 3 days later and
+                             the old one leaves 30 days after (this also happens every 90 days by itself)
+  --ksk                      with rotate dnssec: a new KSK signs beside the old one, named by CDS and
+                             CDNSKEY; give the registrar its DS (dns/<zone>.ds)
+  --parent-confirmed         with --ksk: the parent serves the new DS; the old KSK leaves 2 days later
   --selector S               with retire: the selector to drop; repeatable
   --json                     JSON on stdout
 
-Example:
+Exit 2 (nothing changed) for a rotation in the middle of another, naming when it may start. Example:
   selfmail keys rotate dkim --bundle ./bundle && sudo selfmail apply --bundle ./bundle
 `,
   dns: `selfmail dns resign --bundle DIR [--json]

@@ -81,9 +81,10 @@ export function reportModel(config: Config, keys: Pick<KeySet, 'dnssec'>, warnin
     const glue = config.nameServers
       .filter((n) => isInZone(n.name, zone))
       .flatMap((n) => [...n.ipv4, ...n.ipv6].map((address) => ({ name: n.name, address })));
+    // The DS the parent should serve: a KSK leaving after a rollover has none.
     const ds = config.dnssec
       ? keys.dnssec
-          .filter((k) => k.zone === zone && k.role === 'ksk' && k.ds)
+          .filter((k) => k.zone === zone && k.role === 'ksk' && k.ds && k.remove === undefined)
           .sort((a, b) => a.tag - b.tag)
           .map((k) => `${zone}. IN DS ${k.ds}`)
       : [];
