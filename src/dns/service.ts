@@ -15,11 +15,11 @@ import { run } from '../tools/run.js';
 import { TSIG_CONF, nsdModel, nsdTsigKeys } from './nsd.js';
 import { zoneRecords } from './records.js';
 import { dsFileText } from './registrar.js';
-import { RESIGN_MARGIN_DAYS, SIGNATURE_DAYS, canReuseSigned, dnssecTime, signZone, signingKeys, signingZskTag, zoneDnskeys } from './sign.js';
+import { INCEPTION_SKEW_SECONDS, RESIGN_MARGIN_DAYS, SIGNATURE_DAYS, canReuseSigned, dnssecTime, signZone, signingKeys, signingZskTag, zoneDnskeys } from './sign.js';
 import { nextSerial, withSerial, writeZone } from './zone.js';
 import { soaSerial } from '../verify/dns.js';
 import { publishedKeys } from '../openpgp/service.js';
-import { dnskeyText } from '../keys/dnssec-plan.js';
+import { DNSKEY_TTL_MS, dnskeyText } from '../keys/dnssec-plan.js';
 
 export const RESIGN_SCRIPT = 'bin/selfmail-resign';
 export const RESIGN_SERVICE = 'systemd/selfmail-resign.service';
@@ -103,6 +103,8 @@ async function resignFiles(ctx: BuildContext): Promise<BundleFile[]> {
   });
   const script = await render('dns', 'selfmail-resign.sh', {
     marginDays: RESIGN_MARGIN_DAYS,
+    dnskeyTtl: DNSKEY_TTL_MS / 1000,
+    skewSeconds: INCEPTION_SKEW_SECONDS,
     validDays: SIGNATURE_DAYS,
     nsdConf: installedPath(profile, 'nsd/nsd.conf'),
     zones,

@@ -15,7 +15,7 @@ import { basename, join } from 'node:path';
 import type { DomainName } from '../config/types.js';
 import type { DnssecKey, KeySet } from '../keys/types.js';
 import { run } from '../tools/run.js';
-import { dnskeyText, zonePlan, type ZonePlan } from '../keys/dnssec-plan.js';
+import { dnskeyText, zonePlan, type PreviousZone, type ZonePlan } from '../keys/dnssec-plan.js';
 
 /** Signatures start an hour before now, so a validator whose clock lags a little accepts them. */
 export const INCEPTION_SKEW_SECONDS = 3600;
@@ -71,11 +71,18 @@ export function zoneDnskeys(keys: Pick<KeySet, 'dnssec'>, zone: DomainName, at: 
 }
 
 function planOf(keys: Pick<KeySet, 'dnssec'>, zone: DomainName, at: Date, previousSigned: string | undefined): ZonePlan {
-  return zonePlan(
-    keys.dnssec.filter((k) => k.zone === zone),
-    at,
-    previousSigned === undefined ? undefined : dnskeysIn(previousSigned),
-  );
+  return zonePlan(keys.dnssec.filter((k) => k.zone === zone), at, previousSigned === undefined ? undefined : previousZone(previousSigned));
+}
+
+/** What the schedule needs to know of the signed zone a new signing replaces. */
+export function previousZone(signed: string): PreviousZone {
+  const soaSig = records(signed).find((f) => f[3] === 'RRSIG' && f[4] === 'SOA');
+  const inception = soaSig?.[9];
+  const signedAt =
+    inception && /^\d{14}$/.test(inception)
+      ? new Date(Date.UTC(+inception.slice(0, 4), +inception.slice(4, 6) - 1, +inception.slice(6, 8), +inception.slice(8, 10), +inception.slice(10, 12), +inception.slice(12, 14)) + INCEPTION_SKEW_SECONDS * 1000)
+      : undefined;
+  return { dnskeys: dnskeysIn(signed), zskTags: soaSignerTags(signed), ...(signedAt ? { signedAt } : {}) };
 }
 
 /** The key tags of the RRSIGs over the SOA: the ZSK a signed zone was signed with. */

@@ -9,6 +9,8 @@
  * or a cache may still hold them). A ZSK signs only once the zone it replaces already published it,
  * so a host that was off for the pre-publication days publishes first and signs the next day.
  *
+ * A ZSK signs only once the zone it replaces published it (and that zone was served a DNSKEY TTL).
+ *
  * KSK rollover by double signature with CDS/CDNSKEY (RFC 6781 §4.1.2, RFC 7344, RFC 8078): the new
  * KSK is published and signs the DNSKEY set beside the old one at once (a resolver holding the old
  * DS validates through the old KSK, one holding the new DS through the new), CDS and CDNSKEY name
@@ -26,6 +28,8 @@ export const ZSK_RETIRE_DAYS = 30;
 export const DS_WAIT_DAYS = 2;
 
 export const DAY_MS = 86_400_000;
+/** The TTL of the DNSKEY set (DEFAULT_TTL, src/dns/records.ts): how long a resolver may hold the set it fetched. */
+export const DNSKEY_TTL_MS = 3600 * 1000;
 
 /** The DNSKEY RDATA of a key as the signer writes it: `flags 3 13 base64` (one space, no breaks). */
 export function dnskeyText(k: Pick<DnssecKey, 'dnskey'>): string {
@@ -46,12 +50,21 @@ export interface ZonePlan {
   signers: DnssecKey[];
 }
 
+/** The signed zone a new signing replaces: its DNSKEY set (like `dnskeyText`), the ZSKs that signed it, when. */
+export interface PreviousZone {
+  dnskeys: readonly string[];
+  zskTags: readonly number[];
+  /** When it was signed; undefined: unknown (treated as long ago). */
+  signedAt?: Date;
+}
+
 /**
- * What a zone publishes and which keys sign it at `at`. `previous`: the DNSKEY set of the zone this
- * signing replaces (normalised like `dnskeyText`), undefined for a zone signed for the first time:
- * a ZSK whose time has come signs only if it is there already.
+ * What a zone publishes and which keys sign it at `at`. `previous`: the zone this signing replaces,
+ * undefined for a zone signed for the first time. A ZSK whose time has come signs only if it signed
+ * `previous` already, or `previous` published it and was signed at least a DNSKEY TTL before `at`
+ * (so every resolver's cached DNSKEY set holds it).
  */
-export function zonePlan(keys: readonly DnssecKey[], at: Date, previous?: readonly string[]): ZonePlan {
+export function zonePlan(keys: readonly DnssecKey[], at: Date, previous?: PreviousZone): ZonePlan {
   const published = keys
     .filter((k) => isPublished(k, at))
     .sort((a, b) => (a.role === b.role ? a.tag - b.tag : a.role === 'ksk' ? -1 : 1));
@@ -59,7 +72,9 @@ export function zonePlan(keys: readonly DnssecKey[], at: Date, previous?: readon
   const due = published
     .filter((k) => k.role === 'zsk' && Date.parse(k.activate) <= at.getTime())
     .sort((a, b) => Date.parse(a.activate) - Date.parse(b.activate) || a.tag - b.tag);
-  const seen = previous === undefined ? due : due.filter((k) => previous.includes(dnskeyText(k)));
+  const settled = previous?.signedAt === undefined || at.getTime() - previous.signedAt.getTime() >= DNSKEY_TTL_MS;
+  const seen =
+    previous === undefined ? due : due.filter((k) => previous.zskTags.includes(k.tag) || (settled && previous.dnskeys.includes(dnskeyText(k))));
   const zsk = seen.at(-1) ?? due.at(-1);
   const zone = keys[0]?.zone ?? '?';
   if (ksks.length === 0) throw new Error(`the DNSSEC schedule of ${zone} has no KSK published at ${at.toISOString()}`);

@@ -877,6 +877,75 @@ export function pristineTier(release: TierRelease): void {
     expectBothSignaturesPass(await submitAndVerify(465));
   }, 10 * MINUTE);
 
+  it('rolls the DNSSEC keys with no validation gap: a ZSK by pre-publication, a KSK with CDS/CDNSKEY; the old DS and the new validate at each step', async () => {
+    const dsOf = async () =>
+      (await host.read(`root/bundle/dns/${DOMAIN}.ds`))
+        .split('\n')
+        .filter((l) => !l.startsWith(';') && /\sIN\s+DS\s/.test(l))
+        .map((l) => l.trim().split(/\s+/).slice(3).join(' '));
+    const anchorFile = async (name: string, ds: string[]) => {
+      const file = join(host.dir, name);
+      const lines = ds.map((d) => {
+        const [tag, alg, type, ...digest] = d.split(' ');
+        return `  ${DOMAIN}. static-ds ${tag} ${alg} ${type} "${digest.join('')}";`;
+      });
+      await writeFile(file, `trust-anchors {\n${lines.join('\n')}\n};\n`);
+      return file;
+    };
+    const validates = async (anchor: string, what: string) => {
+      for (const [name, type] of [[DOMAIN, 'MX'], [`_25._tcp.${HOSTNAME}`, 'TLSA'], [DOMAIN, 'DNSKEY']] as const) {
+        const r = await host.fromOutside(['delv', `@${NET.host4}`, '-a', anchor, `+root=${DOMAIN}`, name, type], { timeout: 30_000 });
+        expect(r.stdout + r.stderr, `${what}: ${name} ${type}`).toMatch(/; fully validated/);
+      }
+    };
+    const served = async (type: string) =>
+      (await host.fromOutside(['dig', '+short', '+norecurse', `@${NET.host4}`, DOMAIN, type])).stdout.split('\n').filter(Boolean);
+    const step = async (args: string[]) => {
+      const r = await host.exec(['selfmail', 'keys', 'rotate', 'dnssec', ...args, '--bundle', BUNDLE], { timeout: 5 * MINUTE });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const a = await apply();
+      expect(a.code, a.stdout + a.stderr).toBe(0);
+      expect((await host.exec(['selfmail', 'verify', '--bundle', BUNDLE])).code).toBe(0);
+    };
+    const oldDs = await dsOf();
+    expect(oldDs).toHaveLength(1);
+    const oldAnchor = await anchorFile('anchor-old.conf', oldDs);
+    expect((await served('DNSKEY')).filter((l) => l.startsWith('256 ')).length).toBe(1);
+
+    // ZSK: the next one is published beside the signing one; nothing changes at the registrar.
+    await step(['--zsk']);
+    expect((await served('DNSKEY')).filter((l) => l.startsWith('256 ')).length).toBe(2);
+    expect(await dsOf()).toEqual(oldDs);
+    await validates(oldAnchor, 'after --zsk, old DS');
+    // The daily job agrees with the bundle: nothing to do today.
+    const job = await host.exec(['systemctl', 'start', 'selfmail-resign.service'], { timeout: 2 * MINUTE });
+    expect(job.code, job.stderr).toBe(0);
+    expect((await host.exec(['selfmail', 'verify', '--bundle', BUNDLE])).code).toBe(0);
+
+    // KSK: a new one signs the DNSKEY set beside the old; CDS and CDNSKEY name it; both DS validate.
+    await step(['--ksk']);
+    const both = await dsOf();
+    expect(both).toHaveLength(2);
+    const newDs = both.filter((d) => !oldDs.includes(d));
+    const cds = (await served('CDS')).map((l) => l.replace(/\s+/g, ' ').toUpperCase());
+    expect(cds.map((c) => c.split(' ').slice(0, 3).join(' ') + ' ' + c.split(' ').slice(3).join(''))).toEqual(newDs.map((d) => d.toUpperCase()));
+    expect(await served('CDNSKEY')).toHaveLength(1);
+    expect((await served('DNSKEY')).filter((l) => l.startsWith('257 ')).length).toBe(2);
+    await validates(oldAnchor, 'during the KSK rollover, old DS');
+    await validates(await anchorFile('anchor-new.conf', newDs), 'during the KSK rollover, new DS');
+
+    // The parent serves the new DS: CDS/CDNSKEY go, the old KSK stays two days for resolvers that cached the old DS.
+    await step(['--ksk', '--parent-confirmed']);
+    expect(await dsOf()).toEqual(newDs);
+    expect(await served('CDS')).toEqual([]);
+    expect((await served('DNSKEY')).filter((l) => l.startsWith('257 ')).length).toBe(2);
+    await validates(oldAnchor, 'after --parent-confirmed, old DS still cached');
+    await validates(await anchorFile('anchor-new.conf', newDs), 'after --parent-confirmed, new DS');
+    const rows = (JSON.parse(await host.run(`selfmail keys list --bundle ${BUNDLE} --json`)) as { keys: { type: string; state: string }[] }).keys;
+    expect(rows.filter((k) => k.type === 'dnssec-ksk').map((k) => k.state).sort()).toEqual(['active', 'retiring']);
+    expect(rows.filter((k) => k.type === 'dnssec-zsk').map((k) => k.state).sort()).toEqual(['active', 'next']);
+  }, 12 * MINUTE);
+
   it('publishes MTA-STS enforce once a CA-issued certificate for the bundle key is installed', async () => {
     // A CA of the test's own signs the bundle's CSR, as an ACME CA would for selfmail-acme.
     const ca = await mkdtemp(join(tmpdir(), 'selfmail-tier-ca-'));

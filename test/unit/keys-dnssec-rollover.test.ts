@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
-import { DAY_MS, ZSK_PERIOD_DAYS, ZSK_PREPUBLISH_DAYS, ZSK_RETIRE_DAYS, dnskeyText, keyStage, zonePlan } from '../../src/keys/dnssec-plan.js';
+import { DEFAULT_TTL } from '../../src/dns/records.js';
+import { DAY_MS, DNSKEY_TTL_MS, ZSK_PERIOD_DAYS, ZSK_PREPUBLISH_DAYS, ZSK_RETIRE_DAYS, dnskeyText, keyStage, zonePlan } from '../../src/keys/dnssec-plan.js';
 import { describeKeys, ensureKeys, KEYS_META_PATH } from '../../src/keys/store.js';
 import type { DnssecKey, KeySet } from '../../src/keys/types.js';
 import { fixtureKeys, KEYS_NOW, keysTestConfig, previousFromFiles } from '../helpers/keys.js';
@@ -54,15 +55,26 @@ describe('zonePlan', () => {
   });
 
   it('signs with every published KSK and the latest due ZSK the replaced zone already published', () => {
-    const withB = [dnskeyText(k), dnskeyText(a), dnskeyText(b)];
+    const withB = { dnskeys: [dnskeyText(k), dnskeyText(a), dnskeyText(b)], zskTags: [2] };
+    const withoutB = { dnskeys: [dnskeyText(k), dnskeyText(a)], zskTags: [2] };
     expect(tags(zonePlan(all, at(T0 + 8 * DAY_MS), withB).signers)).toEqual([1, 2]);
     expect(tags(zonePlan(all, at(T0 + 10 * DAY_MS), withB).signers)).toEqual([1, 3]);
     // The host missed the publication: B is due but the served zone never showed it, so A signs once more.
-    expect(tags(zonePlan(all, at(T0 + 10 * DAY_MS), [dnskeyText(k), dnskeyText(a)]).signers)).toEqual([1, 2]);
+    expect(tags(zonePlan(all, at(T0 + 10 * DAY_MS), withoutB).signers)).toEqual([1, 2]);
     // A first signing has nothing to wait for.
     expect(tags(zonePlan(all, at(T0 + 10 * DAY_MS)).signers)).toEqual([1, 3]);
     // A left the zone: B signs even if it was never seen, since no other key can.
-    expect(tags(zonePlan(all, at(T0 + 41 * DAY_MS), [dnskeyText(k), dnskeyText(a)]).signers)).toEqual([1, 3]);
+    expect(tags(zonePlan(all, at(T0 + 41 * DAY_MS), withoutB).signers)).toEqual([1, 3]);
+  });
+
+  it('lets a due ZSK sign only once the zone that published it was served a DNSKEY TTL, unless it signed that zone already', () => {
+    const t = T0 + 10 * DAY_MS;
+    const published = (signedAt: number, zskTags = [2]) => ({ dnskeys: [dnskeyText(k), dnskeyText(a), dnskeyText(b)], zskTags, signedAt: at(signedAt) });
+    expect(tags(zonePlan(all, at(t), published(t - DNSKEY_TTL_MS + 1000)).signers)).toEqual([1, 2]);
+    expect(tags(zonePlan(all, at(t), published(t - DNSKEY_TTL_MS)).signers)).toEqual([1, 3]);
+    expect(tags(zonePlan(all, at(t), published(t - 60_000, [3])).signers)).toEqual([1, 3]);
+    // The TTL the rule waits for is the zone's.
+    expect(DNSKEY_TTL_MS).toBe(DEFAULT_TTL * 1000);
   });
 
   it('refuses a schedule with no KSK or no ZSK at that time', () => {
