@@ -8,7 +8,7 @@ import { PACKAGE_OF, hasTool } from '../../src/tools/run.js';
 const NEEDED = [
   'postfix', 'postconf', 'postmap', 'doveconf', 'doveadm', 'dovecot', 'nsd', 'nsd-checkconf', 'nsd-checkzone',
   'nsd-control', 'ldns-signzone', 'ldns-verify-zone', 'ldns-key2ds', 'ldns-keygen', 'named-checkzone', 'dnssec-signzone',
-  'dnssec-verify', 'dnssec-dsfromkey', 'dig', 'delv', 'unbound-checkconf', 'nft', 'sshd', 'ssh-keygen', 'fail2ban-client', 'fail2ban-regex',
+  'dnssec-verify', 'dnssec-dsfromkey', 'dig', 'delv', 'unbound-checkconf', 'unbound', 'nft', 'sshd', 'ssh-keygen', 'fail2ban-client', 'fail2ban-regex',
   'nginx', 'openssl', 'sha256sum', 'unshare', 'runuser', 'diff', 'script', 'useradd', 'userdel', 'drill',
   // The user's own OpenPGP tool: the suite makes keys with it and compares with its view.
   'gpg', 'gpgconf',
