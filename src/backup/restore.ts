@@ -192,18 +192,29 @@ async function keyChecks(bundle: string): Promise<DrillCheck[]> {
   }
   out.push({ id: 'dkim', ok: dkimN > 0 && dkimBad.length === 0, detail: dkimBad.length ? `the zone does not publish the key of ${dkimBad.join(', ')}` : `${dkimN} DKIM keys, each published by its selector's TXT` });
 
-  // DNSSEC: each KSK's DS is in dns/<zone>.ds, and its DNSKEY in the zone.
+  // DNSSEC: each KSK's DS is in dns/<zone>.ds, and its DNSKEY in the zone; a KSK leaving after a
+  // rollover (a removal date in keys.json) has no DS there any more.
   const dsBad: string[] = [];
   let kskN = 0;
+  const leaving = new Set<string>();
+  try {
+    const meta = JSON.parse(await readFile(join(bundle, 'keys/keys.json'), 'utf8')) as { dnssec?: Record<string, { keys?: { tag: number; role: string; remove?: string }[] }> };
+    for (const [zone, z] of Object.entries(meta.dnssec ?? {})) {
+      for (const k of z.keys ?? []) if (k.role === 'ksk' && k.remove !== undefined) leaving.add(`${zone} ${k.tag}`);
+    }
+  } catch {
+    // No readable keys.json: every KSK must have its DS (the manifest check names the file).
+  }
   for (const zone of await readdir(join(bundle, 'keys/dnssec')).catch(() => [] as string[])) {
     const dsText = await readFile(join(dnsDir, `${zone}.ds`), 'utf8').catch(() => '');
     for (const f of await readdir(join(bundle, 'keys/dnssec', zone)).catch(() => [] as string[])) {
       if (!f.endsWith('.private')) continue;
       const keyText = await readFile(join(bundle, 'keys/dnssec', zone, f.replace(/\.private$/, '.key')), 'utf8').catch(() => '');
       if (!/\bDNSKEY\s+257\b/.test(keyText)) continue;
-      kskN++;
       const material = p256FromScalar(parsePrivateFile(await readFile(join(bundle, 'keys/dnssec', zone, f), 'utf8')));
       const ds = dsRecord(zone, dnskeyRdata(257, material.publicXY));
+      if (leaving.has(`${zone} ${ds.split(' ')[0]}`)) continue;
+      kskN++;
       const digest = ds.trim().split(/\s+/).slice(-1)[0]!.toUpperCase();
       if (!dsText.toUpperCase().replace(/\s+/g, '').includes(digest)) dsBad.push(`${zone} (${f})`);
     }

@@ -208,6 +208,35 @@ describe('selfmail restore', () => {
     expect(checks.find((c) => c.id === 'dkim')!.detail).toMatch(/the zone does not publish the key of \S+\._domainkey\.example\.org/);
   });
 
+  it('drill passes in the middle of a KSK rollover (the old KSK leaving has no DS any more), and fails when the new KSK\'s DS is missing', async () => {
+    const rolling = join(work, 'rolling-bundle');
+    await run('cp', ['-a', bundle, rolling]);
+    for (const step of [['--ksk'], ['--ksk', '--parent-confirmed']]) {
+      const k = await runCli(['keys', 'rotate', 'dnssec', '--bundle', rolling, ...step]);
+      expect(k.code, k.stderr).toBe(0);
+    }
+    const drill = async (name: string) => {
+      const t = join(work, name);
+      await mkdir(t);
+      const b = await runCli(['backup', '--bundle', rolling, '--to', t, '--recipient', recipient, '--root', root]);
+      expect(b.code, b.stderr).toBe(0);
+      const r = await runCli(['restore', '--from', t, '--identity', identity, '--drill', '--json']);
+      return { code: r.code, dnssec: (JSON.parse(r.stdout) as { checks: { id: string; ok: boolean; detail: string }[] }).checks.find((c) => c.id === 'dnssec')! };
+    };
+    const good = await drill('target-rolling');
+    expect(good.code).toBe(0);
+    expect(good.dnssec).toMatchObject({ ok: true, detail: '1 KSK(s), each the key of the DS given to the registrar' });
+    // Drop the new KSK's DS (the one the file still names): the drill must see it.
+    const dsPath = join(rolling, 'dns/example.org.ds');
+    await writeFile(dsPath, (await readFile(dsPath, 'utf8')).replace(/( IN DS \d+ 13 2 )[0-9A-F]{64}/, `$1${'CD'.repeat(32)}`));
+    const manifest = join(rolling, 'MANIFEST.sha256');
+    const h = (await run('sha256sum', [dsPath])).stdout.split(' ')[0]!;
+    await writeFile(manifest, (await readFile(manifest, 'utf8')).replace(/^[0-9a-f]{64}  dns\/example\.org\.ds$/m, `${h}  dns/example.org.ds`));
+    const bad = await drill('target-rolling-bad');
+    expect(bad.code).toBe(5);
+    expect(bad.dnssec.ok).toBe(false);
+  });
+
   it('refuses another identity (exit 2), and a public key given as identity', async () => {
     const r = await runCli(['restore', '--from', target, '--identity', otherIdentity, '--drill']);
     expect(r.code).toBe(2);
