@@ -6,7 +6,7 @@ import type { ServiceModule } from './bundle/types.js';
 
 /** Loaded lazily so that `selfmail --help` never imports a template engine or a crypto library. */
 export async function services(): Promise<ServiceModule[]> {
-  const [dns, postfix, dovecot, nft, ssh, f2b, unbound, web, acme, rspamd, backup, openpgp, report] = await Promise.all([
+  const [dns, postfix, dovecot, nft, ssh, f2b, unbound, web, acme, rspamd, backup, openpgp, vps, report] = await Promise.all([
     import('./dns/service.js'),
     import('./postfix/index.js'),
     import('./dovecot/index.js'),
@@ -19,6 +19,7 @@ export async function services(): Promise<ServiceModule[]> {
     import('./rspamd/index.js'),
     import('./backup/service.js'),
     import('./openpgp/service.js'),
+    import('./vps/service.js'),
     import('./report/index.js'),
   ]);
   return [
@@ -34,6 +35,7 @@ export async function services(): Promise<ServiceModule[]> {
     rspamd.rspamdService,
     backup.backupService,
     openpgp.openpgpService,
+    vps.vpsService,
     // Last: REPORT.md lists the warnings every other module added.
     report.reportService,
   ];

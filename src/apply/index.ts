@@ -230,6 +230,16 @@ async function bundleSettings(entries: readonly BundleEntry[]): Promise<{ target
       },
     ]);
   }
+  if (raw.ingress === 'own-vps') {
+    // The bundle holds the VPS's files and this host's tunnel config; installing the home end
+    // (wg-quick@selfmail, policy routing, a firewall that takes mail from the tunnel only) is not built.
+    throw new InputError([
+      {
+        field: '--bundle',
+        message: 'this bundle is for --ingress own-vps, and apply does not install the home end of the WireGuard tunnel yet: set up the VPS with vps/README.md, and apply once selfmail can (until then, --ingress direct or port-forward); nothing was changed',
+      },
+    ]);
+  }
   return { target: r.value, adminSshFrom: raw.adminSshFrom ?? [], spamLookups: raw.spamLookups ?? [] };
 }
 

@@ -56,6 +56,8 @@ export const INSTALL_RULES: InstallRule[] = [
   { from: 'nginx/', to: '/etc/nginx/conf.d/', owner: 'root', group: 'root', units: ['nginx.service'] },
   { from: 'www/', to: '/var/www/selfmail/', owner: 'root', group: 'root' },
   { from: 'systemd/', to: '/etc/systemd/system/', owner: 'root', group: 'root' },
+  // The home end of the tunnel to the user's VPS (--ingress own-vps); vps/ is for the VPS and is not installed here.
+  { from: 'wireguard/', to: '/etc/wireguard/', owner: 'root', group: 'root', mode: 0o600 },
   { from: 'bin/', to: '/usr/local/lib/selfmail/', owner: 'root', group: 'root', mode: 0o755 },
 ];
 

@@ -28,6 +28,9 @@ export const fileSchema = z.strictObject({
   user: list.optional(),
   adminSshFrom: list.optional(),
   ingress: text.optional(),
+  vpsIpv4: scalar.optional(),
+  vpsIpv6: scalar.optional(),
+  vpsWgKey: text.optional(),
   acmeCa: text.optional(),
   dnssec: z.boolean().optional(),
   target: scalar.optional(),
@@ -64,7 +67,7 @@ export async function parseConfigText(source: string, name: string): Promise<Raw
       const key = i.path.join('.') || '(top level)';
       const message =
         i.code === 'unrecognized_keys'
-          ? `unknown setting${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}; the settings are the flag names in camelCase (domains, hostname, ipv4, ipv6, ns, admin, users, adminSshFrom, ingress, listenIpv4, listenIpv6, acmeCa, dnssec, target, spamLookups, aliases, quotas, backupTo, backupRecipients, backupHostKey, openpgpKeys)`
+          ? `unknown setting${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}; the settings are the flag names in camelCase (domains, hostname, ipv4, ipv6, ns, admin, users, adminSshFrom, ingress, listenIpv4, listenIpv6, vpsIpv4, vpsIpv6, vpsWgKey, acmeCa, dnssec, target, spamLookups, aliases, quotas, backupTo, backupRecipients, backupHostKey, openpgpKeys)`
           : i.code === 'invalid_type' || i.code === 'invalid_union'
             ? 'has the wrong type (a text, or a list of texts for repeatable settings; dnssec is true or false)'
             : i.message;
@@ -82,7 +85,7 @@ export async function parseConfigText(source: string, name: string): Promise<Raw
   if (f.backupRecipients || f.backupRecipient) raw.backupRecipients = recipients;
   if (f.openpgpKeys || f.openpgpKey) raw.openpgpKeys = [...(f.openpgpKeys ?? []), ...(f.openpgpKey ?? [])];
   const copy = [
-    'hostname', 'ipv4', 'ipv6', 'listenIpv4', 'listenIpv6', 'ns', 'admin', 'adminSshFrom', 'ingress', 'acmeCa', 'dnssec', 'target', 'spamLookups', 'aliases', 'quotas',
+    'hostname', 'ipv4', 'ipv6', 'listenIpv4', 'listenIpv6', 'ns', 'admin', 'adminSshFrom', 'ingress', 'vpsIpv4', 'vpsIpv6', 'vpsWgKey', 'acmeCa', 'dnssec', 'target', 'spamLookups', 'aliases', 'quotas',
     'backupTo', 'backupHostKey',
     'tunnelProvider', 'relayHost', 'dkimKey', 'tlsKey', 'dnssecKey', 'dnsProvider', 'upnp',
   ] as const;

@@ -16,6 +16,10 @@ export interface RawInput {
   users?: string[];
   adminSshFrom?: string[];
   ingress?: string;
+  /** With `ingress: own-vps`: the VPS's public addresses (published in DNS) and its WireGuard public key. */
+  vpsIpv4?: string;
+  vpsIpv6?: string;
+  vpsWgKey?: string;
   acmeCa?: string;
   dnssec?: boolean;
   /** `debian-13` or `debian-12`: the release the bundle is written for. */
@@ -67,6 +71,9 @@ export const FLAG_OF: Record<RawKey, string> = {
   users: '--user',
   adminSshFrom: '--admin-ssh-from',
   ingress: '--ingress',
+  vpsIpv4: '--vps-ipv4',
+  vpsIpv6: '--vps-ipv6',
+  vpsWgKey: '--vps-wg-key',
   acmeCa: '--acme-ca',
   dnssec: '--no-dnssec',
   target: '--target',

@@ -8,6 +8,8 @@ import { checkRecipient, parseHostKey, parseTargetSpec, targetText } from '../ba
 import { MESSAGE_SIZE_LIMIT } from '../mail/limits.js';
 import { InputError, type InputIssue, RefusalError } from '../errors.js';
 import { refusals } from '../policy/refusals.js';
+import { TUNNEL, parseWgPublicKey } from '../vps/wireguard.js';
+import { isThisHost } from '../ssh/sshfp.js';
 import { type Release, SUPPORTED_TEXT, parseRelease } from './release.js';
 import { type RawKey, type SourcedInput, fieldName } from './raw.js';
 import {
@@ -113,7 +115,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
   if (refused.length > 0) throw new RefusalError(refused, r.issues);
   if (r.issues.length > 0) throw new InputError(r.issues);
 
-  const { ipv4, ipv6, listenIpv4, listenIpv6, ingress } = addresses;
+  const { ipv4, ipv6, listenIpv4, listenIpv6, ingress, vpsWgKey } = addresses;
   const config: Config = {
     domains,
     hostname: hostname!,
@@ -126,6 +128,7 @@ export function resolveConfig(input: SourcedInput): Resolved {
     users,
     adminSshFrom,
     ingress,
+    ...(vpsWgKey ? { vpsWgKey } : {}),
     acmeCa: acmeCa!,
     dnssec: r.v.dnssec ?? true,
     target: target!,
@@ -176,26 +179,34 @@ interface Addresses {
   listenIpv4: IPv4 | undefined;
   listenIpv6: IPv6 | undefined;
   ingress: Ingress;
+  vpsWgKey: string | undefined;
 }
 
-/** The public addresses, how mail reaches them (ingress), and the LAN addresses behind a port forward. */
-function resolveAddresses({ v, take, problem }: Pass): Addresses {
+/**
+ * The public addresses, how mail reaches them (ingress), and the addresses the services bind to:
+ * the public ones (direct), the LAN ones behind a port forward, or this end of the WireGuard tunnel
+ * to the user's own VPS, whose public addresses are then the ones published.
+ */
+function resolveAddresses(pass: Pass): Addresses {
+  const { v, take, problem } = pass;
+  let ingress: Ingress = 'direct';
+  if (v.ingress !== undefined) {
+    const i = v.ingress.toLowerCase();
+    if (i === 'direct' || i === 'port-forward' || i === 'own-vps') {
+      ingress = i;
+    } else if (!['upnp', 'nat-pmp', 'natpmp', 'pcp', 'tunnel', 'relay'].includes(i)) {
+      // The refused ways are the policy's to report (exit 3); anything else is a typo.
+      problem('ingress', `${JSON.stringify(v.ingress)} is not one of: direct, port-forward, own-vps`);
+    }
+  }
+  if (ingress === 'own-vps') return resolveVpsAddresses(pass);
+  for (const key of ['vpsIpv4', 'vpsIpv6', 'vpsWgKey'] as const) {
+    if (v[key] !== undefined) problem(key, 'is only used with --ingress own-vps (mail through a VPS of your own)');
+  }
   const ipv4 = v.ipv4 !== undefined ? take('ipv4', v.ipv4, parsePublicIPv4(v.ipv4)) : undefined;
   const ipv6 = v.ipv6 !== undefined ? take('ipv6', v.ipv6, parsePublicIPv6(v.ipv6)) : undefined;
   if (v.ipv4 === undefined && v.ipv6 === undefined) {
     problem('ipv4', 'is required (or --ipv6): the public address where mail reaches this host');
-  }
-  let ingress: Ingress = 'direct';
-  if (v.ingress !== undefined) {
-    const i = v.ingress.toLowerCase();
-    if (i === 'own-vps') {
-      problem('ingress', '"own-vps" (mail through a VPS you own, over WireGuard) is designed but not built yet; use direct or port-forward for now');
-    } else if (i === 'direct' || i === 'port-forward') {
-      ingress = i;
-    } else if (!['upnp', 'nat-pmp', 'natpmp', 'pcp', 'tunnel', 'relay'].includes(i)) {
-      // The refused ways are the policy's to report (exit 3); anything else is a typo.
-      problem('ingress', `${JSON.stringify(v.ingress)} is not one of: direct, port-forward`);
-    }
   }
   const listenIpv4 = v.listenIpv4 !== undefined ? take('listenIpv4', v.listenIpv4, parseLanIPv4(v.listenIpv4)) : undefined;
   const listenIpv6 = v.listenIpv6 !== undefined ? take('listenIpv6', v.listenIpv6, parseLanIPv6(v.listenIpv6)) : undefined;
@@ -208,7 +219,51 @@ function resolveAddresses({ v, take, problem }: Pass): Addresses {
     if (v.listenIpv6 !== undefined) problem('listenIpv6', 'is only used with --ingress port-forward; with direct ingress the services bind to --ipv6');
   }
   if (listenIpv6 && v.ipv6 === undefined) problem('listenIpv6', 'needs --ipv6, the public address that is forwarded to it');
-  return { ipv4, ipv6, listenIpv4, listenIpv6, ingress };
+  return { ipv4, ipv6, listenIpv4, listenIpv6, ingress, vpsWgKey: undefined };
+}
+
+/**
+ * `--ingress own-vps`: the VPS's public addresses are the host's published ones, the services bind
+ * to this end of the tunnel, and the VPS's WireGuard public key comes when the user has made it there.
+ */
+function resolveVpsAddresses({ v, take, problem }: Pass): Addresses {
+  for (const key of ['ipv4', 'ipv6', 'listenIpv4', 'listenIpv6'] as const) {
+    if (v[key] !== undefined) problem(key, 'is not used with --ingress own-vps: mail reaches your VPS (--vps-ipv4, --vps-ipv6), which forwards it over WireGuard; this host needs no public address');
+  }
+  if (v.vpsIpv4 === undefined && v.vpsIpv6 === undefined) {
+    problem('vpsIpv4', 'is required with --ingress own-vps (or --vps-ipv6): the public address of your VPS');
+  }
+  const publicOf = <T>(key: 'vpsIpv4' | 'vpsIpv6', raw: string | undefined, parsed: (s: string) => Parsed<T> | PublicParsed<T>): T | undefined => {
+    if (raw === undefined) return undefined;
+    const p = parsed(raw);
+    if (!p.ok && 'cgnat' in p) {
+      problem(key, `${JSON.stringify(raw)} ${p.error}: a VPS has a public address; give that one`);
+      return undefined;
+    }
+    const value = take(key, raw, p.ok ? p : { ok: false, error: p.error.replace(/Give the host's public address$/, 'Give the VPS\'s public address') });
+    if (value !== undefined && isThisHost([String(value)])) {
+      problem(key, `${JSON.stringify(raw)} is an address of this machine: give your VPS's public address (this host reaches the VPS over WireGuard and needs no public address of its own)`);
+      return undefined;
+    }
+    return value;
+  };
+  const ipv4 = publicOf('vpsIpv4', v.vpsIpv4, parsePublicIPv4);
+  const ipv6 = publicOf('vpsIpv6', v.vpsIpv6, parsePublicIPv6);
+  let vpsWgKey: string | undefined;
+  if (v.vpsWgKey !== undefined) {
+    // Never echoed: what was pasted may be a private key.
+    const k = parseWgPublicKey(v.vpsWgKey);
+    if (k.ok) vpsWgKey = k.value;
+    else problem('vpsWgKey', `the key given ${k.error}`);
+  }
+  return {
+    ipv4,
+    ipv6,
+    listenIpv4: ipv4 ? TUNNEL.home4 : undefined,
+    listenIpv6: ipv6 ? TUNNEL.home6 : undefined,
+    ingress: 'own-vps',
+    vpsWgKey,
+  };
 }
 
 /**
@@ -535,11 +590,20 @@ export function toRaw(config: Config): Record<string, unknown> {
   return {
     domains: config.domains,
     hostname: config.hostname,
-    ...(config.ipv4 ? { ipv4: config.ipv4 } : {}),
-    ...(config.ipv6 ? { ipv6: config.ipv6 } : {}),
-    ingress: config.ingress,
-    ...(config.listenIpv4 ? { listenIpv4: config.listenIpv4 } : {}),
-    ...(config.listenIpv6 ? { listenIpv6: config.listenIpv6 } : {}),
+    ...(config.ingress === 'own-vps'
+      ? {
+          ingress: config.ingress,
+          ...(config.ipv4 ? { vpsIpv4: config.ipv4 } : {}),
+          ...(config.ipv6 ? { vpsIpv6: config.ipv6 } : {}),
+          ...(config.vpsWgKey ? { vpsWgKey: config.vpsWgKey } : {}),
+        }
+      : {
+          ...(config.ipv4 ? { ipv4: config.ipv4 } : {}),
+          ...(config.ipv6 ? { ipv6: config.ipv6 } : {}),
+          ingress: config.ingress,
+          ...(config.listenIpv4 ? { listenIpv4: config.listenIpv4 } : {}),
+          ...(config.listenIpv6 ? { listenIpv6: config.listenIpv6 } : {}),
+        }),
     // A name server that is this host and lies in our zones takes the host's addresses; write
     // only its name, so that changing --ipv4 later moves it too.
     ns: config.nameServers.map((n) =>

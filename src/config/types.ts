@@ -52,6 +52,11 @@ export interface Config {
   /** Networks allowed to reach SSH. Empty: SSH closed to the network. */
   adminSshFrom: Cidr[];
   ingress: Ingress;
+  /**
+   * With `own-vps`: the VPS's WireGuard public key, once made there (`ipv4`/`ipv6` are then the
+   * VPS's public addresses, `listenIpv4`/`listenIpv6` this end of the tunnel).
+   */
+  vpsWgKey?: string;
   /** The CA named in CAA records. */
   acmeCa: DomainName;
   dnssec: boolean;

@@ -98,7 +98,7 @@ export function refusals(input: SourcedInput): Refusal[] {
         field: `${at(key)} ${addr}`,
         principle: P2,
         why: `${addr} ${c.why}: your ISP shares it between many customers, so no one on the internet can open a connection to your host without someone else's tunnel`,
-        instead: 'ask your ISP for a public IPv4 address (or use IPv6 with --ipv6 if it is public), or run the mail host on a VPS you own',
+        instead: 'ask your ISP for a public IPv4 address (or use IPv6 with --ipv6 if it is public), or receive mail through a VPS of your own that only forwards packets over WireGuard (--ingress own-vps --vps-ipv4 ADDR), or run the mail host on that VPS',
       });
     }
   }

@@ -26,6 +26,9 @@ export const INIT_OPTIONS = {
   'password-file': { type: 'string' },
   'admin-ssh-from': { type: 'string', multiple: true },
   ingress: { type: 'string' },
+  'vps-ipv4': { type: 'string' },
+  'vps-ipv6': { type: 'string' },
+  'vps-wg-key': { type: 'string' },
   'acme-ca': { type: 'string' },
   'no-dnssec': { type: 'boolean' },
   target: { type: 'string' },
@@ -76,6 +79,9 @@ export function parseInitArgs(args: string[]): InitOptions {
   if (v.user) raw.users = v.user;
   if (v['admin-ssh-from']) raw.adminSshFrom = v['admin-ssh-from'];
   if (v.ingress !== undefined) raw.ingress = v.ingress;
+  if (v['vps-ipv4'] !== undefined) raw.vpsIpv4 = v['vps-ipv4'];
+  if (v['vps-ipv6'] !== undefined) raw.vpsIpv6 = v['vps-ipv6'];
+  if (v['vps-wg-key'] !== undefined) raw.vpsWgKey = v['vps-wg-key'];
   if (v['acme-ca'] !== undefined) raw.acmeCa = v['acme-ca'];
   if (v['no-dnssec']) raw.dnssec = false;
   if (v.target !== undefined) raw.target = v.target;

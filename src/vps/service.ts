@@ -1,0 +1,111 @@
+/**
+ * `--ingress own-vps`: the home host's WireGuard key, the home end of the tunnel and the `vps/`
+ * folder the user copies to their VPS (everything it needs, nothing secret). The VPS makes its own
+ * key (vps/setup.sh); until its public key is given (`--vps-wg-key`), the bundle holds the VPS's
+ * files and the home key but no home tunnel config, and init says what to run on the VPS.
+ */
+import { InputError } from '../errors.js';
+import { installedPath } from '../bundle/layout.js';
+import type { BuildContext, BundleFile, ServiceModule } from '../bundle/types.js';
+import { textFile } from '../bundle/types.js';
+import { render } from '../render/index.js';
+import { run } from '../tools/run.js';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HOME_WG_KEY_PATH, TUNNEL, newWgPrivateKey, wgPublicKey } from './wireguard.js';
+
+/** The ports the VPS forwards home: SMTP, DNS, HTTP(S), submissions, submission, IMAPS, ManageSieve. */
+export const FORWARDED_TCP = [25, 53, 80, 443, 465, 587, 993, 4190] as const;
+export const FORWARDED_UDP = [53] as const;
+
+export const HOME_WG_CONF = 'wireguard/selfmail.conf';
+export const VPS_FILES = ['vps/README.md', 'vps/setup.sh', 'vps/wireguard.conf', 'vps/nftables.conf', 'vps/sysctl.conf', 'vps/selfmail-vps-firewall.service'] as const;
+
+/** The home host's WireGuard private key: the previous bundle's, else a new one. */
+function homeKey(ctx: BuildContext): string {
+  const prev = ctx.previous.read(HOME_WG_KEY_PATH)?.toString('utf8').trim();
+  if (prev !== undefined) {
+    if (!/^[A-Za-z0-9+/]{43}=$/.test(prev) || Buffer.from(prev, 'base64').length !== 32) {
+      throw new InputError([{ field: `bundle: ${HOME_WG_KEY_PATH}`, message: 'is not a WireGuard private key selfmail made; move it away to have a new one made (then give the VPS the new public key: copy vps/ again)' }]);
+    }
+    return prev;
+  }
+  return newWgPrivateKey();
+}
+
+async function buildVps(ctx: BuildContext): Promise<BundleFile[]> {
+  const { config, profile } = ctx;
+  if (config.ingress !== 'own-vps') return [];
+  const key = homeKey(ctx);
+  const homePublicKey = wgPublicKey(key);
+  if (config.vpsWgKey === homePublicKey) {
+    throw new InputError([{ field: '--vps-wg-key', message: 'is this host\'s own WireGuard public key (vps/wireguard.conf names it): give the VPS\'s, the line vps/setup.sh printed there' }]);
+  }
+  if (config.vpsWgKey === key) {
+    throw new InputError([{ field: '--vps-wg-key', message: 'is this host\'s WireGuard private key: give the VPS\'s public key, the line vps/setup.sh printed there' }]);
+  }
+  const v4 = (c: string) => !c.includes(':');
+  const admin4 = config.adminSshFrom.filter(v4);
+  const admin6 = config.adminSshFrom.filter((c) => !v4(c));
+  const model = {
+    hostname: config.hostname,
+    public4: config.ipv4 ?? '',
+    public6: config.ipv6 ?? '',
+    sshTarget: config.ipv4 ?? `[${config.ipv6}]`,
+    tunnel: TUNNEL,
+    tcpPorts: [...FORWARDED_TCP],
+    udpPorts: [...FORWARDED_UDP],
+    admin4,
+    admin6,
+    adminAll: [...config.adminSshFrom],
+    sshAnywhere: config.adminSshFrom.length === 0,
+    homePublicKey,
+  };
+  const files: BundleFile[] = [
+    textFile(HOME_WG_KEY_PATH, `${key}\n`, 'WireGuard private key of this (home) host, for the tunnel to the VPS', 0o600),
+    textFile('keys/wireguard/home.pub', `${homePublicKey}\n`, 'WireGuard public key of this host (the VPS names it)'),
+    textFile('vps/README.md', await render('vps', 'README.md', model), 'the VPS: what it does, the three commands to set it up'),
+    textFile('vps/setup.sh', await render('vps', 'setup.sh', model), 'run on the VPS: makes its WireGuard key there, installs the forwarder', 0o755),
+    textFile('vps/wireguard.conf', await render('vps', 'wireguard.conf', model), 'the VPS end of the tunnel (no secret: the key is made on the VPS)'),
+    textFile('vps/nftables.conf', await render('vps', 'nftables.conf', model), 'the VPS forwarder rules: mail ports home unchanged, home mail out by SNAT'),
+    textFile('vps/sysctl.conf', await render('vps', 'sysctl.conf', model), 'the VPS forwards packets'),
+    textFile('vps/selfmail-vps-firewall.service', await render('vps', 'selfmail-vps-firewall.service', model), 'loads the VPS forwarder rules at boot'),
+  ];
+  if (config.vpsWgKey) {
+    const endpoint = config.ipv4 ? `${config.ipv4}:${TUNNEL.port}` : `[${config.ipv6}]:${TUNNEL.port}`;
+    const conf = await render('wireguard', 'selfmail.conf', { tunnel: TUNNEL, endpoint, vpsPublicKey: config.vpsWgKey, keyPath: installedPath(profile, HOME_WG_KEY_PATH) });
+    files.push(textFile(HOME_WG_CONF, conf, 'the home end of the WireGuard tunnel to the VPS (wg-quick@selfmail)', 0o600));
+  } else {
+    const w = `own-vps: the VPS's WireGuard key is not given yet: copy vps/ to the VPS and run vps/setup.sh there (vps/README.md), then selfmail init --out BUNDLE --vps-wg-key KEY with the key it prints`;
+    if (!ctx.warnings.includes(w)) ctx.warnings.push(w);
+  }
+  return files;
+}
+
+/**
+ * The VPS's rules by nft itself (a dry run: nothing is loaded), and both tunnel ends by wg-quick's
+ * own parser. These files are not installed on this host, so they are checked from a folder of
+ * their own.
+ */
+async function checkVps(_ctx: BuildContext, files: BundleFile[]): Promise<void> {
+  const mine = files.filter((f) => f.path.startsWith('vps/') || f.path === HOME_WG_CONF);
+  if (mine.length === 0) return;
+  const dir = await mkdtemp(join(tmpdir(), 'selfmail-vps-check-'));
+  try {
+    await chmod(dir, 0o700);
+    const at = (p: string) => join(dir, p.replace(/\//g, '-'));
+    for (const f of mine) await writeFile(at(f.path), f.data, { mode: 0o600 });
+    await run('nft', ['-c', '-f', at('vps/nftables.conf')]);
+    // wg-quick reads a config by its interface name: <name>.conf.
+    for (const p of ['vps/wireguard.conf', HOME_WG_CONF].filter((x) => mine.some((f) => f.path === x))) {
+      const conf = join(dir, `${TUNNEL.name}.conf`);
+      await writeFile(conf, files.find((f) => f.path === p)!.data, { mode: 0o600 });
+      await run('wg-quick', ['strip', conf]);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export const vpsService: ServiceModule = { name: 'vps', build: buildVps, check: checkVps };

@@ -1,0 +1,64 @@
+/**
+ * WireGuard for `--ingress own-vps`: the tunnel's fixed addresses, the home host's key, and the
+ * check of the VPS's public key the user pastes. Pure, except key generation (node's X25519).
+ *
+ * Keys are born where they are used (principle 1): the VPS makes its own private key (vps/setup.sh)
+ * and only its public key reaches selfmail; the home key is made here, in the bundle, 0600.
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import type { IPv4, IPv6 } from '../config/types.js';
+import type { Parsed } from '../config/values.js';
+
+/** The tunnel: a /30 and a /126 of their own, picked to stay clear of common home LANs. */
+export const TUNNEL = {
+  vps4: '10.77.77.1' as IPv4,
+  home4: '10.77.77.2' as IPv4,
+  prefix4: 30,
+  vps6: 'fd77:77::1' as IPv6,
+  home6: 'fd77:77::2' as IPv6,
+  prefix6: 126,
+  port: 51820,
+  /** The interface name on both sides (wg-quick@selfmail). */
+  name: 'selfmail',
+  /** The routing table home replies and outbound mail leave by (policy routing). */
+  table: 77,
+} as const;
+
+/** Bundle path of the home host's WireGuard private key (base64, 0600). */
+export const HOME_WG_KEY_PATH = 'keys/wireguard/home.key';
+
+const B64_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
+/**
+ * The VPS's WireGuard public key as pasted: 32 bytes of base64 (44 characters, one `=`). A line of
+ * a WireGuard config (`PrivateKey = …`) is refused with the reason, never echoed.
+ */
+export function parseWgPublicKey(input: string): Parsed<string> {
+  const text = input.trim();
+  if (/^\s*PrivateKey\s*=/i.test(text) || /private/i.test(text)) {
+    return { ok: false, error: 'is a WireGuard private key: give the VPS\'s public key, the line vps/setup.sh prints (wg pubkey); the private key never leaves the VPS' };
+  }
+  const bare = text.replace(/^PublicKey\s*=\s*/i, '');
+  if (!B64_KEY.test(bare) || Buffer.from(bare, 'base64').length !== 32) {
+    return { ok: false, error: 'is not a WireGuard public key (32 bytes of base64, 44 characters ending in "="): paste the line vps/setup.sh prints on the VPS' };
+  }
+  return { ok: true, value: bare };
+}
+
+/** A new WireGuard private key, clamped as `wg genkey` makes it (RFC 7748 §5), base64. */
+export function newWgPrivateKey(): string {
+  const jwk = generateKeyPairSync('x25519').privateKey.export({ format: 'jwk' });
+  const raw = Buffer.from(jwk.d!, 'base64url');
+  raw[0]! &= 248;
+  raw[31]! &= 127;
+  raw[31]! |= 64;
+  return raw.toString('base64');
+}
+
+/** The public key of a base64 WireGuard private key (what `wg pubkey` prints). */
+export function wgPublicKey(privateB64: string): string {
+  const d = Buffer.from(privateB64.trim(), 'base64');
+  if (d.length !== 32) throw new Error('a WireGuard private key is 32 bytes');
+  const key = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: d.toString('base64url'), x: '' }, format: 'jwk' });
+  return Buffer.from(createPublicKey(key).export({ format: 'jwk' }).x!, 'base64url').toString('base64');
+}
