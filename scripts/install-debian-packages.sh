@@ -33,7 +33,7 @@ packages=(
   postfix dovecot-core dovecot-imapd dovecot-lmtpd nsd ldnsutils
   bind9-utils bind9-dnsutils unbound dns-root-data nftables openssh-server fail2ban python3-systemd
   "$nginx" certbot openssl ca-certificates passwd rspamd redis-server
-  dovecot-sieve dovecot-managesieved iproute2
+  dovecot-sieve dovecot-managesieved iproute2 wireguard-tools
 )
 if [ "$tests" = yes ]; then
   # swaks and GNU time for the suite and the benchmarks; debootstrap and systemd-nspawn
@@ -44,8 +44,9 @@ if [ "$tests" = yes ]; then
   # makes identities with and opens the backups with, beside selfmail's own age library; gnupg,
   # the user's own tool again, with which the suite makes the OpenPGP keys users publish and checks
   # what selfmail publishes against GnuPG's own view (export-dane, gpg-wks-client's WKD hash);
-  # curl, which fetches a published key from the Web Key Directory as a mail client would.
-  packages+=(swaks time debootstrap systemd-container testssl.sh miniupnpd miniupnpd-nftables age gnupg curl)
+  # curl, which fetches a published key from the Web Key Directory as a mail client would;
+  # wireguard-go, the userspace WireGuard the own-VPS tests run where the kernel has no module.
+  packages+=(swaks time debootstrap systemd-container testssl.sh miniupnpd miniupnpd-nftables age gnupg curl wireguard-go)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -13,7 +13,7 @@ const NEEDED = [
   // The user's own OpenPGP tool: the suite makes keys with it and compares with its view.
   'gpg', 'gpgconf',
   // Backups: the user's age, OpenSSH's sftp (the product's), curl for the Web Key Directory.
-  'age', 'age-keygen', 'sftp', 'curl',
+  'age', 'age-keygen', 'sftp', 'curl', 'wg', 'wg-quick', 'wireguard-go',
   // The pristine-host tier (test/host/): fresh roots, booted with systemd in namespaces of its own.
   'debootstrap', 'systemd-nspawn', 'ip', 'nsenter', 'tar', 'git', 'testssl',
 ];
