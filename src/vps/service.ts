@@ -84,7 +84,7 @@ async function buildVps(ctx: BuildContext): Promise<BundleFile[]> {
 }
 
 /**
- * The VPS's rules by nft itself (a dry run: nothing is loaded), and both tunnel ends by wg-quick's
+ * The VPS's rules loaded by nft itself (in a throwaway network namespace), and both tunnel ends by wg-quick's
  * own parser. These files are not installed on this host, so they are checked from a folder of
  * their own.
  */
@@ -96,7 +96,9 @@ async function checkVps(_ctx: BuildContext, files: BundleFile[]): Promise<void> 
     await chmod(dir, 0o700);
     const at = (p: string) => join(dir, p.replace(/\//g, '-'));
     for (const f of mine) await writeFile(at(f.path), f.data, { mode: 0o600 });
-    await run('nft', ['-c', '-f', at('vps/nftables.conf')]);
+    // Loaded for real, in a network namespace of its own that ends with the command (nft -c alone
+    // misses some errors a load finds, such as a dnat in a filter chain).
+    await run('unshare', ['--net', 'nft', '-f', at('vps/nftables.conf')]);
     // wg-quick reads a config by its interface name: <name>.conf.
     for (const p of ['vps/wireguard.conf', HOME_WG_CONF].filter((x) => mine.some((f) => f.path === x))) {
       const conf = join(dir, `${TUNNEL.name}.conf`);

@@ -42,7 +42,51 @@ export function parseWgPublicKey(input: string): Parsed<string> {
   if (!B64_KEY.test(bare) || Buffer.from(bare, 'base64').length !== 32) {
     return { ok: false, error: 'is not a WireGuard public key (32 bytes of base64, 44 characters ending in "="): paste the line vps/setup.sh prints on the VPS' };
   }
+  if (!isX25519PublicKey(Buffer.from(bare, 'base64'))) {
+    // Any 32 bytes look alike; but a public key is a point of the curve's prime-order subgroup,
+    // which a private key (random bytes) is 15 times out of 16 not.
+    return { ok: false, error: 'is not a WireGuard public key (not a point a public key can be: most likely the private key, which never leaves the VPS): paste the line vps/setup.sh prints, the output of wg pubkey' };
+  }
   return { ok: true, value: bare };
+}
+
+const P = 2n ** 255n - 19n;
+/** The prime order of Curve25519's base point subgroup (RFC 7748 §4.1). */
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+const A24 = 121665n;
+
+/**
+ * Whether `u` (32 bytes, little-endian) is what `wg pubkey` can print: a canonical u-coordinate of
+ * a point of the prime-order subgroup, [L]·u being the identity (x-only Montgomery ladder, RFC 7748 §5).
+ */
+export function isX25519PublicKey(bytes: Buffer): boolean {
+  if (bytes.length !== 32) return false;
+  let u = 0n;
+  for (let i = 31; i >= 0; i--) u = (u << 8n) | BigInt(bytes[i]!);
+  if (u === 0n || u >= P) return false;
+  const m = (x: bigint) => ((x % P) + P) % P;
+  let [x2, z2, x3, z3, swap] = [1n, 0n, u, 1n, 0n];
+  for (let t = L.toString(2).length - 1; t >= 0; t--) {
+    const bit = (L >> BigInt(t)) & 1n;
+    swap ^= bit;
+    if (swap) [x2, x3, z2, z3] = [x3, x2, z3, z2];
+    swap = bit;
+    const a = m(x2 + z2);
+    const b = m(x2 - z2);
+    const aa = m(a * a);
+    const bb = m(b * b);
+    const e = m(aa - bb);
+    const c = m(x3 + z3);
+    const d = m(x3 - z3);
+    const da = m(d * a);
+    const cb = m(c * b);
+    x3 = m((da + cb) ** 2n);
+    z3 = m(u * (da - cb) ** 2n);
+    x2 = m(aa * bb);
+    z2 = m(e * (aa + A24 * e));
+  }
+  if (swap) z2 = z3;
+  return z2 === 0n;
 }
 
 /** A new WireGuard private key, clamped as `wg genkey` makes it (RFC 7748 §5), base64. */

@@ -77,9 +77,48 @@ describe('resolveConfig', () => {
     expect(issuesOf(() => resolve({ ingress: 'port-forward', listenIpv4: '8.8.8.8' })).join()).toMatch(/private LAN address/);
   });
 
-  it('rejects own-vps for now with a sentence, and unknown ingress modes', () => {
-    expect(issuesOf(() => resolve({ ingress: 'own-vps' })).join()).toMatch(/not built yet/);
-    expect(issuesOf(() => resolve({ ingress: 'carrier-pigeon' })).join()).toMatch(/not one of/);
+  it('rejects unknown ingress modes', () => {
+    expect(issuesOf(() => resolve({ ingress: 'carrier-pigeon' })).join()).toMatch(/not one of: direct, port-forward, own-vps/);
+  });
+
+  describe('own-vps', () => {
+    const KEY = 'b/3CpZTT0qzEL0M/a53e9Tu+1XdlqRT3H6hCyJph/R0=';
+    const vps = (extra: Record<string, string> = {}) => resolveConfig(sourced({ domains: ['example.org'], users: ['alice@example.org'], target: 'debian-12', ingress: 'own-vps', ...extra }, 'flag'));
+    it('publishes the VPS\'s addresses and binds to this end of the tunnel; selfmail.yaml keeps the VPS\'s', () => {
+      const { config } = vps({ vpsIpv4: '203.0.113.5', vpsIpv6: '2001:db8:5::5', vpsWgKey: KEY });
+      expect(config).toMatchObject({ ingress: 'own-vps', ipv4: '203.0.113.5', ipv6: '2001:db8:5::5', listenIpv4: '10.77.77.2', listenIpv6: 'fd77:77::2', vpsWgKey: KEY });
+      expect(config.nameServers[0]).toMatchObject({ ipv4: ['203.0.113.5'], ipv6: ['2001:db8:5::5'], self: true });
+      const raw = toRaw(config);
+      expect(raw).toMatchObject({ ingress: 'own-vps', vpsIpv4: '203.0.113.5', vpsIpv6: '2001:db8:5::5', vpsWgKey: KEY });
+      expect(raw).not.toHaveProperty('ipv4');
+      expect(raw).not.toHaveProperty('listenIpv4');
+      expect(resolveConfig(sourced(raw as RawInput, 'bundle')).config).toEqual(config);
+    });
+    it('takes the VPS key later: without it the config is whole', () => {
+      expect(vps({ vpsIpv4: '203.0.113.5' }).config.vpsWgKey).toBeUndefined();
+    });
+    it('refuses each bad input naming the flag, never echoing a key', () => {
+      const priv = 'eJATDThzDsReM1kIVFdFyXzgWw9eeqvYlvrFq+o4fkU=';
+      expect(issuesOf(() => vps())).toEqual(['--vps-ipv4: is required with --ingress own-vps (or --vps-ipv6): the public address of your VPS']);
+      expect(issuesOf(() => vps({ vpsIpv4: '10.1.2.3' })).join()).toMatch(/^--vps-ipv4: "10\.1\.2\.3" is a private address .*Give the VPS's public address$/);
+      expect(issuesOf(() => vps({ vpsIpv4: '100.64.1.1' })).join()).toMatch(/^--vps-ipv4: .*carrier-grade NAT.*a VPS has a public address/);
+      expect(issuesOf(() => vps({ vpsIpv4: '127.0.0.1' })).join()).toMatch(/^--vps-ipv4: /);
+      expect(issuesOf(() => vps({ vpsIpv4: '203.0.113.5', ipv4: '198.51.100.7' })).join()).toMatch(/^--ipv4: is not used with --ingress own-vps/);
+      for (const bad of ['abc', KEY.slice(0, -2), `${KEY.slice(0, -1)}A`, Buffer.alloc(31).toString('base64')]) {
+        expect(issuesOf(() => vps({ vpsIpv4: '203.0.113.5', vpsWgKey: bad })).join(), bad).toMatch(/^--vps-wg-key: the key given is not a WireGuard public key/);
+      }
+      const pasted = issuesOf(() => vps({ vpsIpv4: '203.0.113.5', vpsWgKey: `PrivateKey = ${priv}` })).join();
+      expect(pasted).toMatch(/^--vps-wg-key: the key given is a WireGuard private key/);
+      expect(pasted).not.toContain(priv);
+      // The bare private key, as wg genkey prints it: no point a public key can be.
+      const bare = issuesOf(() => vps({ vpsIpv4: '203.0.113.5', vpsWgKey: priv })).join();
+      expect(bare).toMatch(/^--vps-wg-key: the key given is not a WireGuard public key \(not a point a public key can be: most likely the private key/);
+      expect(bare).not.toContain(priv);
+      expect(issuesOf(() => resolve({ vpsIpv4: '203.0.113.5', vpsWgKey: KEY }))).toEqual([
+        '--vps-ipv4: is only used with --ingress own-vps (mail through a VPS of your own)',
+        '--vps-wg-key: is only used with --ingress own-vps (mail through a VPS of your own)',
+      ]);
+    });
   });
 
   it('understands name servers: this host, secondaries with addresses', () => {
