@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/tools/run.js';
-import { runCli, treeState } from '../helpers/cli.js';
+import { type CliResult, runCli, treeState } from '../helpers/cli.js';
 
 let work: string;
 let out: string;
 let pw: string;
-let firstRun: { code: number; stderr: string };
+let firstRun: CliResult;
 const VPS4 = '203.0.113.5';
 const VPS6 = '2001:db8:5::5';
 

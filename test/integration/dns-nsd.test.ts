@@ -4,8 +4,6 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +16,7 @@ import { nsdRuntimeDirs } from '../../src/dns/nsd.js';
 import { buildDns } from '../../src/dns/service.js';
 import type { KeySet } from '../../src/keys/types.js';
 import { makeConfig, makeContext, makeKeySet } from '../helpers/dns-keyset.js';
+import { freePort } from '../helpers/ports.js';
 
 const exec = promisify(execFile);
 
@@ -30,25 +29,6 @@ let nsdLog = '';
 let anchorFile: string;
 let resignScript: string;
 
-/** A port free on 127.0.0.1 for both TCP and UDP. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const p = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const a = s.address();
-        s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const u = createSocket('udp4');
-      u.once('error', () => resolve(false));
-      u.bind(p, '127.0.0.1', () => u.close(() => resolve(true)));
-    });
-    if (udpFree && p > 1024) return p;
-  }
-}
 
 async function dig(name: string, type: string): Promise<string[]> {
   const { stdout } = await exec('dig', [`@127.0.0.1`, '-p', String(port), '+short', '+norecurse', '+tries=1', '+time=2', name, type]);

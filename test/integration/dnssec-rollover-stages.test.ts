@@ -18,9 +18,7 @@
  * a KSK that left, and signatures past their expiry.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -34,6 +32,7 @@ import { DAY_MS, ZSK_RETIRE_DAYS, dnskeyText } from '../../src/keys/dnssec-plan.
 import { ensureKeys } from '../../src/keys/store.js';
 import type { DnssecKey, KeySet } from '../../src/keys/types.js';
 import { makeConfig, makeContext, memoryPrevious } from '../helpers/dns-keyset.js';
+import { freePort } from '../helpers/ports.js';
 
 const exec = promisify(execFile);
 
@@ -223,25 +222,6 @@ function summary(signed: string): string {
   );
 }
 
-/** A port free on 127.0.0.1 for both TCP and UDP. */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const p = await new Promise<number>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const a = s.address();
-        s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const u = createSocket('udp4');
-      u.once('error', () => resolve(false));
-      u.bind(p, '127.0.0.1', () => u.close(() => resolve(true)));
-    });
-    if (udpFree && p > 1024) return p;
-  }
-}
 
 /** Start a daemon in the foreground; resolves once `ready` says so, rejects with its log if it exits first. */
 async function startDaemon(cmd: string, args: string[], ready: (log: string) => Promise<boolean>): Promise<{ child: ChildProcess; log: () => string }> {
