@@ -230,13 +230,12 @@ async function bundleSettings(entries: readonly BundleEntry[]): Promise<{ target
       },
     ]);
   }
-  if (raw.ingress === 'own-vps') {
-    // The bundle holds the VPS's files and this host's tunnel config; installing the home end
-    // (wg-quick@selfmail, policy routing, a firewall that takes mail from the tunnel only) is not built.
+  if (raw.ingress === 'own-vps' && !entries.some((e) => e.path === 'wireguard/selfmail.conf')) {
+    // The services bind to this end of the tunnel, which needs the VPS's key to exist.
     throw new InputError([
       {
         field: '--bundle',
-        message: 'this bundle is for --ingress own-vps, and apply does not install the home end of the WireGuard tunnel yet: set up the VPS with vps/README.md, and apply once selfmail can (until then, --ingress direct or port-forward); nothing was changed',
+        message: 'this bundle is for --ingress own-vps and does not know the VPS\'s WireGuard key yet: set up the VPS with vps/README.md (vps/setup.sh prints the key), then selfmail init --out BUNDLE --vps-wg-key KEY; nothing was changed',
       },
     ]);
   }

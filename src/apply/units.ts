@@ -12,6 +12,9 @@ import { MILTER_HOST, rspamdPorts } from '../mail/paths.js';
 import { ToolError } from '../errors.js';
 import { run } from '../tools/run.js';
 
+/** The unit that brings up the tunnel to the user's VPS (own-vps): wg-quick's, for the bundle's wireguard/selfmail.conf. */
+export const TUNNEL_UNIT = 'wg-quick@selfmail.service';
+
 /**
  * The Debian packages' own units that serve the bundle's files. Debian enables them when it
  * installs them; apply enables them again (a host may have had them disabled) and starts them.
@@ -44,6 +47,8 @@ const RELOADS = new Set(['postfix.service', 'nginx.service', 'ssh.service', 'fai
  * host). Units not listed follow, by name.
  */
 export const START_ORDER = [
+  // The tunnel to the user's VPS first (own-vps): the services bind to its address.
+  TUNNEL_UNIT,
   'nsd.service',
   'unbound.service',
   'selfmail-resolver.service',
@@ -80,12 +85,13 @@ export interface ShippedUnit {
   installable: boolean;
 }
 
-/** The units of the bundle's systemd/ folder. Pure. */
+/** The units of the bundle's systemd/ folder, and wg-quick's for a tunnel config it ships. Pure. */
 export function shippedUnits(entries: readonly { path: string; data: Buffer }[]): ShippedUnit[] {
-  return entries
+  const own = entries
     .filter((e) => /^systemd\/[^/]+\.(service|timer)$/.test(e.path))
-    .map((e) => ({ name: e.path.slice('systemd/'.length), installable: /^\[Install\]\s*$/m.test(e.data.toString('utf8')) }))
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
+    .map((e) => ({ name: e.path.slice('systemd/'.length), installable: /^\[Install\]\s*$/m.test(e.data.toString('utf8')) }));
+  const tunnel = entries.some((e) => e.path === 'wireguard/selfmail.conf') ? [{ name: TUNNEL_UNIT, installable: true }] : [];
+  return [...own, ...tunnel].sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
 export interface UnitPlan {
@@ -107,7 +113,11 @@ export function unitPlan(units: readonly ShippedUnit[], changed: readonly string
   const wanted = [...DEBIAN_UNITS, ...units.filter((u) => u.installable).map((u) => u.name)];
   const touched = new Set<string>();
   let daemonReload = false;
-  const dropped = removed.filter((p) => /^systemd\/[^/]+\.(service|timer)$/.test(p)).map((p) => p.slice('systemd/'.length)).filter((u) => !wanted.includes(u));
+  const dropped = [
+    ...removed.filter((p) => /^systemd\/[^/]+\.(service|timer)$/.test(p)).map((p) => p.slice('systemd/'.length)),
+    // A unit only removed files served (the tunnel's, when a bundle leaves own-vps).
+    ...removed.flatMap((p) => ruleFor(p)?.units ?? []),
+  ].filter((u, i, all) => !wanted.includes(u) && all.indexOf(u) === i);
   for (const p of [...changed, ...removed]) {
     if (p.startsWith('systemd/')) {
       daemonReload = true;

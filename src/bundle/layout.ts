@@ -57,7 +57,7 @@ export const INSTALL_RULES: InstallRule[] = [
   { from: 'www/', to: '/var/www/selfmail/', owner: 'root', group: 'root' },
   { from: 'systemd/', to: '/etc/systemd/system/', owner: 'root', group: 'root' },
   // The home end of the tunnel to the user's VPS (--ingress own-vps); vps/ is for the VPS and is not installed here.
-  { from: 'wireguard/', to: '/etc/wireguard/', owner: 'root', group: 'root', mode: 0o600 },
+  { from: 'wireguard/', to: '/etc/wireguard/', owner: 'root', group: 'root', mode: 0o600, units: ['wg-quick@selfmail.service'] },
   { from: 'bin/', to: '/usr/local/lib/selfmail/', owner: 'root', group: 'root', mode: 0o755 },
 ];
 

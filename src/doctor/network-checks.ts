@@ -411,12 +411,23 @@ export interface NatFacts {
   local: string[];
   ingress: string;
   router: RouterFacts;
+  /** With own-vps: this end of the tunnel to the VPS (the address the services bind to). */
+  tunnel?: string;
+}
+
+/** With own-vps, NAT in front of the host is expected: what counts is that the tunnel to the VPS is up. */
+function judgeTunnel(id: string, f: NatFacts, asked: string): CheckResult {
+  if (f.tunnel && f.local.includes(f.tunnel)) {
+    return { id, status: 'pass', summary: `mail comes through your VPS (${f.public.join(', ')}): this end of the tunnel, ${f.tunnel}, is up`, asked };
+  }
+  return { id, status: 'fail', summary: `the tunnel to your VPS is down: ${f.tunnel ?? 'its address'} is on no interface of this host`, fix: 'systemctl status wg-quick@selfmail (and on the VPS: systemctl status wg-quick@selfmail selfmail-vps-firewall)', asked };
 }
 
 /** `nat`: the bundle's public address is on this host (direct), or the host is behind a NAT whose forwarding the user set up. */
 export function judgeNat(f: NatFacts): CheckResult {
   const id = 'nat';
   const asked = 'this host\'s own interfaces';
+  if (f.ingress === 'own-vps') return judgeTunnel(id, f, asked);
   const missing = f.public.filter((a) => !f.local.includes(a));
   if (f.public.length === 0) return { id, status: 'unknown', summary: 'the bundle names no public address', asked };
   if (missing.length === 0) return { id, status: 'pass', summary: `${f.public.join(', ')} on this host's interfaces: no NAT in front`, asked };
@@ -432,6 +443,7 @@ export function judgeCgnat(f: NatFacts): CheckResult {
   const asked = `this host's own interfaces, and the router (NAT-PMP at ${f.router.gateway ?? 'no gateway'})`;
   const cgnatLocal = f.local.filter((a) => !a.includes(':') && classifyV4(a).kind === 'cgnat');
   const behind = f.public.some((a) => !f.local.includes(a));
+  if (f.ingress === 'own-vps') return judgeTunnel(id, f, asked);
   const fix = 'inbound mail cannot reach a host behind carrier-grade NAT: ask the ISP for a public address, or use a VPS of your own that only forwards packets (--ingress own-vps); never a third-party tunnel';
   if (cgnatLocal.length > 0) return { id, status: 'fail', summary: `this host's address ${cgnatLocal.join(', ')} is in 100.64.0.0/10, the carrier-grade NAT range`, fix, asked };
   if (!behind) return { id, status: 'pass', summary: 'the public address is on this host: no NAT, carrier-grade or other', asked };

@@ -72,7 +72,8 @@ export async function networkChecks(config: Config, files: Map<string, { data: B
     .flat()
     .filter((i) => i && !i.internal)
     .map((i) => i!.address);
-  const nat = { public: publicAddresses, local, ingress: config.ingress, router };
+  const tunnel = config.ingress === 'own-vps' ? (config.listenIpv4 ?? config.listenIpv6) : undefined;
+  const nat = { public: publicAddresses, local, ingress: config.ingress, router, ...(tunnel ? { tunnel } : {}) };
   return [
     judgeUpnp(router),
     judgeNat(nat),

@@ -11,6 +11,7 @@ import type { Cidr, Config } from '../config/types.js';
 import type { Profile } from '../bundle/layout.js';
 import { render } from '../render/index.js';
 import { run } from '../tools/run.js';
+import { TUNNEL } from '../vps/wireguard.js';
 
 export const NFT_PATH = 'nftables/selfmail.nft';
 export const FIREWALL_UNIT_PATH = 'systemd/selfmail-firewall.service';
@@ -30,10 +31,12 @@ export interface FirewallModel {
   /** New connections per source (IPv4 address or IPv6 /64) and minute before drops start. */
   limitPerMinute: number;
   limitBurst: number;
+  /** With own-vps: the WireGuard interface the world's connections must come in by (the VPS forwards them); undefined: any. */
+  worldVia?: string;
 }
 
 /** The firewall of a config, as data (pure). */
-export function firewallModel(config: Pick<Config, 'adminSshFrom'>, profile: Pick<Profile, 'ports'>): FirewallModel {
+export function firewallModel(config: Pick<Config, 'adminSshFrom' | 'ingress'>, profile: Pick<Profile, 'ports'>): FirewallModel {
   const p = profile.ports;
   const sortNum = (xs: number[]) => [...new Set(xs)].sort((a, b) => a - b);
   return {
@@ -45,6 +48,7 @@ export function firewallModel(config: Pick<Config, 'adminSshFrom'>, profile: Pic
     sshFromV6: config.adminSshFrom.filter((c) => c.includes(':')).sort(),
     limitPerMinute: 30,
     limitBurst: 20,
+    ...(config.ingress === 'own-vps' ? { worldVia: TUNNEL.name } : {}),
   };
 }
 
@@ -52,6 +56,8 @@ export function firewallModel(config: Pick<Config, 'adminSshFrom'>, profile: Pic
 export async function renderFirewall(model: FirewallModel): Promise<string> {
   return render('nftables', 'selfmail.nft', {
     ...model,
+    // Mail, DNS and web from the tunnel only when a VPS forwards them: never straight from the LAN or the ISP.
+    from: model.worldVia ? `iifname "${model.worldVia}" ` : '',
     tcpOpenList: model.tcpOpen.join(', '),
     tcpLimitedList: model.tcpLimited.join(', '),
     udpOpenList: model.udpOpen.join(', '),

@@ -59,6 +59,9 @@ export interface PostfixModel {
   messageSizeLimit: number;
   /** TLS 1.2 suites where TLS is required (src/tls/policy.ts). */
   clientCiphers: string;
+  /** With own-vps in production: the tunnel addresses outbound SMTP binds to; empty otherwise. */
+  smtpBind4: string;
+  smtpBind6: string;
 }
 
 /**
@@ -123,6 +126,10 @@ export function postfixModel(config: Config, tls: Pick<TlsKey, 'keyPath' | 'cert
     localSenderLogin: LOCAL_SENDER_LOGIN,
     messageSizeLimit: MESSAGE_SIZE_LIMIT,
     clientCiphers: CLIENT_CIPHER_STRING,
+    // Through a VPS of the user's own, mail leaves from this end of the tunnel: the host routes
+    // that source address through it, and the VPS gives it its public address (vps/nftables.conf).
+    smtpBind4: config.ingress === 'own-vps' && profile.kind === 'production' ? (ipv4 ?? '') : '',
+    smtpBind6: config.ingress === 'own-vps' && profile.kind === 'production' ? (ipv6 ?? '') : '',
   };
 }
 

@@ -20,6 +20,8 @@ export const FORWARDED_TCP = [25, 53, 80, 443, 465, 587, 993, 4190] as const;
 export const FORWARDED_UDP = [53] as const;
 
 export const HOME_WG_CONF = 'wireguard/selfmail.conf';
+/** The services that bind to the host's public-facing address, here the tunnel's. */
+const LISTENERS = ['nsd.service', 'postfix.service', 'dovecot.service', 'nginx.service'] as const;
 export const VPS_FILES = ['vps/README.md', 'vps/setup.sh', 'vps/wireguard.conf', 'vps/nftables.conf', 'vps/sysctl.conf', 'vps/selfmail-vps-firewall.service'] as const;
 
 /** The home host's WireGuard private key: the previous bundle's, else a new one. */
@@ -76,6 +78,10 @@ async function buildVps(ctx: BuildContext): Promise<BundleFile[]> {
     const endpoint = config.ipv4 ? `${config.ipv4}:${TUNNEL.port}` : `[${config.ipv6}]:${TUNNEL.port}`;
     const conf = await render('wireguard', 'selfmail.conf', { tunnel: TUNNEL, endpoint, vpsPublicKey: config.vpsWgKey, keyPath: installedPath(profile, HOME_WG_KEY_PATH) });
     files.push(textFile(HOME_WG_CONF, conf, 'the home end of the WireGuard tunnel to the VPS (wg-quick@selfmail)', 0o600));
+    for (const unit of LISTENERS) {
+      const dropIn = await render('vps', 'after-tunnel.conf', { unit, address: [config.listenIpv4, config.listenIpv6].filter(Boolean).join(', '), tunnelUnit: `wg-quick@${TUNNEL.name}.service` });
+      files.push(textFile(`systemd/${unit}.d/selfmail-tunnel.conf`, dropIn, `${unit} starts after the tunnel it listens on`));
+    }
   } else {
     const w = `own-vps: the VPS's WireGuard key is not given yet: copy vps/ to the VPS and run vps/setup.sh there (vps/README.md), then selfmail init --out BUNDLE --vps-wg-key KEY with the key it prints`;
     if (!ctx.warnings.includes(w)) ctx.warnings.push(w);

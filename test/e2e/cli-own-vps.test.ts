@@ -2,7 +2,7 @@
  * `init --ingress own-vps` through the built bin: the zone publishes the VPS's addresses, `vps/`
  * holds everything the VPS needs and nothing secret, the home key stays in the bundle (0600), the
  * home end of the tunnel appears once the VPS's public key is given, bad keys and addresses are
- * refused (exit 2, nothing changed, no key echoed), and apply refuses such a bundle for now.
+ * refused (exit 2, nothing changed, no key echoed), and apply refuses the bundle until the VPS key is given.
  * The forwarding itself, with these very files in namespaces, is test/e2e/own-vps-tunnel.test.ts.
  */
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -104,6 +104,18 @@ describe('init --ingress own-vps', () => {
     expect(await treeState(out)).toEqual(tree);
   });
 
+  it('apply refuses the bundle until the VPS key is given (exit 2, nothing changed), saying what to do', async () => {
+    const root = join(work, 'root');
+    await mkdir(join(root, 'etc'), { recursive: true });
+    await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+    await writeFile(join(root, 'etc/group'), 'root:x:0:\n');
+    const before = await treeState(root);
+    const r = await runCli(['apply', '--bundle', out, '--root', root, '--no-reload']);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/--ingress own-vps and does not know the VPS's WireGuard key yet: set up the VPS with vps\/README\.md \(vps\/setup\.sh prints the key\), then selfmail init --out BUNDLE --vps-wg-key KEY/);
+    expect(await treeState(root)).toEqual(before);
+  });
+
   it('with the VPS\'s public key: the home end of the tunnel, routed by source, dialling the VPS', async () => {
     const { pub } = await wgKeys();
     const r = await runCli(['init', '--out', out, '--vps-wg-key', pub]);
@@ -117,17 +129,18 @@ describe('init --ingress own-vps', () => {
     expect(conf).toMatch(/^PostUp = wg set %i private-key \/etc\/selfmail\/keys\/wireguard\/home\.key$/m);
     expect(conf).toMatch(/ip -4 rule add from 10\.77\.77\.2 lookup 77 /);
     expect(await readFile(join(out, 'selfmail.yaml'), 'utf8')).toContain(`vpsWgKey: ${pub}`);
+    // The host's side: the listeners start after the tunnel, mail leaves by it, and the world's
+    // connections are taken from it only.
+    for (const unit of ['nsd', 'postfix', 'dovecot', 'nginx']) {
+      expect(await readFile(join(out, `systemd/${unit}.service.d/selfmail-tunnel.conf`), 'utf8')).toMatch(/^After=wg-quick@selfmail\.service$/m);
+    }
+    const main = await readFile(join(out, 'postfix/main.cf'), 'utf8');
+    expect(main).toMatch(/^smtp_bind_address = 10\.77\.77\.2$/m);
+    expect(main).toMatch(/^smtp_bind_address6 = fd77:77::2$/m);
+    const nft = await readFile(join(out, 'nftables/selfmail.nft'), 'utf8');
+    expect(nft).toMatch(/^\s+iifname "selfmail" tcp dport \{ 25, 53, 80, 443 \} accept$/m);
+    expect(nft).toMatch(/^\s+iifname "selfmail" udp dport \{ 53 \} accept$/m);
+    expect(nft).not.toMatch(/^\s+tcp dport \{ 25, 53, 80, 443 \} accept$/m);
   });
 
-  it('apply refuses the bundle for now (exit 2, nothing changed): it does not install the home end of the tunnel yet', async () => {
-    const root = join(work, 'root');
-    await mkdir(join(root, 'etc'), { recursive: true });
-    await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-    await writeFile(join(root, 'etc/group'), 'root:x:0:\n');
-    const before = await treeState(root);
-    const r = await runCli(['apply', '--bundle', out, '--root', root, '--no-reload']);
-    expect(r.code, r.stdout + r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/--ingress own-vps, and apply does not install the home end of the WireGuard tunnel yet/);
-    expect(await treeState(root)).toEqual(before);
-  });
 });

@@ -6,12 +6,13 @@ const unit = (name: string, install: boolean) => ({
   path: `systemd/${name}`,
   data: Buffer.from(`[Unit]\nDescription=x\n\n[Service]\nExecStart=/bin/true\n${install ? '\n[Install]\nWantedBy=multi-user.target\n' : ''}`),
 });
-const shipped = shippedUnits([
+const entries = [
   unit('selfmail-firewall.service', true),
   unit('selfmail-resign.service', false),
   unit('selfmail-resign.timer', true),
   { path: 'systemd/README', data: Buffer.from('not a unit') },
-]);
+];
+const shipped = shippedUnits(entries);
 
 describe('the units apply brings up', () => {
   it('wants every Debian unit and the bundle units with an [Install] section; a timer starts its service', () => {
@@ -61,6 +62,16 @@ describe('the units apply brings up', () => {
 
   it('never drops a Debian unit, whatever file went', () => {
     expect(unitPlan(shipped, [], ['systemd/postfix.service']).dropped).toEqual([]);
+  });
+
+  it('with a tunnel config (own-vps): wg-quick@selfmail is wanted, first of all, restarted when its config changes, dropped when the config goes', () => {
+    const withTunnel = shippedUnits([...entries, { path: 'wireguard/selfmail.conf', data: Buffer.from('[Interface]\n') }]);
+    const p = unitPlan(withTunnel, ['wireguard/selfmail.conf'], []);
+    expect(p.wanted).toContain('wg-quick@selfmail.service');
+    expect(p.touched).toEqual(['wg-quick@selfmail.service']);
+    expect(inStartOrder(p.wanted)[0]).toBe('wg-quick@selfmail.service');
+    expect(unitPlan(shipped, [], ['wireguard/selfmail.conf']).dropped).toEqual(['wg-quick@selfmail.service']);
+    expect(unitPlan(shipped, [], []).wanted).not.toContain('wg-quick@selfmail.service');
   });
 
   it('brings NSD up before unbound, the filter and signer before Postfix, Postfix before Dovecot', () => {

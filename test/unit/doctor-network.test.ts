@@ -239,6 +239,15 @@ describe('upnp, nat, cgnat', () => {
     expect(judgeCgnat({ ...behind, router: { ...quiet, natPmp: { result: 0, externalAddress: '100.72.0.9' } } }).summary).toMatch(/100\.72\.0\.9, in 100\.64\.0\.0\/10/);
     expect(judgeCgnat({ ...behind, router: { ...quiet, natPmp: { result: 3 } } }).summary).toMatch(/no public address of its own/);
   });
+  it('through a VPS of your own, nat and cgnat judge the tunnel: pass while its address is up (CGNAT at home or not), fail when it is down', () => {
+    const vps = { public: ['203.0.113.5'], local: ['100.64.3.4', '10.77.77.2'], ingress: 'own-vps', router: quiet, tunnel: '10.77.77.2' };
+    for (const judge of [judgeNat, judgeCgnat]) {
+      expect(judge(vps).status).toBe('pass');
+      const down = judge({ ...vps, local: ['100.64.3.4'] });
+      expect(down.status).toBe('fail');
+      expect(down.fix).toMatch(/systemctl status wg-quick@selfmail/);
+    }
+  });
   it('cgnat passes with the address here or the router\'s own being the bundle\'s; unknown when nothing says', () => {
     expect(judgeCgnat(direct).status).toBe('pass');
     expect(judgeCgnat({ ...behind, router: { ...quiet, natPmp: { result: 0, externalAddress: '198.51.100.7' } } }).status).toBe('pass');
