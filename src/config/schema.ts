@@ -201,7 +201,8 @@ function resolveAddresses(pass: Pass): Addresses {
   }
   if (ingress === 'own-vps') return resolveVpsAddresses(pass);
   for (const key of ['vpsIpv4', 'vpsIpv6', 'vpsWgKey'] as const) {
-    if (v[key] !== undefined) problem(key, 'is only used with --ingress own-vps (mail through a VPS of your own)');
+    // The bundle's own (it was own-vps, and a flag changed that) simply no longer apply.
+    if (v[key] !== undefined && pass.origin(key) !== 'bundle') problem(key, 'is only used with --ingress own-vps (mail through a VPS of your own)');
   }
   const ipv4 = v.ipv4 !== undefined ? take('ipv4', v.ipv4, parsePublicIPv4(v.ipv4)) : undefined;
   const ipv6 = v.ipv6 !== undefined ? take('ipv6', v.ipv6, parsePublicIPv6(v.ipv6)) : undefined;
@@ -226,9 +227,10 @@ function resolveAddresses(pass: Pass): Addresses {
  * `--ingress own-vps`: the VPS's public addresses are the host's published ones, the services bind
  * to this end of the tunnel, and the VPS's WireGuard public key comes when the user has made it there.
  */
-function resolveVpsAddresses({ v, take, problem }: Pass): Addresses {
+function resolveVpsAddresses({ v, take, problem, origin }: Pass): Addresses {
   for (const key of ['ipv4', 'ipv6', 'listenIpv4', 'listenIpv6'] as const) {
-    if (v[key] !== undefined) problem(key, 'is not used with --ingress own-vps: mail reaches your VPS (--vps-ipv4, --vps-ipv6), which forwards it over WireGuard; this host needs no public address');
+    // The bundle's own addresses (it took mail directly, and a flag changed that) simply no longer apply.
+    if (v[key] !== undefined && origin(key) !== 'bundle') problem(key, 'is not used with --ingress own-vps: mail reaches your VPS (--vps-ipv4, --vps-ipv6), which forwards it over WireGuard; this host needs no public address');
   }
   if (v.vpsIpv4 === undefined && v.vpsIpv6 === undefined) {
     problem('vpsIpv4', 'is required with --ingress own-vps (or --vps-ipv6): the public address of your VPS');

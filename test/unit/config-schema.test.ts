@@ -94,6 +94,16 @@ describe('resolveConfig', () => {
       expect(raw).not.toHaveProperty('listenIpv4');
       expect(resolveConfig(sourced(raw as RawInput, 'bundle')).config).toEqual(config);
     });
+    it('switches a bundle between direct ingress and own-vps by flags: the bundle\'s addresses of the other mode no longer apply', () => {
+      const direct = toRaw(resolveOver().config) as RawInput;
+      const toVps = resolveConfig(overlay(sourced(direct, 'bundle'), sourced({ ingress: 'own-vps', vpsIpv4: '203.0.113.5' }, 'flag'))).config;
+      expect(toVps).toMatchObject({ ingress: 'own-vps', ipv4: '203.0.113.5', listenIpv4: '10.77.77.2' });
+      const back = resolveConfig(overlay(sourced(toRaw(toVps) as RawInput, 'bundle'), sourced({ ingress: 'direct', ipv4: '192.0.2.25' }, 'flag'))).config;
+      expect(back).toMatchObject({ ingress: 'direct', ipv4: '192.0.2.25' });
+      expect(back.listenIpv4).toBeUndefined();
+      // Given as flags, they are still an error.
+      expect(issuesOf(() => resolveConfig(overlay(sourced(direct, 'bundle'), sourced({ ingress: 'own-vps', vpsIpv4: '203.0.113.5', ipv4: '192.0.2.26' }, 'flag')))).join()).toMatch(/--ipv4: is not used with --ingress own-vps/);
+    });
     it('takes the VPS key later: without it the config is whole', () => {
       expect(vps({ vpsIpv4: '203.0.113.5' }).config.vpsWgKey).toBeUndefined();
     });
