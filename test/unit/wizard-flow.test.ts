@@ -211,6 +211,31 @@ describe('wizard', () => {
     expect(r.io.out.join('\n')).toMatch(/Mail arrives\s+through a port forward you set on your router, to 192\.168\.1\.20/);
   });
 
+  it('own-vps asks for the VPS\'s addresses and, optionally, its key, never this host\'s address; refuses a private key in place', async () => {
+    const priv = 'eJATDThzDsReM1kIVFdFyXzgWw9eeqvYlvrFq+o4fkU=';
+    const pub = 'b/3CpZTT0qzEL0M/a53e9Tu+1XdlqRT3H6hCyJph/R0=';
+    const r = await run(empty(), [
+      ['Mail domain', 'example.org'],
+      ['Mail host name', ''],
+      ['How does mail reach', 'own-vps'],
+      ['Public IPv4 address of your VPS', '203.0.113.5'],
+      ['Public IPv6 address of your VPS', 'none'],
+      ['WireGuard public key', priv],
+      ['WireGuard public key', pub],
+      ...oneDomain.slice(5),
+    ]);
+    expect(r.asked.some((a) => /address of this host|of your router/.test(a.message))).toBe(false);
+    const keyAsk = r.asked.filter((a) => a.message.includes('WireGuard public key'));
+    expect(keyAsk[0]!.why).toMatch(/vps\/setup\.sh there makes the VPS's own key/);
+    // The private key is refused in place, with the reason, and never shown back.
+    const rejected = keyAsk.flatMap((a) => a.rejected);
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]).toMatch(/the key given is not a WireGuard public key \(not a point a public key can be: most likely the private key/);
+    expect(rejected[0]).not.toContain(priv);
+    expect(r.config).toMatchObject({ ingress: 'own-vps', ipv4: '203.0.113.5', listenIpv4: '10.77.77.2', vpsWgKey: pub });
+    expect(r.io.out.join('\n')).toMatch(/Mail arrives\s+through your VPS over WireGuard \(it forwards packets only\)/);
+  });
+
   it('suggests a public address found on this machine (never a web service)', async () => {
     // Only a string in a fake interface list: nothing is contacted.
     const pub = '93.184.216.34';
@@ -270,7 +295,7 @@ describe('wizard', () => {
     expect(r.passwords.get('alice@example.org')).toBe(PW);
   });
 
-  it('shows UPnP, third-party tunnels and the unbuilt VPS as disabled choices with a reason', async () => {
+  it('shows UPnP and third-party tunnels as disabled choices with a reason; a VPS of one\'s own is a choice', async () => {
     const prompter = scripted([
       ['Mail domain', 'example.org'],
       ['Mail host name', ''],
@@ -281,8 +306,7 @@ describe('wizard', () => {
     const choice = (v: string) => select?.choices?.find((c) => c.value === v);
     expect(choice('direct')?.disabled).toBeUndefined();
     expect(choice('port-forward')?.disabled).toBeUndefined();
-    // Only what works is offered: the own-VPS ingress is not built, so it is not a choice.
-    expect(choice('own-vps')).toBeUndefined();
+    expect(choice('own-vps')?.disabled).toBeUndefined();
     expect(choice('upnp')?.disabled).toBe('refused, Principle 3 (no UPnP): any infected machine could open router ports the same way');
     expect(choice('tunnel')?.disabled).toBe('refused, Principle 2 (nobody else\'s tunnel): its operator sees every sender, recipient and time');
     expect(select?.default).toBe('direct');

@@ -24,6 +24,12 @@ export function ingressChoices(): Array<Choice<IngressChoice>> {
       name: 'A port forward I set by hand on my router',
       description: 'This host sits on your LAN; you forward the mail ports to it in the router, yourself.',
     },
+    {
+      value: 'own-vps',
+      name: 'A VPS of my own that only forwards packets (WireGuard)',
+      description:
+        'For a home connection without a fixed address, with port 25 blocked or behind carrier-grade NAT. The VPS holds no key and no mail: TLS and DKIM stay here. Two steps: the VPS makes its own key (vps/setup.sh), you paste its public key here.',
+    },
     { value: 'upnp', name: 'Let this machine open router ports (UPnP, NAT-PMP)', disabled: upnp },
     { value: 'tunnel', name: 'A tunnel or relay service run by someone else', disabled: tunnel },
   ];
@@ -36,10 +42,16 @@ export async function askIngress(c: WizardContext): Promise<void> {
       message: 'How does mail reach this machine?',
       why: 'Mail must arrive without anyone else\'s tunnel or relay in the way; refused ways are shown greyed out with the reason.',
       choices: ingressChoices(),
-      default: before === 'direct' || before === 'port-forward' ? before : c.draft.values.listenIpv4 !== undefined ? 'port-forward' : 'direct',
+      default: before === 'direct' || before === 'port-forward' || before === 'own-vps' ? before : c.draft.values.listenIpv4 !== undefined ? 'port-forward' : 'direct',
     });
     answer(c, 'ingress', ingress);
   }
+  if (c.draft.values.ingress === 'own-vps') {
+    await askVps(c);
+    return;
+  }
+  // The VPS's settings only mean something with own-vps (an earlier run's are dropped).
+  for (const key of ['vpsIpv4', 'vpsIpv6', 'vpsWgKey'] as const) if (!isGiven(c, key)) c.draft = withAnswer(c.draft, key, undefined);
   const portForward = c.draft.values.ingress === 'port-forward';
   if (!portForward) {
     // LAN addresses only mean something behind a port forward (an earlier run's are dropped).
@@ -47,6 +59,39 @@ export async function askIngress(c: WizardContext): Promise<void> {
     if (!isGiven(c, 'listenIpv6')) c.draft = withAnswer(c.draft, 'listenIpv6', undefined);
   }
   await askAddresses(c, portForward);
+}
+
+/** Through the user's own VPS: its public addresses, then its WireGuard public key (later is fine). */
+async function askVps(c: WizardContext): Promise<void> {
+  // This host needs no public address of its own: the VPS's are the ones published.
+  for (const key of ['ipv4', 'ipv6', 'listenIpv4', 'listenIpv6'] as const) if (!isGiven(c, key)) c.draft = withAnswer(c.draft, key, undefined);
+  if (!settled(c, 'vpsIpv4')) {
+    const ans = await c.p.input({
+      message: 'Public IPv4 address of your VPS (none if it has none)',
+      why: 'Mail servers connect to it; it goes into the A, MX and SPF records. Ask the VPS provider for its reverse name (PTR) too.',
+      default: prior(c, 'vpsIpv4'),
+      validate: (a) => (optional(a) === undefined ? true : validatorFor(c.draft, 'vpsIpv4', optional)(a)),
+    });
+    answer(c, 'vpsIpv4', optional(ans));
+  }
+  if (!settled(c, 'vpsIpv6')) {
+    const ans = await c.p.input({
+      message: 'Public IPv6 address of your VPS (none if it has none)',
+      why: 'Many mail servers prefer IPv6.',
+      default: prior(c, 'vpsIpv6'),
+      validate: validatorFor(c.draft, 'vpsIpv6', optional, ['vpsIpv4']),
+    });
+    answer(c, 'vpsIpv6', optional(ans));
+  }
+  if (!settled(c, 'vpsWgKey')) {
+    const ans = await c.p.input({
+      message: 'The VPS\'s WireGuard public key (none if the VPS is not set up yet)',
+      why: 'Step 1: the bundle\'s vps/ folder goes to the VPS, and vps/setup.sh there makes the VPS\'s own key and prints its public key. Step 2: paste that line here (or run init again with --vps-wg-key). Never the private key: it stays on the VPS.',
+      default: prior(c, 'vpsWgKey'),
+      validate: (a) => (optional(a) === undefined ? true : validatorFor(c.draft, 'vpsWgKey', optional)(a)),
+    });
+    answer(c, 'vpsWgKey', optional(ans));
+  }
 }
 
 async function askAddresses(c: WizardContext, portForward: boolean): Promise<void> {

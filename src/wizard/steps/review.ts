@@ -60,7 +60,9 @@ export function reviewLines(config: Config, passwordState: (u: Email) => string)
       'Mail arrives',
       config.ingress === 'port-forward'
         ? `through a port forward you set on your router${config.listenIpv4 ? `, to ${config.listenIpv4}` : ''}`
-        : 'directly, on this host\'s public address',
+        : config.ingress === 'own-vps'
+          ? `through your VPS over WireGuard (it forwards packets only)${config.vpsWgKey ? '' : '; its key is not given yet: vps/README.md says how'}`
+          : 'directly, on this host\'s public address',
     ],
     ['Public IPv4', config.ipv4 ?? 'none'],
     ['Public IPv6', config.ipv6 ?? 'none'],
