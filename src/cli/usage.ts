@@ -14,7 +14,10 @@ export const INIT_FLAGS = `  --domain NAME              mail domain; repeatable;
   --user EMAIL               a mailbox; repeatable (at least one)
   --password-file FILE       lines "email:password" ("-" reads stdin); never passwords in argv
   --admin-ssh-from CIDR      networks allowed to reach SSH; repeatable; none: SSH closed
-  --ingress MODE             direct | port-forward (default direct)
+  --ingress MODE             direct | port-forward | own-vps (default direct)
+  --vps-ipv4 ADDR, --vps-ipv6 ADDR
+                             with own-vps: the public addresses of your VPS (published in DNS)
+  --vps-wg-key KEY           with own-vps: the VPS's WireGuard public key (vps/setup.sh prints it)
   --listen-ipv4 ADDR         with port-forward: this host's LAN address
   --listen-ipv6 ADDR         with port-forward: the IPv6 address services bind to
   --acme-ca NAME             the CA named in CAA records (default letsencrypt.org)

@@ -40,6 +40,8 @@ export interface ReportModel {
   ptr: { address: string; name: DomainName }[];
   /** With port-forward ingress: where to forward ('' for a family that is not forwarded). */
   portForward?: { lanIpv4: string; ipv6: string; ports: PortForward[] };
+  /** With own-vps: the VPS's public addresses, and whether its WireGuard key is known yet. */
+  ownVps?: { addresses: string[]; keyGiven: boolean };
   sshFrom: string[];
   /** DMARC report authorization records the admin's domain must publish (RFC 7489 §7.1). */
   dmarcAuthorization: string[];
@@ -115,6 +117,9 @@ export function reportModel(config: Config, keys: Pick<KeySet, 'dnssec'>, warnin
     const { to, recipients } = config.backup;
     model.backup = { target: targetText(to), recipients: [...recipients], ...(to.kind === 'sftp' ? { sftpHost: to.host } : {}) };
   }
+  if (config.ingress === 'own-vps') {
+    model.ownVps = { addresses: [config.ipv4, config.ipv6].filter((a): a is NonNullable<typeof a> => a !== undefined), keyGiven: config.vpsWgKey !== undefined };
+  }
   if (config.ingress === 'port-forward') {
     model.portForward = {
       lanIpv4: config.listenIpv4 ?? '',
@@ -133,6 +138,7 @@ export async function renderReport(model: ReportModel): Promise<string> {
     sshOpen: model.sshFrom.length > 0,
     sshList: model.sshFrom.join(', '),
     portForward: model.portForward ?? false,
+    ownVps: model.ownVps ?? false,
     backup: model.backup ?? false,
     missingDs: model.dnssec && model.zones.some((z) => z.ds.length === 0),
   });

@@ -37,10 +37,12 @@ describe('selfmail <command> --help', () => {
     expect((await runCli(['--help'])).stdout).toContain('selfmail <command> --help');
   });
 
-  it('offers no ingress it would then refuse', async () => {
+  it('offers the ingress modes it builds, and no refused one', async () => {
     const r = await runCli(['--help']);
-    expect(r.stdout).toMatch(/--ingress MODE +direct \| port-forward \(default direct\)/);
-    expect((await runCli(['init', '--help'])).stdout).not.toContain('own-vps');
+    expect(r.stdout).toMatch(/--ingress MODE +direct \| port-forward \| own-vps \(default direct\)/);
+    expect(r.stdout).toMatch(/--vps-wg-key KEY +with own-vps: the VPS's WireGuard public key/);
+    // The refused ones are named only as refused.
+    expect(r.stdout).toMatch(/^Refused on principle \(exit 3\): --ingress upnp, --ingress tunnel, --tunnel-provider/m);
   });
 });
 
