@@ -33,10 +33,12 @@ export interface FirewallModel {
   limitBurst: number;
   /** With own-vps: the WireGuard interface the world's connections must come in by (the VPS forwards them); undefined: any. */
   worldVia?: string;
+  /** With own-vps: the VPS's addresses and WireGuard port, whose packets are let in even before conntrack knows the tunnel. */
+  tunnelPeer?: { ipv4: string; ipv6: string; port: number };
 }
 
 /** The firewall of a config, as data (pure). */
-export function firewallModel(config: Pick<Config, 'adminSshFrom' | 'ingress'>, profile: Pick<Profile, 'ports'>): FirewallModel {
+export function firewallModel(config: Pick<Config, 'adminSshFrom' | 'ingress' | 'ipv4' | 'ipv6'>, profile: Pick<Profile, 'ports'>): FirewallModel {
   const p = profile.ports;
   const sortNum = (xs: number[]) => [...new Set(xs)].sort((a, b) => a - b);
   return {
@@ -48,7 +50,9 @@ export function firewallModel(config: Pick<Config, 'adminSshFrom' | 'ingress'>, 
     sshFromV6: config.adminSshFrom.filter((c) => c.includes(':')).sort(),
     limitPerMinute: 30,
     limitBurst: 20,
-    ...(config.ingress === 'own-vps' ? { worldVia: TUNNEL.name } : {}),
+    ...(config.ingress === 'own-vps'
+      ? { worldVia: TUNNEL.name, tunnelPeer: { ipv4: config.ipv4 ?? '', ipv6: config.ipv6 ?? '', port: TUNNEL.port } }
+      : {}),
   };
 }
 
@@ -58,6 +62,7 @@ export async function renderFirewall(model: FirewallModel): Promise<string> {
     ...model,
     // Mail, DNS and web from the tunnel only when a VPS forwards them: never straight from the LAN or the ISP.
     from: model.worldVia ? `iifname "${model.worldVia}" ` : '',
+    tunnelPeer: model.tunnelPeer ?? false,
     tcpOpenList: model.tcpOpen.join(', '),
     tcpLimitedList: model.tcpLimited.join(', '),
     udpOpenList: model.udpOpen.join(', '),

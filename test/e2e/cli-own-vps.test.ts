@@ -141,6 +141,8 @@ describe('init --ingress own-vps', () => {
     expect(nft).toMatch(/^\s+iifname "selfmail" tcp dport \{ 25, 53, 80, 443 \} accept$/m);
     expect(nft).toMatch(/^\s+iifname "selfmail" udp dport \{ 53 \} accept$/m);
     expect(nft).not.toMatch(/^\s+tcp dport \{ 25, 53, 80, 443 \} accept$/m);
+    // The tunnel's own packets from the VPS, even before conntrack has seen this host send on it.
+    expect(nft).toMatch(/^\s+ip saddr 203\.0\.113\.5 udp sport 51820 accept$/m);
   });
 
 });

@@ -11,8 +11,9 @@
  *
  * On the VPS the bundle's own vps/setup.sh runs (apt-get and systemctl stubbed; the test then does
  * what the two units it enables do: the firewall unit's ExecStart, `wg-quick up selfmail`), and the
- * public key it prints goes to `init --vps-wg-key`; home runs `wg-quick up` on the bundle's
- * wireguard/selfmail.conf as it is, with the bundle's home.key at /etc/selfmail/keys/wireguard.
+ * public key it prints goes to `init --vps-wg-key`; home loads its own firewall (the bundle's
+ * nftables/selfmail.nft), then runs `wg-quick up` on the bundle's wireguard/selfmail.conf as it
+ * is, with the bundle's home.key at /etc/selfmail/keys/wireguard.
  * WireGuard is wireguard-go here (wg-quick falls back to it when the kernel has no module).
  * Listeners and clients are small node scripts started inside the namespaces.
  */
@@ -257,7 +258,9 @@ beforeAll(async () => {
   const second = await runCli(['init', '--out', bundle, '--vps-wg-key', vpsPub]);
   expect(second.code, second.stderr).toBe(0);
 
-  // 3. Home: the bundle's key where the bundle's tunnel config reads it, then that config as it is.
+  // 3. Home, in the order it boots: its firewall (the bundle's nftables/selfmail.nft), the bundle's
+  // key where the bundle's tunnel config reads it, then that config as it is.
+  await sh('home', `nft -f ${join(bundle, 'nftables/selfmail.nft')}`);
   await sh('home', `install -d -m 0700 /etc/selfmail /etc/selfmail/keys /etc/selfmail/keys/wireguard && install -m 0600 ${join(bundle, 'keys/wireguard/home.key')} ${HOME_KEY_AT}`);
   await sh('home', `wg-quick up ${join(bundle, 'wireguard/selfmail.conf')}`);
   await until('the WireGuard handshake between home and the VPS', async () => {
@@ -367,27 +370,42 @@ describe('own-vps: the VPS forwards packets over WireGuard, home sees the real c
     }
   });
 
-  it('a TCP connection to the listener on 10.77.77.2:25 at home is made only through the VPS: not at home\'s underlay address, nor when the internet routes 10.77.77.2 straight at home', async () => {
+  it('a connection to the listener on 10.77.77.2:25 at home is made only through the VPS: not at home\'s underlay address, nor when the internet routes 10.77.77.2 straight at home', async () => {
     const home = await listen('home', 'tcp', HOME_TUN4, [25]);
+    // The ISP (or a neighbour on home's LAN) sending 10.77.77.2 to home's line.
+    await ip('-n', NS.inet, 'route', 'add', `${HOME_TUN4}/32`, 'via', HOME_UNDERLAY4);
     try {
-      expect(await connect('inet', 'tcp', HOME_UNDERLAY4, 25, CLIENT4, 1500)).toEqual({ ok: false, error: 'ECONNREFUSED' });
-      // The ISP (or a neighbour on home's LAN) sending 10.77.77.2 to home's line. Without the home
-      // firewall (not built yet) home does get the SYN and answers, but from 10.77.77.2, so through
-      // the tunnel: the VPS gives that answer its own address and the client never completes the
-      // handshake. (A UDP listener on 10.77.77.2 does get such a datagram today, and answers it
-      // through the VPS: the home firewall, tunnel ports only on the tunnel, is what closes both.)
-      await ip('-n', NS.inet, 'route', 'add', `${HOME_TUN4}/32`, 'via', HOME_UNDERLAY4);
-      try {
-        expect(await connect('inet', 'tcp', HOME_TUN4, 25, CLIENT4, 1500)).toEqual({ ok: false, error: 'timeout' });
-      } finally {
-        await ip('-n', NS.inet, 'route', 'del', `${HOME_TUN4}/32`);
-      }
+      const tries = await Promise.all([HOME_UNDERLAY4, HOME_TUN4].map((dst) => connect('inet', 'tcp', dst, 25, CLIENT4, 1500)));
+      expect(tries).toEqual([{ ok: false, error: 'timeout' }, { ok: false, error: 'timeout' }]);
       expect(home.peers).toEqual([]);
       // The control: the same listener, through the VPS.
       expect(await connect('inet', 'tcp', VPS4, 25, CLIENT4)).toEqual({ ok: true, answer: CLIENT4 });
       expect(home.peers).toEqual([{ port: 25, peer: CLIENT4 }]);
     } finally {
+      await ip('-n', NS.inet, 'route', 'del', `${HOME_TUN4}/32`);
       home.stop();
+    }
+  });
+
+  it('it is home\'s firewall (nftables/selfmail.nft: the forwarded ports on the tunnel only) that closes 10.77.77.2 to the line: without it, a UDP 53 datagram routed straight at home is taken', async () => {
+    const udp = await listen('home', 'udp', HOME_TUN4, [53]);
+    await ip('-n', NS.inet, 'route', 'add', `${HOME_TUN4}/32`, 'via', HOME_UNDERLAY4);
+    try {
+      await sh('home', 'nft delete table inet selfmail');
+      try {
+        // (Its answer leaves from 10.77.77.2, so through the tunnel: the client hears 203.0.113.5, not 10.77.77.2.)
+        await connect('inet', 'udp', HOME_TUN4, 53, CLIENT4, 1000);
+        expect(udp.peers).toEqual([{ port: 53, peer: CLIENT4 }]);
+      } finally {
+        await sh('home', `nft -f ${join(bundle, 'nftables/selfmail.nft')}`);
+      }
+      expect(await connect('inet', 'udp', HOME_TUN4, 53, CLIENT4, 1500)).toEqual({ ok: false, error: 'timeout' });
+      expect(udp.peers).toHaveLength(1);
+      expect(await connect('inet', 'udp', VPS4, 53, CLIENT4)).toEqual({ ok: true, answer: CLIENT4 });
+      expect(udp.peers).toEqual([{ port: 53, peer: CLIENT4 }, { port: 53, peer: CLIENT4 }]);
+    } finally {
+      await ip('-n', NS.inet, 'route', 'del', `${HOME_TUN4}/32`);
+      udp.stop();
     }
   });
 
