@@ -1024,7 +1024,7 @@ export function pristineTier(release: TierRelease): void {
       // Inbound mail from an outside client: delivered, and Postfix saw the client's own address.
       await rspamdReady();
       const subject = `through the VPS ${tag()}`;
-      const sent = await host.probe({ op: 'send', host: VPS_NET.vps4, port: 25, from: 'someone@example.net', to: ALICE.user, subject, helo: 'outside.example.net' });
+      const sent = await host.probe({ op: 'send', host: VPS_NET.vps4, port: 25, from: 'someone@example.net', to: ALICE.user, subject, helo: 'outside.example.net', from_address: NET.out4 });
       expect(sent, JSON.stringify(sent)).toMatchObject({ ok: true });
       const got = await host.probe<{ source: string }>({ op: 'fetch', host: VPS_NET.vps4, servername: HOSTNAME, ...ALICE, subject, wait: 40 });
       expect(got.ok, got.error).toBe(true);
