@@ -1028,7 +1028,9 @@ export function pristineTier(release: TierRelease): void {
       expect(sent, JSON.stringify(sent)).toMatchObject({ ok: true });
       const got = await host.probe<{ source: string }>({ op: 'fetch', host: VPS_NET.vps4, servername: HOSTNAME, ...ALICE, subject, wait: 40 });
       expect(got.ok, got.error).toBe(true);
-      const received = /^Received: from [^\n]*(?:\n[ \t][^\n]*)*/m.exec(got.source)?.[0] ?? '';
+      // Postfix's own Received: line (Dovecot's LMTP one comes first).
+      const received = [...got.source.matchAll(/^Received: [^\n]*(?:\n[ \t][^\n]*)*/gm)].map((m) => m[0]).find((r) => r.includes('(Postfix)')) ?? '';
+      expect(received).toMatch(/with ESMTPS/);
       expect(received).toContain(`[${NET.out4}]`);
       expect(received).not.toContain(VPS_NET.vps4);
       // Outbound: Postfix sends from the tunnel address, which leaves the VPS as its own.
