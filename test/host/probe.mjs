@@ -180,6 +180,57 @@ const ops = {
 
   /** Can a TCP connection to host:port be opened from `from_address`? */
   /** `count` new connections one after another, each closed at once: what became of each. */
+  /**
+   * A remote MX for one message: listens on `host`:`port`, speaks just enough SMTP, and returns the
+   * sender's address as seen here and the message as it arrived.
+   */
+  async sink(q) {
+    const { createServer } = await import('node:net');
+    return new Promise((resolve) => {
+      const server = createServer((c) => {
+        let buf = '';
+        let data = false;
+        const say = (l) => c.write(`${l}\r\n`);
+        say('220 sink.example.net ESMTP');
+        c.on('data', (d) => {
+          buf += d.toString('latin1');
+          for (;;) {
+            if (data) {
+              const end = buf.indexOf('\r\n.\r\n');
+              if (end < 0) return;
+              const source = buf.slice(0, end + 2).replace(/^\.\./gm, '.');
+              buf = buf.slice(end + 5);
+              data = false;
+              say('250 2.0.0 taken');
+              server.close();
+              resolve({ ok: true, peer: c.remoteAddress, source });
+              continue;
+            }
+            const nl = buf.indexOf('\r\n');
+            if (nl < 0) return;
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 2);
+            const verb = line.slice(0, 4).toUpperCase();
+            if (verb === 'EHLO' || verb === 'HELO') say('250 sink.example.net');
+            else if (verb === 'DATA') {
+              data = true;
+              say('354 go on');
+            } else if (verb === 'QUIT') {
+              say('221 bye');
+              c.end();
+            } else say('250 2.0.0 ok');
+          }
+        });
+        c.on('error', () => undefined);
+      });
+      server.listen(q.port, q.host);
+      setTimeout(() => {
+        server.close();
+        resolve({ ok: false, error: `no message within ${q.wait} s` });
+      }, q.wait * 1000);
+    });
+  },
+
   async tcpBurst(q) {
     const results = [];
     for (let i = 0; i < q.count; i++) results.push((await ops.tcp(q)).result);

@@ -1033,8 +1033,21 @@ export function pristineTier(release: TierRelease): void {
       expect(received).toMatch(/with ESMTPS/);
       expect(received).toContain(`[${NET.out4}]`);
       expect(received).not.toContain(VPS_NET.vps4);
-      // Outbound: Postfix sends from the tunnel address, which leaves the VPS as its own.
+      // Outbound: Postfix sends from the tunnel address, which leaves the VPS as its own: a
+      // message Alice submits (through the VPS too) reaches the remote MX from the VPS's address,
+      // both DKIM signatures valid.
       expect((await host.run('postconf -h smtp_bind_address')).trim()).toBe('10.77.77.2');
+      const sink = host.probe<{ peer: string; source: string }>({ op: 'sink', host: NET.out4, port: 25, wait: 90 }, 120_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      const outSubject = `out through the VPS ${tag()}`;
+      const submitted = await host.probe({ op: 'send', host: VPS_NET.vps4, port: 587, servername: HOSTNAME, ...ALICE, from: ALICE.user, to: 'someone@example.net', subject: outSubject });
+      expect(submitted, JSON.stringify(submitted)).toMatchObject({ ok: true });
+      const arrived = await sink;
+      expect(arrived.ok, arrived.error).toBe(true);
+      expect(arrived.peer).toBe(VPS_NET.vps4);
+      expect(arrived.source).toContain(outSubject);
+      const verdict = await host.probe<{ dkim: { algo: string; result: string }[] }>({ op: 'dkim', source: arrived.source, dns: VPS_NET.vps4, ip: VPS_NET.vps4, sender: ALICE.user, helo: HOSTNAME });
+      expect(verdict.dkim.map((d) => `${d.algo} ${d.result}`).sort(), JSON.stringify(verdict)).toEqual(['ed25519-sha256 pass', 'rsa-sha256 pass']);
       const listener = host.fromOutside([process.execPath, '-e', `const s = require('net').createServer((c) => { console.log(c.remoteAddress); process.exit(0); }).listen(2525, '${NET.out4}'); setTimeout(() => process.exit(3), 20000);`], { timeout: 30_000 });
       await new Promise((r) => setTimeout(r, 500));
       await host.run(`python3 -c "import socket; socket.create_connection(('${NET.out4}', 2525), timeout=10, source_address=('10.77.77.2', 0)).close()"`);
