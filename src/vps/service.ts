@@ -102,9 +102,9 @@ async function checkVps(_ctx: BuildContext, files: BundleFile[]): Promise<void> 
     await chmod(dir, 0o700);
     const at = (p: string) => join(dir, p.replace(/\//g, '-'));
     for (const f of mine) await writeFile(at(f.path), f.data, { mode: 0o600 });
-    // Loaded for real, in a network namespace of its own that ends with the command (nft -c alone
-    // misses some errors a load finds, such as a dnat in a filter chain).
-    await run('unshare', ['--net', 'nft', '-f', at('vps/nftables.conf')]);
+    // Loaded for real, in a user and network namespace of its own that ends with the command (so
+    // also without root; nft -c alone misses some errors a load finds, such as a dnat in a filter chain).
+    await run('unshare', ['--user', '--map-root-user', '--net', 'nft', '-f', at('vps/nftables.conf')]);
     // wg-quick reads a config by its interface name: <name>.conf.
     for (const p of ['vps/wireguard.conf', HOME_WG_CONF].filter((x) => mine.some((f) => f.path === x))) {
       const conf = join(dir, `${TUNNEL.name}.conf`);
