@@ -330,7 +330,8 @@ async function buildChecked(buildInput: BuildInput, disk: DiskBundle, io: Io, st
     { everything: !last || last.build !== build, unchecked: last?.unchecked ?? [] },
     (done, total, name) => io.progress?.(`Checking with the real tools: ${done}/${total} (${name})`),
   );
-  built.warnings.push(...outcome.warnings);
+  // The checks build each module again: the warnings it gave the first time are not new.
+  built.warnings.push(...outcome.warnings.filter((w) => !built.warnings.includes(w)));
   const files = built.files.filter((f) => f.path !== STATE_PATH);
   built.files = [...files, stateFile(files, build, buildInput.warnings, built.mtaSts, outcome.unchecked, built.sshfp, buildInput.now)];
   lap(`checked (${outcome.checked.join(', ') || 'nothing changed that a check reads'})`);

@@ -79,11 +79,14 @@ export function stateFile(files: readonly BundleFile[], build: string, warnings:
     } else if (f.path === 'keys/tls/cert.pem') {
       until = Math.min(until, new Date(new X509Certificate(f.data).validTo).getTime() - RENEW_BEFORE_DAYS * DAY);
     } else if (f.path === 'keys/keys.json') {
+      const meta = JSON.parse(f.data.toString('utf8')) as {
+        tls?: { retiring?: { until: string } };
+        dnssec?: Record<string, { keys?: { publish: string; activate: string; remove?: string }[] }>;
+      };
       // A TLS key rotated out: its TLSA is withdrawn by the first run after its time.
-      const retiring = (JSON.parse(f.data.toString('utf8')) as { tls?: { retiring?: { until: string } } }).tls?.retiring;
+      const retiring = meta.tls?.retiring;
       if (retiring) until = Math.min(until, Date.parse(retiring.until));
-      const zones = (JSON.parse(f.data.toString('utf8')) as { dnssec?: Record<string, { keys?: { publish: string; activate: string; remove?: string }[] }> }).dnssec ?? {};
-      for (const z of Object.values(zones)) {
+      for (const z of Object.values(meta.dnssec ?? {})) {
         for (const k of z.keys ?? []) {
           for (const t of [k.publish, k.activate, k.remove]) {
             const ms = t === undefined ? NaN : Date.parse(t);

@@ -8,7 +8,7 @@
  * synthesise negative answers from cache (RFC 8198); RFC 9276 §3.1 recommends NSEC when zone
  * enumeration is not a concern.
  */
-import { earliestRrsigExpiry, parseZone } from '../verify/dns.js';
+import { earliestRrsigExpiry, parseDnsTime, parseZone } from '../verify/dns.js';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -77,11 +77,8 @@ function planOf(keys: Pick<KeySet, 'dnssec'>, zone: DomainName, at: Date, previo
 /** What the schedule needs to know of the signed zone a new signing replaces. */
 export function previousZone(signed: string): PreviousZone {
   const soaSig = records(signed).find((f) => f[3] === 'RRSIG' && f[4] === 'SOA');
-  const inception = soaSig?.[9];
-  const signedAt =
-    inception && /^\d{14}$/.test(inception)
-      ? new Date(Date.UTC(+inception.slice(0, 4), +inception.slice(4, 6) - 1, +inception.slice(6, 8), +inception.slice(8, 10), +inception.slice(10, 12), +inception.slice(12, 14)) + INCEPTION_SKEW_SECONDS * 1000)
-      : undefined;
+  const inception = parseDnsTime(soaSig?.[9] ?? '');
+  const signedAt = inception ? new Date(inception.getTime() + INCEPTION_SKEW_SECONDS * 1000) : undefined;
   return { dnskeys: dnskeysIn(signed), zskTags: soaSignerTags(signed), ...(signedAt ? { signedAt } : {}) };
 }
 

@@ -22,7 +22,6 @@ export const FORWARDED_UDP = [53] as const;
 export const HOME_WG_CONF = 'wireguard/selfmail.conf';
 /** The services that bind to the host's public-facing address, here the tunnel's. */
 const LISTENERS = ['nsd.service', 'postfix.service', 'dovecot.service', 'nginx.service'] as const;
-export const VPS_FILES = ['vps/README.md', 'vps/setup.sh', 'vps/wireguard.conf', 'vps/nftables.conf', 'vps/sysctl.conf', 'vps/selfmail-vps-firewall.service'] as const;
 
 /** The home host's WireGuard private key: the previous bundle's, else a new one. */
 function homeKey(ctx: BuildContext): string {
@@ -83,8 +82,7 @@ async function buildVps(ctx: BuildContext): Promise<BundleFile[]> {
       files.push(textFile(`systemd/${unit}.d/selfmail-tunnel.conf`, dropIn, `${unit} starts after the tunnel it listens on`));
     }
   } else {
-    const w = `own-vps: the VPS's WireGuard key is not given yet: copy vps/ to the VPS and run vps/setup.sh there (vps/README.md), then selfmail init --out BUNDLE --vps-wg-key KEY with the key it prints`;
-    if (!ctx.warnings.includes(w)) ctx.warnings.push(w);
+    ctx.warnings.push(`own-vps: the VPS's WireGuard key is not given yet: copy vps/ to the VPS and run vps/setup.sh there (vps/README.md), then selfmail init --out BUNDLE --vps-wg-key KEY with the key it prints`);
   }
   return files;
 }

@@ -71,7 +71,7 @@ describe('init --ingress own-vps', () => {
     expect(nft).not.toMatch(/masquerade/);
     expect(nft).toMatch(/^\s+tcp dport 22 ip saddr @admin4 accept$/m);
     await expect(stat(join(out, 'wireguard/selfmail.conf'))).rejects.toThrow();
-    expect(firstRun.stderr).toMatch(/run vps\/setup\.sh there \(vps\/README\.md\), then selfmail init --out BUNDLE --vps-wg-key KEY/);
+    expect(firstRun.stderr).toMatch(/run vps\/setup\.sh there \(vps\/README\.md\), then selfmail init --out BUNDLE --vps-wg-key KEY with the key it prints\n/);
     // A re-run keeps the home key (the VPS names its public key).
     const again = await runCli(['init', '--out', out, '--alias', 'info@example.org=alice@example.org']);
     expect(again.code, again.stderr).toBe(0);
