@@ -35,7 +35,8 @@ import { newEd25519Pem, newP256, newRsa2048Pem, newTsigSecret } from './gen.js';
 import { RENEW_BEFORE_DAYS, bootstrapNotAfter, buildTlsPair, checkTlsKey, spkiSha256, tlsNames } from './tls.js';
 import { openpgpDomains } from '../openpgp/names.js';
 import { DAY_MS, DS_WAIT_DAYS, ZSK_PERIOD_DAYS, ZSK_PREPUBLISH_DAYS, ZSK_RETIRE_DAYS, keyStage } from './dnssec-plan.js';
-import type { DkimKey, DnssecKey, KeyRow, KeySet, TlsKey, TsigKey } from './types.js';
+import type { DkimKey, DnssecKey, KeyRow, KeySet, TlsKey, TsigKey, WireguardKey } from './types.js';
+import { HOME_WG_KEY_PATH, HOME_WG_PUB_PATH, isWgKeyText, newWgPrivateKey, wgPublicKey } from '../vps/wireguard.js';
 
 export const KEYS_META_PATH = 'keys/keys.json';
 export const TLS_KEY_PATH = 'keys/tls/key.pem';
@@ -137,6 +138,8 @@ interface Meta {
   dnssec: Record<string, DnssecMeta>;
   tls?: TlsMeta;
   tsig: Record<string, { created: string; name: string }>;
+  /** The home host's WireGuard key (own-vps). */
+  wireguard?: { created: string };
 }
 
 const DATE_RE = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
@@ -212,6 +215,10 @@ function loadMeta(previous: PreviousBundle): Meta {
   for (const [server, t] of Object.entries(isObj(m.tsig) ? m.tsig : {})) {
     if (!isObj(t)) return bad(`has a bad TSIG entry for ${server}`);
     meta.tsig[server] = { created: date(t.created), name: String(t.name) };
+  }
+  if (m.wireguard !== undefined) {
+    if (!isObj(m.wireguard)) return bad('has a bad WireGuard entry');
+    meta.wireguard = { created: date(m.wireguard.created) };
   }
   return meta;
 }
@@ -301,6 +308,8 @@ export async function ensureKeys(
   const tlsTask = ensureTls(config, old.tls, previous, now, files, warn, opts.rotateTls !== undefined);
   const servers = [...new Set(config.nameServers.filter((n) => !n.self).map((n) => n.name))].sort();
   const tsigTasks = servers.map((s) => ensureTsig(s, old.tsig[s], previous, today, files, warn));
+  const wireguard = config.ingress === 'own-vps' ? ensureWireguard(old.wireguard, previous, today, files, warn) : undefined;
+  if (wireguard) meta.wireguard = { created: wireguard.created };
 
   const total = dkimTasks.length + dnssecTasks.length + 1 + tsigTasks.length;
   let done = 0;
@@ -329,6 +338,7 @@ export async function ensureKeys(
     dnssecRetired: config.dnssec ? config.domains.flatMap((z, i) => dnssec[i]!.meta.retired.map((r) => ({ zone: z, ...r }))) : [],
     tls: tls.key,
     tsig: tsig.map((r) => r.key),
+    ...(wireguard ? { wireguard } : {}),
     files: sortedFiles,
     read(path: string): Buffer {
       const data = byPath.get(path);
@@ -739,6 +749,28 @@ async function ensureTsig(
   return { meta: { created, name }, key: { name, algorithm: 'hmac-sha256', server, secretPath: path, created } };
 }
 
+/**
+ * The home host's WireGuard key for the tunnel to the user's VPS (own-vps): the previous bundle's,
+ * else a new one. Its public key goes to the VPS (vps/wireguard.conf); the private one stays here.
+ */
+function ensureWireguard(
+  prev: { created: string } | undefined,
+  previous: PreviousBundle,
+  today: string,
+  files: Files,
+  warn: (m: string) => void,
+): WireguardKey {
+  const text = previous.read(HOME_WG_KEY_PATH)?.toString('utf8').trim();
+  if (prev && text === undefined) warn('the WireGuard key of this host is missing from the bundle; a new one is made: copy vps/ to the VPS again and run vps/setup.sh there');
+  if (text !== undefined && !isWgKeyText(text)) throw badKeyFile(HOME_WG_KEY_PATH, 'is not a WireGuard private key');
+  const key = text ?? newWgPrivateKey();
+  const created = text !== undefined && prev ? prev.created : today;
+  const publicKey = wgPublicKey(key);
+  files.add(HOME_WG_KEY_PATH, `${key}\n`, 'WireGuard private key of this (home) host, for the tunnel to the VPS', true);
+  files.add(HOME_WG_PUB_PATH, `${publicKey}\n`, 'WireGuard public key of this host (the VPS names it)', false);
+  return { keyPath: HOME_WG_KEY_PATH, publicKey, created };
+}
+
 // ---- listing ---------------------------------------------------------------------------------
 
 function sha256Hex(der: Buffer): string {
@@ -831,6 +863,11 @@ export function describeKeys(keys: KeySet, present: (path: string) => boolean = 
   );
   if (retiring) {
     rows.push({ type: 'tls', name: keys.tls.names[0] ?? '', id: 'retiring', algorithm: 'rsa-2048', state: 'retiring', created: '', fingerprint: retiring.spkiSha256, file: '', nextStep: `TLSA withdrawn by the first init after ${retiring.until}` });
+  }
+  if (keys.wireguard) {
+    const raw = Buffer.from(keys.wireguard.publicKey, 'base64');
+    const spki = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: raw.toString('base64url') }, format: 'jwk' }).export({ type: 'spki', format: 'der' });
+    rows.push(row({ type: 'wireguard', name: 'this host', id: 'home', algorithm: 'x25519', state: 'active', created: keys.wireguard.created, fingerprint: sha256Hex(spki), file: keys.wireguard.keyPath }));
   }
   for (const k of keys.tsig) {
     rows.push(row({ type: 'tsig', name: k.server, id: k.name, algorithm: 'hmac-sha256', state: 'active', created: k.created, fingerprint: '', file: k.secretPath }));

@@ -79,6 +79,13 @@ export interface TsigKey {
   created: string;
 }
 
+/** The home host's WireGuard key (own-vps): its private file in the bundle and its public key. */
+export interface WireguardKey {
+  keyPath: string;
+  publicKey: string;
+  created: string;
+}
+
 export interface KeySet {
   dkim: DkimKey[];
   /** Every DNSSEC key the bundle holds: published, signing, made ahead or leaving (see `publish`, `activate`, `remove`). */
@@ -87,6 +94,8 @@ export interface KeySet {
   dnssecRetired?: { zone: DomainName; tag: number; role: 'ksk' | 'zsk'; removed: string }[];
   tls: TlsKey;
   tsig: TsigKey[];
+  /** With own-vps: this host's end of the tunnel to the VPS. */
+  wireguard?: WireguardKey;
   /** Every key file (private 0600, public 0644) to place in the bundle under `keys/`. */
   files: BundleFile[];
   /** Read a key file's bytes (private files included) for modules that must embed one (TSIG in nsd). */
@@ -95,7 +104,7 @@ export interface KeySet {
 
 /** One line of `selfmail keys list`: public facts only, never private material. */
 export interface KeyRow {
-  type: 'dkim' | 'dnssec-ksk' | 'dnssec-zsk' | 'tls' | 'tsig';
+  type: 'dkim' | 'dnssec-ksk' | 'dnssec-zsk' | 'tls' | 'tsig' | 'wireguard';
   /** The domain (DKIM), zone (DNSSEC), host name (TLS) or secondary server (TSIG). */
   name: string;
   /** DKIM selector, DNSSEC key tag, TSIG key name; empty for TLS. */

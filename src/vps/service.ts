@@ -1,8 +1,8 @@
 /**
- * `--ingress own-vps`: the home host's WireGuard key, the home end of the tunnel and the `vps/`
- * folder the user copies to their VPS (everything it needs, nothing secret). The VPS makes its own
- * key (vps/setup.sh); until its public key is given (`--vps-wg-key`), the bundle holds the VPS's
- * files and the home key but no home tunnel config, and init says what to run on the VPS.
+ * `--ingress own-vps`: the home end of the tunnel and the `vps/` folder the user copies to their
+ * VPS (everything it needs, nothing secret). The home host's WireGuard key is the key store's; the
+ * VPS makes its own (vps/setup.sh). Until its public key is given (`--vps-wg-key`), the bundle
+ * holds the VPS's files but no home tunnel config, and init says what to run on the VPS.
  */
 import { InputError } from '../errors.js';
 import { installedPath } from '../bundle/layout.js';
@@ -13,7 +13,7 @@ import { run } from '../tools/run.js';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HOME_WG_KEY_PATH, TUNNEL, newWgPrivateKey, wgPublicKey } from './wireguard.js';
+import { TUNNEL } from './wireguard.js';
 
 /** The ports the VPS forwards home: SMTP, DNS, HTTP(S), submissions, submission, IMAPS, ManageSieve. */
 export const FORWARDED_TCP = [25, 53, 80, 443, 465, 587, 993, 4190] as const;
@@ -23,23 +23,13 @@ export const HOME_WG_CONF = 'wireguard/selfmail.conf';
 /** The services that bind to the host's public-facing address, here the tunnel's. */
 const LISTENERS = ['nsd.service', 'postfix.service', 'dovecot.service', 'nginx.service'] as const;
 
-/** The home host's WireGuard private key: the previous bundle's, else a new one. */
-function homeKey(ctx: BuildContext): string {
-  const prev = ctx.previous.read(HOME_WG_KEY_PATH)?.toString('utf8').trim();
-  if (prev !== undefined) {
-    if (!/^[A-Za-z0-9+/]{43}=$/.test(prev) || Buffer.from(prev, 'base64').length !== 32) {
-      throw new InputError([{ field: `bundle: ${HOME_WG_KEY_PATH}`, message: 'is not a WireGuard private key selfmail made; move it away to have a new one made (then give the VPS the new public key: copy vps/ again)' }]);
-    }
-    return prev;
-  }
-  return newWgPrivateKey();
-}
-
 async function buildVps(ctx: BuildContext): Promise<BundleFile[]> {
   const { config, profile } = ctx;
   if (config.ingress !== 'own-vps') return [];
-  const key = homeKey(ctx);
-  const homePublicKey = wgPublicKey(key);
+  const home = ctx.keys.wireguard;
+  if (!home) throw new Error('the key store made no WireGuard key for an own-vps bundle');
+  const key = ctx.keys.read(home.keyPath).toString('utf8').trim();
+  const homePublicKey = home.publicKey;
   if (config.vpsWgKey === homePublicKey) {
     throw new InputError([{ field: '--vps-wg-key', message: 'is this host\'s own WireGuard public key (vps/wireguard.conf names it): give the VPS\'s, the line vps/setup.sh printed there' }]);
   }
@@ -64,8 +54,6 @@ async function buildVps(ctx: BuildContext): Promise<BundleFile[]> {
     homePublicKey,
   };
   const files: BundleFile[] = [
-    textFile(HOME_WG_KEY_PATH, `${key}\n`, 'WireGuard private key of this (home) host, for the tunnel to the VPS', 0o600),
-    textFile('keys/wireguard/home.pub', `${homePublicKey}\n`, 'WireGuard public key of this host (the VPS names it)'),
     textFile('vps/README.md', await render('vps', 'README.md', model), 'the VPS: what it does, the three commands to set it up'),
     textFile('vps/setup.sh', await render('vps', 'setup.sh', model), 'run on the VPS: makes its WireGuard key there, installs the forwarder', 0o755),
     textFile('vps/wireguard.conf', await render('vps', 'wireguard.conf', model), 'the VPS end of the tunnel (no secret: the key is made on the VPS)'),
@@ -75,7 +63,7 @@ async function buildVps(ctx: BuildContext): Promise<BundleFile[]> {
   ];
   if (config.vpsWgKey) {
     const endpoint = config.ipv4 ? `${config.ipv4}:${TUNNEL.port}` : `[${config.ipv6}]:${TUNNEL.port}`;
-    const conf = await render('wireguard', 'selfmail.conf', { tunnel: TUNNEL, endpoint, vpsPublicKey: config.vpsWgKey, keyPath: installedPath(profile, HOME_WG_KEY_PATH) });
+    const conf = await render('wireguard', 'selfmail.conf', { tunnel: TUNNEL, endpoint, vpsPublicKey: config.vpsWgKey, keyPath: installedPath(profile, home.keyPath) });
     files.push(textFile(HOME_WG_CONF, conf, 'the home end of the WireGuard tunnel to the VPS (wg-quick@selfmail)', 0o600));
     for (const unit of LISTENERS) {
       const dropIn = await render('vps', 'after-tunnel.conf', { unit, address: [config.listenIpv4, config.listenIpv6].filter(Boolean).join(', '), tunnelUnit: `wg-quick@${TUNNEL.name}.service` });

@@ -26,8 +26,15 @@ export const TUNNEL = {
 
 /** Bundle path of the home host's WireGuard private key (base64, 0600). */
 export const HOME_WG_KEY_PATH = 'keys/wireguard/home.key';
+/** Bundle path of its public key (what vps/wireguard.conf names). */
+export const HOME_WG_PUB_PATH = 'keys/wireguard/home.pub';
 
 const B64_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
+/** A WireGuard key as `wg` writes one: 32 bytes in canonical base64 (44 characters, one `=`). */
+export function isWgKeyText(text: string): boolean {
+  return B64_KEY.test(text) && Buffer.from(text, 'base64').length === 32;
+}
 
 /**
  * The VPS's WireGuard public key as pasted: 32 bytes of base64 (44 characters, one `=`). A line of
@@ -39,7 +46,7 @@ export function parseWgPublicKey(input: string): Parsed<string> {
     return { ok: false, error: 'is a WireGuard private key: give the VPS\'s public key, the line vps/setup.sh prints (wg pubkey); the private key never leaves the VPS' };
   }
   const bare = text.replace(/^PublicKey\s*=\s*/i, '');
-  if (!B64_KEY.test(bare) || Buffer.from(bare, 'base64').length !== 32) {
+  if (!isWgKeyText(bare)) {
     return { ok: false, error: 'is not a WireGuard public key (32 bytes of base64, 44 characters ending in "="): paste the line vps/setup.sh prints on the VPS' };
   }
   if (!isX25519PublicKey(Buffer.from(bare, 'base64'))) {

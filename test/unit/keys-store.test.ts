@@ -7,6 +7,7 @@ import { dnskeyRdata, dsRecord, keyTag, nameToWire, p256FromScalar } from '../..
 import { describeKeys, ensureKeys, KEYS_META_PATH } from '../../src/keys/store.js';
 import { tlsNames } from '../../src/keys/tls.js';
 import type { KeySet } from '../../src/keys/types.js';
+import { wgPublicKey } from '../../src/vps/wireguard.js';
 import { emptyPrevious, fixtureKeys, KEYS_NOW, keysTestConfig, previousFromFiles } from '../helpers/keys.js';
 
 const d = (s: string): DomainName => s as DomainName;
@@ -353,6 +354,27 @@ describe('ensureKeys', () => {
     expect(k.dnssec).toEqual([]);
     expect(k.tsig).toEqual([]);
     expect(k.files.some((f) => f.path.startsWith('keys/dnssec/') || f.path.startsWith('keys/tsig/'))).toBe(false);
+  });
+});
+
+describe('the WireGuard key of an own-vps host', () => {
+  it('is made only with own-vps, 0600, kept across runs, its public key beside it and in keys list', async () => {
+    const direct = await fixtureKeys();
+    expect(direct.wireguard).toBeUndefined();
+    expect(direct.files.some((f) => f.path.startsWith('keys/wireguard/'))).toBe(false);
+    const cfg = keysTestConfig({ ingress: 'own-vps' });
+    const k1 = await ensureKeys(cfg, emptyPrevious(), KEYS_NOW);
+    const key = k1.files.find((f) => f.path === 'keys/wireguard/home.key')!;
+    expect(key.mode).toBe(0o600);
+    expect(k1.wireguard).toEqual({ keyPath: 'keys/wireguard/home.key', publicKey: wgPublicKey(key.data.toString().trim()), created: '2026-03-15' });
+    expect(text(k1, 'keys/wireguard/home.pub')).toBe(`${k1.wireguard!.publicKey}\n`);
+    const k2 = await ensureKeys(cfg, previousFromFiles(k1.files), new Date('2026-04-01T00:00:00Z'));
+    expect(k2.wireguard).toEqual(k1.wireguard);
+    const row = describeKeys(k2, () => true, KEYS_NOW).find((r) => r.type === 'wireguard');
+    expect(row).toMatchObject({ id: 'home', algorithm: 'x25519', state: 'active', created: '2026-03-15', file: 'keys/wireguard/home.key' });
+    expect(row!.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    const bad = k1.files.map((f) => (f.path === 'keys/wireguard/home.key' ? { ...f, data: Buffer.from('not a key\n') } : f));
+    await expect(ensureKeys(cfg, previousFromFiles(bad), KEYS_NOW)).rejects.toThrow(InputError);
   });
 });
 
