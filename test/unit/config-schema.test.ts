@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type RawInput, overlay, sourced } from '../../src/config/raw.js';
 import { resolveConfig, toRaw } from '../../src/config/schema.js';
 import { BASE_REQUEST as base, issuesOf, resolveOver } from '../helpers/config.js';
+import { privateKeyNoPoint, somePublicKey } from '../helpers/wireguard.js';
 
 const resolve = resolveOver;
 
@@ -82,7 +83,7 @@ describe('resolveConfig', () => {
   });
 
   describe('own-vps', () => {
-    const KEY = 'b/3CpZTT0qzEL0M/a53e9Tu+1XdlqRT3H6hCyJph/R0=';
+    const KEY = somePublicKey();
     const vps = (extra: Record<string, string> = {}) => resolveConfig(sourced({ domains: ['example.org'], users: ['alice@example.org'], target: 'debian-12', ingress: 'own-vps', ...extra }, 'flag'));
     it('publishes the VPS\'s addresses and binds to this end of the tunnel; selfmail.yaml keeps the VPS\'s', () => {
       const { config } = vps({ vpsIpv4: '203.0.113.5', vpsIpv6: '2001:db8:5::5', vpsWgKey: KEY });
@@ -108,7 +109,7 @@ describe('resolveConfig', () => {
       expect(vps({ vpsIpv4: '203.0.113.5' }).config.vpsWgKey).toBeUndefined();
     });
     it('refuses each bad input naming the flag, never echoing a key', () => {
-      const priv = 'eJATDThzDsReM1kIVFdFyXzgWw9eeqvYlvrFq+o4fkU=';
+      const priv = privateKeyNoPoint();
       expect(issuesOf(() => vps())).toEqual(['--vps-ipv4: is required with --ingress own-vps (or --vps-ipv6): the public address of your VPS']);
       expect(issuesOf(() => vps({ vpsIpv4: '10.1.2.3' })).join()).toMatch(/^--vps-ipv4: "10\.1\.2\.3" is a private address .*Give the VPS's public address$/);
       expect(issuesOf(() => vps({ vpsIpv4: '100.64.1.1' })).join()).toMatch(/^--vps-ipv4: .*carrier-grade NAT.*a VPS has a public address/);

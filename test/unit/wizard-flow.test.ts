@@ -7,6 +7,7 @@ import { InterruptedError, RefusalError } from '../../src/errors.js';
 import type { Interfaces } from '../../src/wizard/addresses.js';
 import { MIN_PASSWORD_LENGTH, wizard } from '../../src/wizard/index.js';
 import type { ConfirmQuestion, InputQuestion, PasswordQuestion, Prompter, SelectQuestion } from '../../src/wizard/prompter.js';
+import { privateKeyNoPoint, somePublicKey } from '../helpers/wireguard.js';
 
 /** One scripted answer: the prompt it is for (a part of its message) and what the person types. */
 type Step = [match: string, answer: string | boolean | Error];
@@ -212,8 +213,8 @@ describe('wizard', () => {
   });
 
   it('own-vps asks for the VPS\'s addresses and, optionally, its key, never this host\'s address; refuses a private key in place', async () => {
-    const priv = 'eJATDThzDsReM1kIVFdFyXzgWw9eeqvYlvrFq+o4fkU=';
-    const pub = 'b/3CpZTT0qzEL0M/a53e9Tu+1XdlqRT3H6hCyJph/R0=';
+    const priv = privateKeyNoPoint();
+    const pub = somePublicKey();
     const r = await run(empty(), [
       ['Mail domain', 'example.org'],
       ['Mail host name', ''],
