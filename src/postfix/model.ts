@@ -59,7 +59,7 @@ export interface PostfixModel {
   messageSizeLimit: number;
   /** TLS 1.2 suites where TLS is required (src/tls/policy.ts). */
   clientCiphers: string;
-  /** With own-vps in production: the tunnel addresses outbound SMTP binds to; empty otherwise. */
+  /** With own-vps, on the tunnel (the host and its rehearsal): the addresses outbound SMTP binds to; empty otherwise. */
   smtpBind4: string;
   smtpBind6: string;
 }
@@ -85,6 +85,15 @@ function endpoints(profile: Profile, port: number): Listener[] {
   if (profile.listen.ipv4) out.push({ endpoint: `${profile.listen.ipv4}:${port}` });
   if (profile.listen.ipv6) out.push({ endpoint: `[${profile.listen.ipv6}]:${port}` });
   return out;
+}
+
+/**
+ * True where an own-VPS host's services listen on the tunnel's home end: the host itself and its
+ * rehearsal (not the checks, which render on loopback). Pure.
+ */
+export function onTunnel(config: Pick<Config, 'ingress' | 'listenIpv4' | 'listenIpv6'>, profile: Pick<Profile, 'listen'>): boolean {
+  if (config.ingress !== 'own-vps') return false;
+  return (config.listenIpv4 !== undefined && profile.listen.ipv4 === config.listenIpv4) || (config.listenIpv6 !== undefined && profile.listen.ipv6 === config.listenIpv6);
 }
 
 /** Build the Postfix model of `config` for `profile`. */
@@ -128,8 +137,8 @@ export function postfixModel(config: Config, tls: Pick<TlsKey, 'keyPath' | 'cert
     clientCiphers: CLIENT_CIPHER_STRING,
     // Through a VPS of the user's own, mail leaves from this end of the tunnel: the host routes
     // that source address through it, and the VPS gives it its public address (vps/nftables.conf).
-    smtpBind4: config.ingress === 'own-vps' && profile.kind === 'production' ? (ipv4 ?? '') : '',
-    smtpBind6: config.ingress === 'own-vps' && profile.kind === 'production' ? (ipv6 ?? '') : '',
+    smtpBind4: onTunnel(config, profile) ? (ipv4 ?? '') : '',
+    smtpBind6: onTunnel(config, profile) ? (ipv6 ?? '') : '',
   };
 }
 

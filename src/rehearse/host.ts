@@ -14,6 +14,8 @@ import type { LoadedBundle } from './load.js';
 import { webPaths } from '../web/index.js';
 import { freeServicePorts } from '../bundle/ports.js';
 import type { Question } from './resolver.js';
+import type { Tunnel } from './tunnel.js';
+import type { Config } from '../config/types.js';
 import { type Supervisor, requireTool, tail, tcpOpen, waitReady } from './supervisor.js';
 
 /** The loopback address every service listens on. */
@@ -29,6 +31,10 @@ export const REQUIRED_TOOLS = ['nsd', 'dovecot', 'postfix', 'delv', 'rspamd', 'r
 export interface Host {
   root: string;
   profile: Profile;
+  /** The address clients reach the public-facing services on: loopback, or the tunnel's home end (own-vps). */
+  address: string;
+  /** An own-VPS bundle's VPS and internet (./tunnel.ts); absent otherwise. */
+  tunnel?: Tunnel;
   files: BundleFile[];
   /** Postfix's log (maillog_file), for failure reasons. */
   postfixLog: () => Promise<string>;
@@ -55,15 +61,24 @@ export async function makeRoot(): Promise<string> {
   return root;
 }
 
-/** The rehearsal profile: everything under `root`, on 127.0.0.1 and free high ports. */
-export async function rehearsalProfile(root: string): Promise<Profile> {
-  return {
-    kind: 'rehearsal',
-    root,
-    listen: { ipv4: LISTEN },
-    ports: await freeServicePorts(LISTEN),
-    mailUser: { name: 'nobody', group: 'nogroup' },
-  };
+/**
+ * The rehearsal profile: everything under `root`, on 127.0.0.1 and free high ports. An own-VPS
+ * bundle's public-facing services listen where they do on its host, on the tunnel's home end and
+ * the standard ports (the VPS forwards those ports unchanged; in the rehearsal's own network
+ * namespace they are free); its loopback-only services keep free high ports.
+ */
+export async function rehearsalProfile(root: string, config?: Pick<Config, 'ingress' | 'listenIpv4' | 'listenIpv6'>): Promise<Profile> {
+  const ports = await freeServicePorts(LISTEN);
+  const base = { kind: 'rehearsal' as const, root, mailUser: { name: 'nobody', group: 'nogroup' } };
+  if (config?.ingress === 'own-vps' && config.listenIpv4) {
+    const { STANDARD_PORTS: std } = await import('../bundle/layout.js');
+    return {
+      ...base,
+      listen: { ipv4: config.listenIpv4, ...(config.listenIpv6 ? { ipv6: config.listenIpv6 } : {}) },
+      ports: { ...ports, smtp: std.smtp, submission: std.submission, submissions: std.submissions, imaps: std.imaps, dns: std.dns, http: std.http, https: std.https, managesieve: std.managesieve },
+    };
+  }
+  return { ...base, listen: { ipv4: LISTEN }, ports };
 }
 
 /**
@@ -71,9 +86,9 @@ export async function rehearsalProfile(root: string): Promise<Profile> {
  * the bundle's zones exactly as the bundle has them (what would be published is what is served,
  * even where the bundle no longer matches its keys).
  */
-export async function renderHost(bundle: LoadedBundle, profile: Profile): Promise<BundleFile[]> {
+export async function renderHost(bundle: LoadedBundle, profile: Profile, config: Config = bundle.rehearsalConfig): Promise<BundleFile[]> {
   const ctx: BuildContext = {
-    config: bundle.rehearsalConfig,
+    config,
     keys: bundle.keys,
     previous: bundle.previous,
     profile,
@@ -124,12 +139,26 @@ export async function requireRootAndTools(): Promise<void> {
  * `sup`, which the caller stops in a `finally`.
  */
 export async function startHost(bundle: LoadedBundle, root: string, sup: Supervisor): Promise<Host> {
-  const profile = await rehearsalProfile(root);
-  const files = await renderHost(bundle, profile);
+  // An own-VPS bundle: the internet and the VPS first (the VPS makes its key, which the home end
+  // names), then the home host listens on its end of the tunnel.
+  let tunnel: Tunnel | undefined;
+  let config = bundle.rehearsalConfig;
+  if (config.ingress === 'own-vps') {
+    const { startTunnel } = await import('./tunnel.js');
+    tunnel = await startTunnel(bundle, sup);
+    config = { ...config, vpsWgKey: tunnel.vpsPublicKey };
+  }
+  const profile = await rehearsalProfile(root, config);
+  const address = profile.listen.ipv4 ?? LISTEN;
+  const files = await renderHost(bundle, profile, config);
   const { stageTree } = await import('../bundle/stage.js');
   await stageTree(files, root);
   const { applyOwners } = await import('../mail/system.js');
   await applyOwners(profile, files);
+  if (tunnel) {
+    const { HOME_WG_CONF } = await import('../vps/service.js');
+    await tunnel.homeUp(installedPath(profile, HOME_WG_CONF));
+  }
 
   const logDir = sysPath(profile, '/var/log');
   await mkdir(logDir, { recursive: true, mode: 0o755 });
@@ -154,7 +183,7 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   await writeFile(anchorFile, anchorText(bundle));
 
   const resolver = new Resolver({ timeout: 2000, tries: 2 });
-  resolver.setServers([`${LISTEN}:${profile.ports.dns}`]);
+  resolver.setServers([`${address}:${profile.ports.dns}`]);
   const postfixLog = () => readOr(postfixLogFile);
   const dovecotLog = () => readOr(dovecotLogFile);
   const primary = bundle.config.domains[0]!;
@@ -166,7 +195,7 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   // them starts: in the rehearsal's own network it is the only one there is.
   const zones = [...new Set(bundle.config.domains.map(String))];
   const { startResolver } = await import('./resolver.js');
-  const dns = await startResolver(zones, profile.ports.dns);
+  const dns = await startResolver(zones, address, profile.ports.dns, tunnel?.zone);
   sup.onStop(dns.close);
 
   // The filter and DKIM signer with its Redis: rspamd from Debian's stock configuration plus the
@@ -185,7 +214,7 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   const lmtp = mailPaths(profile).lmtpSocket;
   await waitReady(
     dovecot,
-    async () => (await tcpOpen(LISTEN, profile.ports.imaps)) && (await stat(lmtp).then(() => true, () => false)),
+    async () => (await tcpOpen(address, profile.ports.imaps)) && (await stat(lmtp).then(() => true, () => false)),
     20_000,
     dovecotLog,
   );
@@ -195,7 +224,7 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   await waitReady(
     postfix,
     async () => {
-      for (const p of [profile.ports.smtp, profile.ports.submission, profile.ports.submissions]) if (!(await tcpOpen(LISTEN, p))) return false;
+      for (const p of [profile.ports.smtp, profile.ports.submission, profile.ports.submissions]) if (!(await tcpOpen(address, p))) return false;
       return true;
     },
     30_000,
@@ -204,5 +233,5 @@ export async function startHost(bundle: LoadedBundle, root: string, sup: Supervi
   // master leaves the process group of `postfix start-fg` (setsid): follow it by its pid file.
   const masterPid = Number((await readOr(join(mailPaths(profile).postfixQueueDir, 'pid', 'master.pid'))).trim());
   if (Number.isInteger(masterPid) && masterPid > 1) sup.adoptGroup(masterPid);
-  return { root, profile, files, postfixLog, dovecotLog, spamLog: spam.log, resolver, anchorFile, dovecotGroup: dovecot.child.pid, questions: dns.questions, zones };
+  return { root, profile, address, ...(tunnel ? { tunnel } : {}), files, postfixLog, dovecotLog, spamLog: spam.log, resolver, anchorFile, dovecotGroup: dovecot.child.pid, questions: dns.questions, zones };
 }

@@ -25,6 +25,7 @@ import {
   sieveStep,
   spamStep,
   submissionStep,
+  tunnelStep,
 } from './steps.js';
 import { type Leftover, Supervisor, leftoverProcesses } from './supervisor.js';
 
@@ -65,6 +66,8 @@ const STEPS: Array<{ id: string; title: string; run: (c: StepContext) => Promise
   // Before the refusals: Dovecot slows down every login from an address that just failed one.
   { id: 'aliases', title: 'The bundle\'s aliases deliver on port 25 to the mailboxes they name; a catch-all takes only unnamed addresses', run: aliasesStep, needs: ['inbound'], when: (b) => b.config.aliases.length > 0 },
   { id: 'real-mailboxes', title: 'The bundle\'s own mailboxes log in (--password-file)', run: realMailboxesStep, when: (b) => b.real.length > 0 },
+  // Own-vps only: through the VPS the rehearsal made from the bundle's vps/ files.
+  { id: 'tunnel', title: 'Through the VPS (own-vps): inbound mail arrives at home with the client\'s own address and TLS ending at home; outbound leaves from the VPS\'s address, signed; the VPS holds nothing but its WireGuard key', run: tunnelStep, when: (b) => b.config.ingress === 'own-vps' },
   { id: 'refusals', title: 'What must fail, fails: relaying, AUTH before TLS, wrong passwords, sending as another user, cleartext IMAP', run: refusalsStep },
   // Last: it judges everything the other steps made the daemons do.
   { id: 'privacy', title: 'Nothing left the rehearsal: no DNS question beyond its own zones, no packet to any address outside it', run: privacyStep },
@@ -109,11 +112,13 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalReport>
   const steps: StepResult[] = [];
   let host: Host | undefined;
   let cleanup: RehearsalReport['cleanup'] = { leftover: [], rootRemoved: false };
+  let isolatedNow = false;
   try {
     root = await makeRoot();
     // The rehearsal's own network (./isolate.ts): loopback, and a watched link for the rest.
     const { isolated, prepareNetwork } = await import('./isolate.js');
     if (!isolated()) throw new ToolError('the rehearsal runs in a network of its own, which `selfmail rehearse` sets up: run it through the CLI', 'selfmail');
+    isolatedNow = true;
     await prepareNetwork(root);
     host = await Promise.race([startHost(bundle, root, sup), interruptedP]);
     const ctx: StepContext = { bundle, host, state: newState() };
@@ -134,7 +139,12 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalReport>
     try {
       await sup.stopAll();
       const r = root ?? '/nonexistent-selfmail-rehearse-root';
-      let leftover = await leftoverProcesses(r, sup.groups());
+      // Everything in the rehearsal's own network namespace but this process is the rehearsal's
+      // (wireguard-go detaches from the groups the supervisor knows), and so is all of an own-VPS
+      // rehearsal's internet and VPS.
+      const { netnsOf } = await import('./tunnel.js');
+      const namespaces = isolatedNow ? [await netnsOf('self'), ...(host?.tunnel?.namespaces ?? [])] : [];
+      let leftover = await leftoverProcesses(r, sup.groups(), namespaces);
       for (const l of leftover) {
         try {
           process.kill(l.pid, 'SIGKILL');
@@ -144,7 +154,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalReport>
       }
       if (leftover.length > 0) {
         await new Promise((r) => setTimeout(r, 300));
-        leftover = await leftoverProcesses(r, sup.groups());
+        leftover = await leftoverProcesses(r, sup.groups(), namespaces);
       }
       if (root) await rm(root, { recursive: true, force: true });
       cleanup = { leftover, rootRemoved: true };

@@ -104,3 +104,13 @@ export async function triedAddresses(): Promise<string[]> {
   }
   return out.sort();
 }
+
+/**
+ * An own-VPS rehearsal's tunnel (./tunnel.ts): its packets to the VPS on the uplink, and
+ * everything through the tunnel, go to the namespaces the rehearsal made, where the internet
+ * namespace records any other destination. Inserted before the rules that record and refuse.
+ */
+export async function allowTunnel(tunnel: string, uplink: string, vps4: string, port: number): Promise<void> {
+  await run('nft', ['insert', 'rule', 'inet', TABLE, 'out', 'oifname', uplink, 'ip', 'daddr', vps4, 'udp', 'dport', String(port), 'accept']);
+  await run('nft', ['insert', 'rule', 'inet', TABLE, 'out', 'oifname', tunnel, 'accept']);
+}

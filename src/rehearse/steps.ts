@@ -13,6 +13,7 @@ import { run } from '../tools/run.js';
 import { CLIENT_ADDRESS, CLIENT_NAME, type Host, LISTEN } from './host.js';
 import type { LoadedBundle, Mailbox } from './load.js';
 import { sleep, tail } from './supervisor.js';
+import type { RemoteMx } from './tunnel.js';
 
 export interface StepResult {
   /** Stable identifier: dns, submission, inbound, spam, imap, authentication, learning, sieve, aliases, real-mailboxes, refusals, privacy. */
@@ -99,7 +100,7 @@ export async function dnsStep(c: StepContext): Promise<string> {
   const bad: string[] = [];
   await Promise.all(
     questions.map(async (q) => {
-      const r = await run('delv', [`@${LISTEN}`, '-p', port, '-a', c.host.anchorFile, `+root=${q.zone}`, '+nomultiline', q.name, q.type], { timeout: 20_000, okCodes: [0, 1] });
+      const r = await run('delv', [`@${c.host.address}`, '-p', port, '-a', c.host.anchorFile, `+root=${q.zone}`, '+nomultiline', q.name, q.type], { timeout: 20_000, okCodes: [0, 1] });
       const out = r.stdout + r.stderr;
       if (!/; fully validated/.test(out)) bad.push(`${q.name} ${q.type}: ${tail(out, 3).replace(/\n/g, ' | ')}`);
     }),
@@ -123,7 +124,7 @@ async function transport(c: StepContext, t: SmtpTarget) {
   const nodemailer = (await import('nodemailer')).default;
   const cert = await readTlsCert(c);
   return nodemailer.createTransport({
-    host: LISTEN,
+    host: c.host.address,
     port: t.port,
     secure: t.secure,
     requireTLS: t.requireTLS ?? false,
@@ -375,7 +376,7 @@ async function countInFolder(c: StepContext, box: Mailbox, subject: string, fold
 export async function sieveStep(c: StepContext): Promise<string> {
   const { a, b } = c.bundle;
   const { ManageSieve } = await import('./managesieve.js');
-  const target = { host: LISTEN, port: c.host.profile.ports.managesieve, localAddress: CLIENT_ADDRESS, ca: await readTlsCert(c), servername: c.bundle.config.hostname };
+  const target = { host: c.host.address, port: c.host.profile.ports.managesieve, localAddress: CLIENT_ADDRESS, ca: await readTlsCert(c), servername: c.bundle.config.hostname };
   // First a connection that tries to log in before STARTTLS, with a made-up password (the real
   // one never crosses a connection without TLS): no mechanism is offered, the attempt is refused.
   const early = await ManageSieve.open(target).catch((e: unknown) => fail(`ManageSieve on ${target.port}: ${errText(e)}`));
@@ -431,7 +432,7 @@ async function imapClient(c: StepContext, user: string, pass: string) {
   const { ImapFlow } = await import('imapflow');
   const cert = await readTlsCert(c);
   return new ImapFlow({
-    host: LISTEN,
+    host: c.host.address,
     port: c.host.profile.ports.imaps,
     secure: true,
     auth: { user, pass },
@@ -517,9 +518,55 @@ async function servedKeyMismatch(c: StepContext, domain: string, selector: strin
   return undefined;
 }
 
-export async function authenticationStep(c: StepContext): Promise<string> {
+/**
+ * What a receiver makes of one message the host sent, from `ip` with `helo`: both DKIM signatures
+ * (rsa-sha256 and ed25519-sha256) verify with the keys NSD serves, for the sender's domain; SPF
+ * and DMARC pass; no header names the submitting client. Returns the problems (labelled) and a
+ * note of the signatures that passed.
+ */
+async function judgeSent(c: StepContext, src: Buffer, label: string, ip: string, helo: string): Promise<{ problems: string[]; note: string }> {
   const { config, a } = c.bundle;
   const { authenticate } = await import('mailauth');
+  const problems: string[] = [];
+  const res = await authenticate(src, {
+    ip,
+    sender: a.address,
+    helo,
+    mta: 'selfmail-rehearsal',
+    resolver: mailauthResolver(c.host),
+    disableArc: true,
+    disableBimi: true,
+  } as Parameters<typeof authenticate>[1]);
+  const results = (res.dkim.results ?? []) as Array<{ algo?: string; signingDomain?: string; selector?: string; status: { result: string; comment?: string; aligned?: string | false } }>;
+  for (const algo of ['rsa-sha256', 'ed25519-sha256']) {
+    const sig = results.find((r) => r.algo === algo);
+    if (!sig) {
+      problems.push(`${label}: no ${algo} DKIM signature (found: ${results.map((r) => r.algo).join(', ') || 'none'})`);
+      continue;
+    }
+    if (sig.status.result !== 'pass') {
+      const why = await servedKeyMismatch(c, sig.signingDomain ?? '', sig.selector ?? '');
+      problems.push(`${label}: DKIM ${algo} s=${sig.selector} d=${sig.signingDomain} does not verify against the key NSD serves: ${sig.status.result}${sig.status.comment ? ` (${sig.status.comment})` : ''}${why ? `; ${why}` : ''}`);
+    } else if (sig.signingDomain !== config.domains[0] && sig.signingDomain !== a.address.split('@')[1]) {
+      problems.push(`${label}: DKIM ${algo} signs for ${sig.signingDomain}, not the sender's domain`);
+    }
+  }
+  const spf = res.spf as { status?: { result?: string; comment?: string } } | false;
+  if (!spf || spf.status?.result !== 'pass') problems.push(`${label}: SPF for ${ip} is ${spf ? spf.status?.result : 'missing'}${spf && spf.status?.comment ? ` (${spf.status.comment})` : ''}`);
+  const dmarc = res.dmarc as { status?: { result?: string; comment?: string }; alignment?: unknown } | false;
+  if (!dmarc || dmarc.status?.result !== 'pass') problems.push(`${label}: DMARC is ${dmarc ? dmarc.status?.result : 'missing'}${dmarc && dmarc.status?.comment ? ` (${dmarc.status.comment})` : ''}`);
+  const headers = headerBlock(src);
+  for (const trace of [CLIENT_ADDRESS, CLIENT_NAME]) {
+    if (headers.includes(trace)) {
+      const line = headers.split(/\r?\n/).find((l) => l.includes(trace)) ?? '';
+      problems.push(`${label}: the submitting client's ${trace === CLIENT_ADDRESS ? 'address' : 'name'} ${trace} appears in a header: ${line.trim()}`);
+    }
+  }
+  return { problems, note: `${label}: ${results.filter((r) => r.status.result === 'pass').map((r) => `${r.algo} s=${r.selector}`).join(' + ')}` };
+}
+
+export async function authenticationStep(c: StepContext): Promise<string> {
+  const { config } = c.bundle;
   const ip = config.ipv4 ?? config.ipv6;
   if (!ip) fail('the bundle names no public address to check SPF against');
   const problems: string[] = [];
@@ -527,42 +574,9 @@ export async function authenticationStep(c: StepContext): Promise<string> {
   for (const subject of [c.state.subjects.submission, c.state.subjects.submissions]) {
     const src = c.state.sources.get(subject);
     if (!src) fail(`no fetched copy of "${subject}" (the IMAP step failed)`);
-    const label = subject.endsWith('587') ? '587' : '465';
-    const res = await authenticate(src, {
-      ip,
-      sender: a.address,
-      helo: config.hostname,
-      mta: 'selfmail-rehearsal',
-      resolver: mailauthResolver(c.host),
-      disableArc: true,
-      disableBimi: true,
-    } as Parameters<typeof authenticate>[1]);
-    const results = (res.dkim.results ?? []) as Array<{ algo?: string; signingDomain?: string; selector?: string; status: { result: string; comment?: string; aligned?: string | false } }>;
-    for (const algo of ['rsa-sha256', 'ed25519-sha256']) {
-      const sig = results.find((r) => r.algo === algo);
-      if (!sig) {
-        problems.push(`${label}: no ${algo} DKIM signature (found: ${results.map((r) => r.algo).join(', ') || 'none'})`);
-        continue;
-      }
-      if (sig.status.result !== 'pass') {
-        const why = await servedKeyMismatch(c, sig.signingDomain ?? '', sig.selector ?? '');
-        problems.push(`${label}: DKIM ${algo} s=${sig.selector} d=${sig.signingDomain} does not verify against the key NSD serves: ${sig.status.result}${sig.status.comment ? ` (${sig.status.comment})` : ''}${why ? `; ${why}` : ''}`);
-      } else if (sig.signingDomain !== config.domains[0] && sig.signingDomain !== a.address.split('@')[1]) {
-        problems.push(`${label}: DKIM ${algo} signs for ${sig.signingDomain}, not the sender's domain`);
-      }
-    }
-    const spf = res.spf as { status?: { result?: string; comment?: string } } | false;
-    if (!spf || spf.status?.result !== 'pass') problems.push(`${label}: SPF for ${ip} is ${spf ? spf.status?.result : 'missing'}${spf && spf.status?.comment ? ` (${spf.status.comment})` : ''}`);
-    const dmarc = res.dmarc as { status?: { result?: string; comment?: string }; alignment?: unknown } | false;
-    if (!dmarc || dmarc.status?.result !== 'pass') problems.push(`${label}: DMARC is ${dmarc ? dmarc.status?.result : 'missing'}${dmarc && dmarc.status?.comment ? ` (${dmarc.status.comment})` : ''}`);
-    const headers = headerBlock(src);
-    for (const trace of [CLIENT_ADDRESS, CLIENT_NAME]) {
-      if (headers.includes(trace)) {
-        const line = headers.split(/\r?\n/).find((l) => l.includes(trace)) ?? '';
-        problems.push(`${label}: the submitting client's ${trace === CLIENT_ADDRESS ? 'address' : 'name'} ${trace} appears in a header: ${line.trim()}`);
-      }
-    }
-    notes.push(`${label}: ${results.filter((r) => r.status.result === 'pass').map((r) => `${r.algo} s=${r.selector}`).join(' + ')}`);
+    const judged = await judgeSent(c, src, subject.endsWith('587') ? '587' : '465', ip, config.hostname);
+    problems.push(...judged.problems);
+    notes.push(judged.note);
   }
   if (problems.length > 0) fail(problems.join('; '));
   return `DKIM rsa-sha256 and ed25519-sha256 verify with the keys NSD serves (${notes.join('; ')}); SPF pass for ${ip}; DMARC pass (aligned); no trace of ${CLIENT_ADDRESS} or ${CLIENT_NAME} in the headers`;
@@ -571,10 +585,10 @@ export async function authenticationStep(c: StepContext): Promise<string> {
 // ---- 6. what must fail, fails ------------------------------------------------------------------
 
 /** Read an SMTP reply (multi-line aware) from a raw socket. */
-function smtpDialog(port: number, lines: string[], timeoutMs = 10_000): Promise<string[]> {
+function smtpDialog(host: string, port: number, lines: string[], timeoutMs = 10_000): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const replies: string[] = [];
-    const s = connect({ host: LISTEN, port, localAddress: CLIENT_ADDRESS });
+    const s = connect({ host, port, localAddress: CLIENT_ADDRESS });
     let buf = '';
     let i = 0;
     const timer = setTimeout(() => {
@@ -664,7 +678,7 @@ export async function refusalsStep(c: StepContext): Promise<{ reason: string; ch
     (async () => {
       const name = 'AUTH before TLS on 587 (not offered; refused when tried)';
       try {
-        const [, ehlo, authTry] = await smtpDialog(ports.submission, [`EHLO ${CLIENT_NAME}`, 'AUTH PLAIN AGFAYg==']);
+        const [, ehlo, authTry] = await smtpDialog(c.host.address, ports.submission, [`EHLO ${CLIENT_NAME}`, 'AUTH PLAIN AGFAYg==']);
         const offered = /^250[ -]AUTH\b/im.test(ehlo ?? '');
         const refused = /^5\d\d /m.test(authTry ?? '');
         checks.push({ name, ok: !offered && refused, reason: `EHLO before STARTTLS ${offered ? 'offers AUTH' : 'offers no AUTH'}; AUTH PLAIN answered "${(authTry ?? '').split('\r\n').pop()}"` });
@@ -753,8 +767,8 @@ export function deliveredTo(config: Pick<Config, 'users' | 'aliases' | 'domains'
   return [...new Set(alias.to.flatMap((t) => (config.domains.includes(t.slice(t.lastIndexOf('@') + 1) as DomainName) ? deliveredTo(config, t, seen) : [])))].sort();
 }
 
-/** Whether a message with `subject` lies in the Maildir of `mailbox` (any folder), waiting up to `timeoutMs`. */
-async function inMaildir(c: StepContext, mailbox: string, subject: string, timeoutMs = 20_000): Promise<boolean> {
+/** The message with `subject` in the Maildir of `mailbox` (any folder), waiting up to `timeoutMs`; with its folder. */
+async function fromMaildir(c: StepContext, mailbox: string, subject: string, timeoutMs = 20_000): Promise<{ text: string; folder: string } | undefined> {
   const { mailPaths } = await import('../mail/paths.js');
   const at = mailbox.lastIndexOf('@');
   const dir = join(mailPaths(c.host.profile).mailRoot, mailbox.slice(at + 1), mailbox.slice(0, at), 'Maildir');
@@ -764,11 +778,16 @@ async function inMaildir(c: StepContext, mailbox: string, subject: string, timeo
     for (const e of entries) {
       if (!e.isFile() || !/\/(new|cur)$/.test(e.parentPath)) continue;
       const text = await readFile(join(e.parentPath, e.name), 'utf8').catch(() => '');
-      if (text.includes(`Subject: ${subject}`)) return true;
+      if (text.includes(`Subject: ${subject}`)) return { text, folder: e.parentPath.slice(dir.length + 1).replace(/\/?(new|cur)$/, '').replace(/^\./, '') || 'INBOX' };
     }
-    if (Date.now() > deadline) return false;
+    if (Date.now() > deadline) return undefined;
     await sleep(300);
   }
+}
+
+/** Whether a message with `subject` lies in the Maildir of `mailbox` (any folder), waiting up to `timeoutMs`. */
+async function inMaildir(c: StepContext, mailbox: string, subject: string, timeoutMs = 20_000): Promise<boolean> {
+  return (await fromMaildir(c, mailbox, subject, timeoutMs)) !== undefined;
 }
 
 /**
@@ -817,6 +836,116 @@ export async function aliasesStep(c: StepContext): Promise<string> {
   return `delivered through the bundle's aliases: ${done.join('; ')}`;
 }
 
+// ---- tunnel: mail through the user's own VPS (own-vps) ---------------------------------------------
+
+/** The TLSA 3 1 1 digests (lower-case hex) a zone file publishes for `_25._tcp.<hostname>`. Pure. */
+export function tlsaDigests(zoneText: string, hostname: string): string[] {
+  const owner = `_25._tcp.${hostname}.`.toLowerCase();
+  const out: string[] = [];
+  for (const line of zoneText.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if ((f[0] ?? '').toLowerCase() !== owner) continue;
+    const i = f.indexOf('TLSA');
+    if (i < 0 || f[i + 1] !== '3' || f[i + 2] !== '1' || f[i + 3] !== '1') continue;
+    out.push(f.slice(i + 4).join('').toLowerCase());
+  }
+  return [...new Set(out)].sort();
+}
+
+/** The Received: line Postfix wrote when it took a message (unfolded; the first such), or ''. Pure. */
+export function postfixReceived(message: string): string {
+  const head = message.split(/\r?\n\r?\n/)[0] ?? '';
+  const lines = [...head.matchAll(/^Received:[^\n]*(?:\r?\n[ \t][^\n]*)*/gim)].map((m) => m[0].replace(/\r?\n[ \t]+/g, ' ').replace(/\r/g, ''));
+  return lines.find((l) => /\(Postfix\)/.test(l)) ?? '';
+}
+
+/**
+ * An own-VPS bundle, through the VPS the rehearsal made from the bundle's vps/ files: a client in
+ * the rehearsal's internet delivers to the VPS's address on port 25 and the message arrives at
+ * home with the client's own address in Postfix's Received: line, over TLS that ends at home (the
+ * key shown through the VPS is the one the zone's TLSA pins); a message submitted at home reaches
+ * a remote MX in the internet from the VPS's address with both DKIM signatures, SPF and DMARC
+ * valid; the VPS holds its own WireGuard key and nothing else, listens on no TCP port and runs
+ * nothing but WireGuard.
+ */
+export async function tunnelStep(c: StepContext): Promise<string> {
+  const tunnel = c.host.tunnel;
+  if (!tunnel) fail('the rehearsal made no tunnel for this bundle');
+  const { INTERNET_DOMAIN } = await import('./tunnel.js');
+  // A well-run sender of the internet: its name and address agree both ways, its SPF names it.
+  const sender = `someone@${INTERNET_DOMAIN}`;
+  if (!(await tunnel.handshake(30_000))) fail('the home end of the tunnel had no WireGuard handshake with the VPS within 30 s');
+  // The internet's MX is up from the start: mail the host sends there (a vacation reply to the
+  // client's sender too) finds it, as it would in the world.
+  const mx = await tunnel.sink(120_000).catch((e: unknown) => fail(errText(e)));
+  try {
+    return await throughTunnel(c, tunnel, mx, sender);
+  } finally {
+    mx.stop();
+  }
+}
+
+async function throughTunnel(c: StepContext, tunnel: NonNullable<Host['tunnel']>, mx: RemoteMx, sender: string): Promise<string> {
+  const { config, a } = c.bundle;
+  const notes: string[] = [];
+  const { addresses } = tunnel;
+  const { INTERNET_CLIENT, INTERNET_DOMAIN } = await import('./tunnel.js');
+
+  // In: the client's own address and TLS at home.
+  const zone = [...c.bundle.files].filter(([p]) => p.startsWith('dns/')).map(([, d]) => d.toString('utf8')).join('\n');
+  const pinned = tlsaDigests(zone, config.hostname);
+  if (pinned.length === 0) fail(`the bundle's zone publishes no TLSA 3 1 1 record for _25._tcp.${config.hostname}`);
+  const inbound: Array<{ from: 'client4' | 'client6'; client: string; vps: string }> = [{ from: 'client4', client: addresses.client4, vps: addresses.vps4 }];
+  if (addresses.vps6 && addresses.client6) inbound.push({ from: 'client6', client: addresses.client6, vps: addresses.vps6 });
+  for (const way of inbound) {
+    const subject = `selfmail rehearsal ${c.state.token} through the VPS from ${way.client}`;
+    const data = [`From: ${sender}`, `To: ${a.address}`, `Subject: ${subject}`, `Message-ID: <${c.state.token}.${way.from}@${INTERNET_DOMAIN}>`, `Date: ${new Date().toUTCString()}`, '', 'A message from the rehearsal\'s internet, through the VPS.', ''].join('\r\n');
+    const r = await tunnel.send({ from: way.from, to: way.vps, helo: INTERNET_CLIENT, mailFrom: sender, rcptTo: a.address, data, servername: config.hostname });
+    if (!r.ok) fail(`a client at ${way.client} delivering to the VPS's ${way.vps} port 25: ${r.error ?? 'failed'}${r.spkiSha256 ? ` (TLS was up: ${r.tlsProtocol})` : ''}; Postfix's last lines:\n${tail(await c.host.postfixLog(), 3)}\nrspamd's:\n${tail(await c.host.spamLog(), 3)}`);
+    if (!r.spkiSha256 || !pinned.includes(r.spkiSha256)) fail(`the certificate shown through the VPS's ${way.vps} port 25 has the key ${r.spkiSha256 ?? 'none'}, which the zone's TLSA (${pinned.join(', ')}) does not pin`);
+    const got = await fromMaildir(c, a.address, subject);
+    if (!got) fail(`the message from ${way.client} through the VPS was accepted (${r.reply ?? ''}) but is not in ${a.address}'s mailbox after 20 s; Postfix's last lines:\n${tail(await c.host.postfixLog(), 5)}`);
+    const received = postfixReceived(got.text);
+    const shown = [`[${way.client}]`, `[IPv6:${way.client}]`].find((x) => received.includes(x));
+    if (!shown) fail(`home's Received: line (Postfix's) does not name the client's own address ${way.client} (the VPS rewrote it?): ${received}`);
+    if (!/\bwith ESMTPS\b/.test(received)) fail(`home's Received: line shows no TLS (ESMTPS): ${received}`);
+    notes.push(`in from ${way.client} to the VPS's ${way.vps}: delivered (${got.folder}), home's Received: names ${shown}, ESMTPS (${r.tlsProtocol}), the key shown through the VPS is the one TLSA pins`);
+  }
+
+  // Out: from the VPS's address, signed.
+  const subject = `selfmail rehearsal ${c.state.token} out through the VPS`;
+  const to = `rehearsal@${INTERNET_DOMAIN}`;
+  await send(c, { port: c.host.profile.ports.submission, secure: false, requireTLS: true, auth: { user: a.address, pass: a.password } }, a.address, to, subject).catch((e: unknown) => {
+    if (e instanceof StepFailure) throw e;
+    return fail(`submitting a message to ${to}: ${errText(e)}`);
+  });
+  const out = (await mx.waitFor((m) => (m.data ?? '').includes(`Subject: ${subject}`), 30_000)) ?? { ok: false, error: `no message "${subject}" within 30 s (it took ${mx.messages.length} other(s))` };
+  if (!out.ok || !out.data) {
+    const smtp = (await c.host.postfixLog()).split('\n').filter((l) => /\/smtp\[/.test(l));
+    fail(`the remote MX at ${addresses.mx4} got nothing: ${out.error ?? ''}; Postfix's SMTP client said:\n${smtp.slice(-5).join('\n') || '(nothing)'}`);
+  }
+  if (out.peer !== addresses.vps4) fail(`the message reached the remote MX from ${out.peer ?? 'nowhere'}, not from the VPS's ${addresses.vps4}`);
+  const judged = await judgeSent(c, Buffer.from(out.data, 'latin1'), 'out through the VPS', out.peer, out.helo ?? '');
+  if (judged.problems.length > 0) fail(judged.problems.join('; '));
+  notes.push(`out to a remote MX at ${addresses.mx4}: from the VPS's ${out.peer} (HELO ${out.helo}), ${judged.note.replace(/^[^:]*: /, '')}, SPF and DMARC pass`);
+
+  // The VPS: its own key only, no mail, nothing but WireGuard.
+  const files = await tunnel.vpsFiles();
+  const keyLike = files.filter((f) => f.path.startsWith('/etc/wireguard/'));
+  const expected = ['/etc/wireguard/selfmail.conf', '/etc/wireguard/selfmail.key'];
+  if (JSON.stringify(keyLike.map((f) => f.path)) !== JSON.stringify(expected)) fail(`the VPS's /etc/wireguard holds ${keyLike.map((f) => f.path).join(', ') || 'nothing'}, not just its own key and config`);
+  const key = keyLike.find((f) => f.path.endsWith('.key'));
+  if (key?.mode !== '600') fail(`the VPS's key is mode ${key?.mode ?? '?'}, not 0600`);
+  const other = files.filter((f) => !f.path.startsWith('/etc/wireguard/') && !/^\/run\/wireguard(\/selfmail\.sock)?$/.test(f.path));
+  if (other.length > 0) fail(`the VPS holds more than its WireGuard files: ${other.map((f) => f.path).join(', ')}`);
+  const listeners = await tunnel.vpsListeners();
+  if (listeners.length > 0) fail(`something listens on TCP ${listeners.join(', ')} on the VPS: it must only forward packets`);
+  const processes = (await tunnel.vpsProcesses()).filter((p) => p !== 'wireguard-go');
+  if (processes.length > 0) fail(`the VPS runs ${processes.join(', ')} besides WireGuard`);
+  notes.push(`the VPS holds ${expected.join(' and ')} (its key 0600, made there) and nothing else, listens on no TCP port, runs nothing but WireGuard`);
+  return notes.join('; ');
+}
+
 // ---- privacy: nothing left the rehearsal ----------------------------------------------------------
 
 /**
@@ -825,7 +954,7 @@ export async function aliasesStep(c: StepContext): Promise<string> {
  * and sent nowhere, and the nftables sets of every address outside loopback anything tried to
  * reach, which must be empty. Pure over its inputs.
  */
-export function privacyVerdict(questions: ReadonlyArray<{ name: string; type: number; answer: 'nsd' | 'refused' }>, tried: readonly string[], zones: readonly string[]): { ok: boolean; reason: string } {
+export function privacyVerdict(questions: ReadonlyArray<{ name: string; type: number; answer: 'nsd' | 'internet' | 'refused' }>, tried: readonly string[], zones: readonly string[], tunnel = false): { ok: boolean; reason: string } {
   const outside = [...new Set(questions.filter((q) => q.answer === 'refused').map((q) => q.name || '.'))].sort();
   const inside = questions.filter((q) => q.answer === 'nsd').length;
   if (tried.length > 0) {
@@ -835,13 +964,17 @@ export function privacyVerdict(questions: ReadonlyArray<{ name: string; type: nu
   const names = outside.length > 0 ? `; ${outside.length} name(s) outside them were answered REFUSED by the rehearsal resolver and asked of no one (${outside.slice(0, 6).join(', ')}${outside.length > 6 ? ', …' : ''})` : '';
   return {
     ok: true,
-    reason: `${questions.length} DNS questions, ${inside} for the rehearsal's zones (${zones.join(', ')}) answered by its NSD${names}; no packet to any address outside loopback (nftables: nothing recorded on the rehearsal's only other link)`,
+    reason: tunnel
+      ? `${questions.length} DNS questions, ${inside} for the rehearsal's zones (${zones.join(', ')}) answered by its NSD, ${questions.filter((q) => q.answer === 'internet').length} for its internet's names answered by its resolver${names}; no packet to any address outside loopback and the rehearsal's own VPS and internet (nftables: nothing recorded on the rehearsal's watched link, nor by its internet)`
+      : `${questions.length} DNS questions, ${inside} for the rehearsal's zones (${zones.join(', ')}) answered by its NSD${names}; no packet to any address outside loopback (nftables: nothing recorded on the rehearsal's only other link)`,
   };
 }
 
 export async function privacyStep(c: StepContext): Promise<string> {
   const { triedAddresses } = await import('./isolate.js');
-  const v = privacyVerdict(c.host.questions, await triedAddresses(), c.host.zones);
+  const tunnel = c.host.tunnel;
+  const tried = [...(await triedAddresses()), ...(tunnel ? await tunnel.tried() : [])];
+  const v = privacyVerdict(c.host.questions, tried, c.host.zones, tunnel !== undefined);
   if (!v.ok) fail(v.reason);
   return v.reason;
 }

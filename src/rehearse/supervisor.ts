@@ -155,10 +155,11 @@ export interface Leftover {
 }
 
 /**
- * Processes still running that belong to the rehearsal: their command line mentions `root`, or
- * they are in one of the daemons' process groups.
+ * Processes still running that belong to the rehearsal: their command line mentions `root`, they
+ * are in one of the daemons' process groups, or in one of the rehearsal's network `namespaces`
+ * (`net:[…]`: its own, and an own-VPS rehearsal's internet and VPS).
  */
-export async function leftoverProcesses(root: string, groups: readonly number[]): Promise<Leftover[]> {
+export async function leftoverProcesses(root: string, groups: readonly number[], namespaces: readonly string[] = []): Promise<Leftover[]> {
   const out: Leftover[] = [];
   const wanted = new Set(groups);
   for (const entry of await readdir('/proc')) {
@@ -178,7 +179,8 @@ export async function leftoverProcesses(root: string, groups: readonly number[])
       } catch {
         // not ours to read
       }
-      if (cmdline.includes(root) || wanted.has(pgrp) || cwd.startsWith(root)) out.push({ pid, command: cmdline });
+      const netns = namespaces.length > 0 ? await readlink(`/proc/${pid}/ns/net`).catch(() => '') : '';
+      if (cmdline.includes(root) || wanted.has(pgrp) || cwd.startsWith(root) || (netns !== '' && namespaces.includes(netns))) out.push({ pid, command: cmdline });
     } catch {
       // the process ended while we looked
     }

@@ -994,12 +994,25 @@ export function pristineTier(release: TierRelease): void {
     expect(checks.find((c) => c.id === 'mta-sts')?.status, d.stdout).toBe('pass');
   }, 10 * MINUTE);
 
-  it('takes mail through a VPS of its own that only forwards packets: the client\'s own address and TLS at home, mail out from the VPS\'s address, the VPS running nothing but WireGuard', async () => {
+  it('takes mail through a VPS of its own that only forwards packets, rehearsed first: the client\'s own address and TLS at home, mail out from the VPS\'s address, the VPS running nothing but WireGuard', async () => {
     const vps = await OwnVps.create(host);
     try {
       const init = await host.exec(['selfmail', 'init', '--out', BUNDLE, '--non-interactive', '--ingress', 'own-vps', '--vps-ipv4', VPS_NET.vps4, '--vps-ipv6', VPS_NET.vps6], { timeout: 5 * MINUTE });
       expect(init.code, init.stderr).toBe(0);
       expect(init.stderr).toMatch(/run vps\/setup\.sh there/);
+      // Rehearsed before anything is installed: the rehearsal makes an internet and a VPS of its
+      // own from the bundle's vps/ files (the VPS's key made there: the bundle names none yet).
+      const rehearsal = await host.exec(['selfmail', 'rehearse', '--bundle', BUNDLE, '--json'], { timeout: 5 * MINUTE });
+      const report = JSON.parse(rehearsal.stdout) as { ok: boolean; steps: Array<{ id: string; ok: boolean; reason: string }>; cleanup: { leftover: unknown[] } };
+      expect(report.ok, report.steps.map((x) => `${x.ok ? 'ok' : 'FAIL'} ${x.id}: ${x.reason}`).join('\n')).toBe(true);
+      expect(rehearsal.code).toBe(0);
+      const tunnel = report.steps.find((x) => x.id === 'tunnel')?.reason ?? '';
+      expect(tunnel).toMatch(/home's Received: names \[192\.0\.2\.10\], ESMTPS/);
+      expect(tunnel).toMatch(/home's Received: names \[IPv6:2001:db8:77::10\], ESMTPS/);
+      expect(tunnel).toContain(`from the VPS's ${VPS_NET.vps4} (HELO ${HOSTNAME}), rsa-sha256`);
+      expect(tunnel).toMatch(/runs nothing but WireGuard/);
+      expect(report.cleanup.leftover).toEqual([]);
+      expect((await host.exec(['sh', '-c', 'ls -d /tmp/selfmail-rehearse-* /run/wireguard 2>/dev/null | wc -l; pgrep -c wireguard-go || true'])).stdout.split('\n').map((l) => l.trim())).toEqual(['0', '0', '']);
       // apply refuses until the VPS's key is known; nothing changes.
       const early = await apply();
       expect(early.code, early.stdout + early.stderr).toBe(2);
