@@ -57,7 +57,9 @@ Example:
 `,
   rehearse: `selfmail rehearse --bundle DIR [--password-file FILE] [--json]
   — run the bundle's NSD, rspamd, Dovecot and Postfix on loopback (as root) and exchange real
-    mail: DNSSEC, submission 587/465, inbound 25, IMAPS, DKIM, SPF, DMARC, and the refusals
+    mail: DNSSEC, submission 587/465, inbound 25, IMAPS, DKIM, SPF, DMARC, and the refusals;
+    with --ingress own-vps, through a VPS it makes from the bundle's vps/ (WireGuard: a Debian
+    kernel has it, elsewhere install wireguard-go)
 
   --bundle DIR               the bundle written by selfmail init (required)
   --password-file FILE       lines "email:password": also log in as these real mailboxes

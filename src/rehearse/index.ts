@@ -181,7 +181,7 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalReport>
 
 /** The report as lines for a terminal. */
 export function formatReport(r: RehearsalReport): string[] {
-  const lines: string[] = [`Rehearsal of ${r.bundle} (${r.domains.join(', ')}) on loopback:`];
+  const lines: string[] = [`Rehearsal of ${r.bundle} (${r.domains.join(', ')}) on loopback${r.steps.some((s) => s.id === 'tunnel') ? ' and through a VPS of its own' : ''}:`];
   for (const s of r.steps) {
     lines.push(`  ${s.ok ? 'PASS' : 'FAIL'}  ${s.title} (${(s.ms / 1000).toFixed(1)} s)`);
     if (s.checks) for (const c of s.checks) lines.push(`          ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.reason}`);

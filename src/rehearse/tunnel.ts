@@ -182,15 +182,18 @@ export async function startTunnel(bundle: LoadedBundle, sup: Supervisor): Promis
   const pids: number[] = [];
   // Stopped last (registered first): every process left in the two namespaces.
   sup.onStop(async () => kill(await processesIn(namespaces, pids)));
-  const internetPid = await holder(sup, 'internet', ['--net'], '');
+  // Each has a mount namespace of its own with a /proc of its own: the sysctls of its network
+  // namespace are written there (a container such as systemd-nspawn's keeps /proc/sys read-only).
+  const ownProc = 'mount -t proc selfmail-rehearsal-proc /proc && ';
+  const internetPid = await holder(sup, 'internet', ['--net', '--mount', '--propagation', 'private'], ownProc);
   pids.push(internetPid);
   namespaces.push(await netnsOf(internetPid));
-  const vpsPid = await holder(sup, 'vps', ['--net', '--mount', '--propagation', 'private'], 'mount -t tmpfs -o mode=0700 selfmail-vps-wireguard /etc/wireguard && mount -t tmpfs -o mode=0755 selfmail-vps-run /run && ');
+  const vpsPid = await holder(sup, 'vps', ['--net', '--mount', '--propagation', 'private'], `${ownProc}mount -t tmpfs -o mode=0700 selfmail-vps-wireguard /etc/wireguard && mount -t tmpfs -o mode=0755 selfmail-vps-run /run && `);
   pids.push(vpsPid);
   namespaces.push(await netnsOf(vpsPid));
 
   const ip = (...a: string[]) => run('ip', a);
-  const inet = (...a: string[]) => run('nsenter', ['-t', String(internetPid), '-n', '--', ...a]);
+  const inet = (...a: string[]) => run('nsenter', ['-t', String(internetPid), '-n', '-m', '--', ...a]);
   const vps = (...a: string[]) => run('nsenter', ['-t', String(vpsPid), '-n', '-m', '--', ...a], { timeout: 60_000 });
   const vpsSh = (script: string, input?: string) => run('nsenter', ['-t', String(vpsPid), '-n', '-m', '--', 'sh', '-c', script], { timeout: 60_000, ...(input !== undefined ? { input } : {}) });
 
@@ -217,7 +220,7 @@ export async function startTunnel(bundle: LoadedBundle, sup: Supervisor): Promis
   await inet('sysctl', '-qw', 'net.ipv4.ip_forward=1');
   const known4 = [client4, mx4, addresses.vps4, UPLINK_NET.home, UPLINK_NET.internet, VPS_LINK.internet4];
   const known6 = ['fe80::/10', 'ff00::/8', ...[addresses.client6, addresses.vps6].filter((a): a is string => a !== undefined)];
-  await run('nsenter', ['-t', String(internetPid), '-n', '--', 'nft', '-f', '-'], {
+  await run('nsenter', ['-t', String(internetPid), '-n', '-m', '--', 'nft', '-f', '-'], {
     input: [
       'table inet selfmail_internet {',
       '  set tried4 { type ipv4_addr; flags dynamic; }',
@@ -265,7 +268,7 @@ export async function startTunnel(bundle: LoadedBundle, sup: Supervisor): Promis
   // Compiled beside this file, and found from dist/app/ (the bundled CLI) at the same depth.
   const outsideJs = fileURLToPath(new URL('../rehearse/outside.js', import.meta.url));
   const outside = (op: 'send' | 'sink') =>
-    spawn('nsenter', ['-t', String(internetPid), '-n', '--', process.execPath, outsideJs, op], { stdio: ['pipe', 'pipe', 'pipe'] }).on('error', () => undefined);
+    spawn('nsenter', ['-t', String(internetPid), '-n', '-m', '--', process.execPath, outsideJs, op], { stdio: ['pipe', 'pipe', 'pipe'] }).on('error', () => undefined);
   const lines = (child: ReturnType<typeof outside>, onLine: (l: string) => void) => {
     let buf = '';
     child.stdout?.on('data', (d: Buffer) => {

@@ -64,6 +64,8 @@ export const PACKAGE_OF: Record<string, string> = {
   'systemd-nspawn': 'systemd-container',
   ip: 'iproute2',
   nsenter: 'util-linux',
+  wg: 'wireguard-tools',
+  'wg-quick': 'wireguard-tools',
   testssl: 'testssl.sh',
   drill: 'ldnsutils',
   sievec: 'dovecot-sieve',

@@ -8,7 +8,7 @@
  * rewrite the source address fails exactly that claim. Nothing is left: no process, no root, no
  * /run/wireguard made for it, the bundle unchanged.
  */
-import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,8 +51,22 @@ async function rehearse(dir: string): Promise<{ code: number | null; report: Rep
 
 const summary = (report: Report) => report.steps.map((s) => `${s.ok ? 'ok' : 'FAIL'} ${s.id}: ${s.reason}`).join('\n');
 
+/** The processes that held the rehearsal's internet and VPS namespaces (src/rehearse/tunnel.ts). */
+async function holders(): Promise<string[]> {
+  const out: string[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ').trim();
+    if (cmd === 'sleep 2147483647') out.push(pid);
+  }
+  return out;
+}
+
 async function expectNothingLeft(): Promise<void> {
   expect(await rehearsalProcesses()).toEqual([]);
+  // The namespaces have no bind mount: they end with their last process. The holders are gone,
+  // and the rehearsal's own count of what is left in them (report.cleanup) is empty.
+  expect(await holders()).toEqual([]);
   expect(await rehearsalRoots()).toEqual(rootsBefore);
   // wireguard-go's socket folder is made only for the rehearsal's own mount, and removed.
   expect(await exists('/run/wireguard')).toBe(runWireguardBefore);

@@ -1004,6 +1004,7 @@ export function pristineTier(release: TierRelease): void {
       // own from the bundle's vps/ files (the VPS's key made there: the bundle names none yet).
       const rehearsal = await host.exec(['selfmail', 'rehearse', '--bundle', BUNDLE, '--json'], { timeout: 5 * MINUTE });
       const report = JSON.parse(rehearsal.stdout) as { ok: boolean; steps: Array<{ id: string; ok: boolean; reason: string }>; cleanup: { leftover: unknown[] } };
+      expect(report.steps, `exit ${rehearsal.code}: ${rehearsal.stdout}\n${rehearsal.stderr}`).toBeDefined();
       expect(report.ok, report.steps.map((x) => `${x.ok ? 'ok' : 'FAIL'} ${x.id}: ${x.reason}`).join('\n')).toBe(true);
       expect(rehearsal.code).toBe(0);
       const tunnel = report.steps.find((x) => x.id === 'tunnel')?.reason ?? '';
