@@ -202,8 +202,12 @@ const ops = {
               buf = buf.slice(end + 5);
               data = false;
               say('250 2.0.0 taken');
-              server.close();
-              resolve({ ok: true, peer: c.remoteAddress, source });
+              // With q.subject, only that message ends the wait (the host's queue may hold older
+              // mail for this MX, a bounce from an earlier test, which it delivers when it can).
+              if (!q.subject || source.includes(`Subject: ${q.subject}`)) {
+                server.close();
+                resolve({ ok: true, peer: c.remoteAddress, source });
+              }
               continue;
             }
             const nl = buf.indexOf('\r\n');

@@ -1051,9 +1051,9 @@ export function pristineTier(release: TierRelease): void {
       // message Alice submits (through the VPS too) reaches the remote MX from the VPS's address,
       // both DKIM signatures valid.
       expect((await host.run('postconf -h smtp_bind_address')).trim()).toBe('10.77.77.2');
-      const sink = host.probe<{ peer: string; source: string }>({ op: 'sink', host: NET.out4, port: 25, wait: 90 }, 120_000);
-      await new Promise((r) => setTimeout(r, 1000));
       const outSubject = `out through the VPS ${tag()}`;
+      const sink = host.probe<{ peer: string; source: string }>({ op: 'sink', host: NET.out4, port: 25, wait: 90, subject: outSubject }, 120_000);
+      await new Promise((r) => setTimeout(r, 1000));
       const submitted = await host.probe({ op: 'send', host: VPS_NET.vps4, port: 587, servername: HOSTNAME, ...ALICE, from: ALICE.user, to: 'someone@example.net', subject: outSubject });
       expect(submitted, JSON.stringify(submitted)).toMatchObject({ ok: true });
       const arrived = await sink;
