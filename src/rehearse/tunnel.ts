@@ -174,9 +174,8 @@ export async function startTunnel(bundle: LoadedBundle, sup: Supervisor): Promis
     addresses.vps6 = config.ipv6;
     addresses.client6 = pickAddresses(CANDIDATES6, [config.ipv6])[0];
   }
-  for (const dir of ['/etc/wireguard']) {
-    if (!(await readdir(dir).then(() => true, () => false))) throw new ToolError(`${dir} is missing: install the Debian package wireguard-tools`, 'wg');
-  }
+  // The VPS's memory-only /etc/wireguard is mounted there (the package makes the folder).
+  if (!(await readdir('/etc/wireguard').then(() => true, () => false))) throw new ToolError('/etc/wireguard is missing: install the Debian package wireguard-tools', 'wg');
 
   const namespaces: string[] = [];
   const pids: number[] = [];
