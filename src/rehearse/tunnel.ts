@@ -287,16 +287,17 @@ export async function startTunnel(bundle: LoadedBundle, sup: Supervisor): Promis
     homeUp: async (confPath) => {
       // wireguard-go (where the kernel has no WireGuard) keeps its socket in /run/wireguard: a
       // folder of the rehearsal's own, so that a tunnel of this host's is never touched.
-      // A folder this host lacks is made for the mount and removed after it.
+      // A folder this host lacks is made for the mount and removed after it (the stop is
+      // registered first: a Ctrl-C in between leaves nothing).
       const made = !(await readdir(RUN_WIREGUARD).then(() => true, () => false));
-      if (made) await mkdir(RUN_WIREGUARD, { mode: 0o700 });
-      await run('mount', ['-t', 'tmpfs', '-o', 'mode=0700', 'selfmail-rehearsal-wireguard', RUN_WIREGUARD]);
       sup.onStop(async () => {
         await run('wg-quick', ['down', confPath]).catch(() => undefined);
         // Lazily: wireguard-go may still be closing its socket there.
         await run('umount', ['--lazy', RUN_WIREGUARD]).catch(() => undefined);
         if (made) await rmdir(RUN_WIREGUARD).catch(() => undefined);
       });
+      if (made) await mkdir(RUN_WIREGUARD, { mode: 0o700 });
+      await run('mount', ['-t', 'tmpfs', '-o', 'mode=0700', 'selfmail-rehearsal-wireguard', RUN_WIREGUARD]);
       await run('wg-quick', ['up', confPath]).catch((e: Error) => {
         throw new ToolError(`the home end of the rehearsal's tunnel did not come up (a Debian kernel has WireGuard; elsewhere install wireguard-go): ${e.message}`, 'wg-quick');
       });

@@ -5,14 +5,15 @@
  * there (the bundle names no VPS key yet), and its `tunnel` step shows inbound mail at home with
  * the client's own address and TLS ending at home, outbound mail from the VPS's address with
  * DKIM, SPF and DMARC valid, and a VPS holding nothing but its WireGuard key. A VPS whose rules
- * rewrite the source address fails exactly that claim. Nothing is left: no process, no root, no
- * /run/wireguard made for it, the bundle unchanged.
+ * rewrite the source address fails exactly that claim. Nothing is left, after a run or a Ctrl-C:
+ * no process, no root, no /run/wireguard made for it, the bundle unchanged.
  */
 import { cp, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, treeState } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, runCli, treeState } from '../helpers/cli.js';
 import { type Report, ensureBuilt, rehearsalProcesses, rehearsalRoots } from '../helpers/rehearse-cli.js';
 
 const VPS4 = '203.0.113.5';
@@ -72,6 +73,15 @@ async function expectNothingLeft(): Promise<void> {
   expect(await exists('/run/wireguard')).toBe(runWireguardBefore);
 }
 
+/** wireguard-go processes running now (the rehearsal's home and VPS ends run it where the kernel has no WireGuard). */
+async function wireguardGo(): Promise<number> {
+  let n = 0;
+  for (const pid of await readdir('/proc')) {
+    if (/^\d+$/.test(pid) && (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim() === 'wireguard-go') n++;
+  }
+  return n;
+}
+
 describe('selfmail rehearse, own VPS', () => {
   it('passes every step, the tunnel among them: client address and TLS at home, mail out from the VPS signed, the VPS holding its key only', async () => {
     const before = await treeState(bundle);
@@ -94,6 +104,23 @@ describe('selfmail rehearse, own VPS', () => {
     expect(await treeState(bundle)).toEqual(before);
     expect(await readFile(join(bundle, 'selfmail.yaml'), 'utf8')).not.toMatch(/vpsWgKey/);
   }, 240_000);
+
+  it('stops everything on Ctrl-C once the tunnel is up (exit 130): no holder, no WireGuard, no root, no /run/wireguard made for it', async () => {
+    const wgBefore = await wireguardGo();
+    const child = spawn(process.execPath, [BIN, 'rehearse', '--bundle', bundle], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    // Wait until the internet and the VPS are held and the daemons listen on the tunnel's address.
+    const up = async () => (await holders()).length === 2 && (await rehearsalProcesses()).some((p) => /postfix|dovecot/.test(p));
+    for (let i = 0; i < 300 && !(await up()); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await up(), out).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited, out).toBe(130);
+    await expectNothingLeft();
+    expect(await wireguardGo()).toBe(wgBefore);
+  }, 90_000);
 
   it('fails the tunnel step, naming the address home saw, when the VPS rewrites the source of what it forwards', async () => {
     const masq = join(work, 'masquerading');
