@@ -127,6 +127,10 @@ describe('init --ingress own-vps', () => {
     expect(conf).toMatch(/^Endpoint = 203\.0\.113\.5:51820$/m);
     expect(conf).toMatch(/^Table = 77$/m);
     expect(conf).toMatch(/^PostUp = wg set %i private-key \/etc\/selfmail\/keys\/wireguard\/home\.key$/m);
+    // With the key set, the keepalive is set again: the home host dials the VPS at once.
+    const postUps = conf.split('\n').filter((l) => l.startsWith('PostUp = '));
+    expect(postUps.findIndex((l) => l.includes('persistent-keepalive 25'))).toBeGreaterThan(postUps.findIndex((l) => l.includes('private-key')));
+    expect(conf).toContain(`\nPostUp = wg set %i peer ${pub} persistent-keepalive 25\n`);
     expect(conf).toMatch(/ip -4 rule add from 10\.77\.77\.2 lookup 77 /);
     expect(await readFile(join(out, 'selfmail.yaml'), 'utf8')).toContain(`vpsWgKey: ${pub}`);
     // The host's side: the listeners start after the tunnel, mail leaves by it, and the world's
