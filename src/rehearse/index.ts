@@ -27,7 +27,7 @@ import {
   submissionStep,
   tunnelStep,
 } from './steps.js';
-import { type Leftover, Supervisor, leftoverProcesses } from './supervisor.js';
+import { type Leftover, Supervisor, leftoverProcesses, netnsOf } from './supervisor.js';
 
 export type { StepResult } from './steps.js';
 
@@ -142,7 +142,6 @@ export async function rehearse(opts: RehearsalOptions): Promise<RehearsalReport>
       // Everything in the rehearsal's own network namespace but this process is the rehearsal's
       // (wireguard-go detaches from the groups the supervisor knows), and so is all of an own-VPS
       // rehearsal's internet and VPS.
-      const { netnsOf } = await import('./tunnel.js');
       const namespaces = isolatedNow ? [await netnsOf('self'), ...(host?.tunnel?.namespaces ?? [])] : [];
       let leftover = await leftoverProcesses(r, sup.groups(), namespaces);
       for (const l of leftover) {

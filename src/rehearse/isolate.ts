@@ -94,15 +94,23 @@ export async function prepareNetwork(scratch: string): Promise<void> {
   await run('mount', ['--bind', resolv, '/etc/resolv.conf']);
 }
 
-/** Every address outside loopback something in the rehearsal tried to reach, sorted. */
-export async function triedAddresses(): Promise<string[]> {
+/**
+ * The addresses recorded in the `tried4` and `tried6` sets of nftables table `table`, sorted;
+ * `nft` runs nft with the given arguments (here, or inside another of the rehearsal's namespaces).
+ */
+export async function recordedAddresses(table: string, nft: (args: string[]) => Promise<{ stdout: string }> = (args) => run('nft', args)): Promise<string[]> {
   const out: string[] = [];
   for (const set of ['tried4', 'tried6']) {
-    const r = await run('nft', ['-j', 'list', 'set', 'inet', TABLE, set]);
+    const r = await nft(['-j', 'list', 'set', 'inet', table, set]);
     const doc = JSON.parse(r.stdout) as { nftables: Array<{ set?: { elem?: unknown[] } }> };
     for (const item of doc.nftables) for (const e of item.set?.elem ?? []) out.push(typeof e === 'string' ? e : JSON.stringify(e));
   }
   return out.sort();
+}
+
+/** Every address outside loopback something in the rehearsal tried to reach, sorted. */
+export function triedAddresses(): Promise<string[]> {
+  return recordedAddresses(TABLE);
 }
 
 /**

@@ -12,7 +12,7 @@ import { zoneOf } from '../config/types.js';
 import { run } from '../tools/run.js';
 import { CLIENT_ADDRESS, CLIENT_NAME, type Host, LISTEN } from './host.js';
 import type { LoadedBundle, Mailbox } from './load.js';
-import { sleep, tail } from './supervisor.js';
+import { listeningSockets, sleep, tail } from './supervisor.js';
 import type { RemoteMx } from './tunnel.js';
 
 export interface StepResult {
@@ -618,15 +618,7 @@ function smtpDialog(host: string, port: number, lines: string[], timeoutMs = 10_
 
 /** TCP ports on which processes of `pgid`'s group listen. */
 async function listeningPorts(pgids: readonly number[]): Promise<number[]> {
-  const inodes = new Map<string, number>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    const text = await readFile(file, 'utf8').catch(() => '');
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f[3] !== '0A' || !f[1] || !f[9]) continue; // 0A = LISTEN
-      inodes.set(f[9], parseInt(f[1].split(':')[1] ?? '0', 16));
-    }
-  }
+  const inodes = await listeningSockets();
   const ports = new Set<number>();
   const groups = new Set(pgids);
   for (const pid of await readdir('/proc')) {

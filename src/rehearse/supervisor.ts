@@ -179,11 +179,45 @@ export async function leftoverProcesses(root: string, groups: readonly number[],
       } catch {
         // not ours to read
       }
-      const netns = namespaces.length > 0 ? await readlink(`/proc/${pid}/ns/net`).catch(() => '') : '';
+      const netns = namespaces.length > 0 ? await netnsOf(pid).catch(() => '') : '';
       if (cmdline.includes(root) || wanted.has(pgrp) || cwd.startsWith(root) || (netns !== '' && namespaces.includes(netns))) out.push({ pid, command: cmdline });
     } catch {
       // the process ended while we looked
     }
+  }
+  return out;
+}
+
+/**
+ * The TCP sockets in LISTEN state of a network namespace, socket inode → port, from its
+ * `net/tcp` and `net/tcp6` (`netDir`: /proc/net for this process's namespace, /proc/PID/net for
+ * another's).
+ */
+export async function listeningSockets(netDir = '/proc/net'): Promise<Map<string, number>> {
+  const inodes = new Map<string, number>();
+  for (const file of ['tcp', 'tcp6']) {
+    const text = await readFile(`${netDir}/${file}`, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] !== '0A' || !f[1] || !f[9]) continue; // 0A = LISTEN
+      inodes.set(f[9], parseInt(f[1].split(':')[1] ?? '0', 16));
+    }
+  }
+  return inodes;
+}
+
+/** The `net:[inode]` of a process's network namespace. */
+export async function netnsOf(pid: number | 'self'): Promise<string> {
+  return readlink(`/proc/${pid}/ns/net`);
+}
+
+/** Processes whose network namespace is one of `namespaces` (`net:[…]`), but `except`. */
+export async function processesIn(namespaces: readonly string[], except: readonly number[] = []): Promise<number[]> {
+  const out: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || except.includes(Number(entry))) continue;
+    const ns = await readlink(`/proc/${entry}/ns/net`).catch(() => '');
+    if (ns && namespaces.includes(ns)) out.push(Number(entry));
   }
   return out;
 }

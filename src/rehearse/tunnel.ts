@@ -17,7 +17,7 @@
  * their holders.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, readdir, readlink, rmdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rmdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { LoadedBundle } from './load.js';
 import { ToolError } from '../errors.js';
@@ -25,7 +25,7 @@ import { run } from '../tools/run.js';
 import { TUNNEL } from '../vps/wireguard.js';
 import type { SendRequest, SendResult, SinkRequest, SinkResult } from './outside.js';
 import { type StaticZone, reverseName } from './resolver.js';
-import { type Supervisor, requireTool, sleep, tail } from './supervisor.js';
+import { type Supervisor, listeningSockets, netnsOf, processesIn, requireTool, sleep, tail } from './supervisor.js';
 
 /** The rehearsal's interfaces: the home host's uplink and the link between the internet and the VPS. */
 const UPLINK = 'smhome0';
@@ -113,22 +113,6 @@ export function pickAddresses(from: readonly string[], avoid: readonly (string |
   const free = from.filter((a) => !avoid.includes(a));
   if (free.length < 2) throw new Error('no free rehearsal addresses');
   return [free[0]!, free[1]!];
-}
-
-/** The `net:[inode]` of a process's network namespace. */
-export async function netnsOf(pid: number | 'self'): Promise<string> {
-  return readlink(`/proc/${pid}/ns/net`);
-}
-
-/** Processes whose network namespace is one of `namespaces` (`net:[…]`), but `except`. */
-export async function processesIn(namespaces: readonly string[], except: readonly number[] = []): Promise<number[]> {
-  const out: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry) || except.includes(Number(entry))) continue;
-    const ns = await readlink(`/proc/${entry}/ns/net`).catch(() => '');
-    if (ns && namespaces.includes(ns)) out.push(Number(entry));
-  }
-  return out;
 }
 
 function kill(pids: readonly number[]): void {
@@ -371,25 +355,10 @@ export async function startTunnel(bundle: LoadedBundle, sup: Supervisor): Promis
       for (const p of await processesIn([namespaces[1]!], [vpsPid])) names.push((await readFile(`/proc/${p}/comm`, 'utf8').catch(() => '?')).trim());
       return names.sort();
     },
-    vpsListeners: async () => {
-      const ports = new Set<number>();
-      for (const file of ['tcp', 'tcp6']) {
-        const text = await readFile(`/proc/${vpsPid}/net/${file}`, 'utf8').catch(() => '');
-        for (const line of text.split('\n').slice(1)) {
-          const f = line.trim().split(/\s+/);
-          if (f[3] === '0A' && f[1]) ports.add(parseInt(f[1].split(':')[1] ?? '0', 16));
-        }
-      }
-      return [...ports].sort((x, y) => x - y);
-    },
+    vpsListeners: async () => [...new Set((await listeningSockets(`/proc/${vpsPid}/net`)).values())].sort((x, y) => x - y),
     tried: async () => {
-      const out: string[] = [];
-      for (const set of ['tried4', 'tried6']) {
-        const r = await inet('nft', '-j', 'list', 'set', 'inet', 'selfmail_internet', set);
-        const doc = JSON.parse(r.stdout) as { nftables: Array<{ set?: { elem?: unknown[] } }> };
-        for (const item of doc.nftables) for (const e of item.set?.elem ?? []) out.push(typeof e === 'string' ? e : JSON.stringify(e));
-      }
-      return out.sort();
+      const { recordedAddresses } = await import('./isolate.js');
+      return recordedAddresses('selfmail_internet', (args) => inet('nft', ...args));
     },
   };
 }
